@@ -1,0 +1,32 @@
+# Two commands for a new user:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= demo-output
+
+.PHONY: demo test install install-test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+## set up and run the demo: simulate virtual patients, write a figure and tables to $(OUT)/
+demo: install
+	$(BIN)/fitts demo --out $(OUT)
+
+## set up and run the whole test suite (and the linter)
+test: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/bench_simulate.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

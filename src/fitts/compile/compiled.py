@@ -1,0 +1,283 @@
+"""Spec -> CompiledModel: index arrays, a parameter table and one checked rate tree per node.
+
+Every per-node and per-edge quantity becomes a row of the parameter table with a
+stable name (`tau.threat`, `baseline.threat`, `noise.threat`, `initial.threat`,
+`weight.threat -> salience`) next to the model's own named parameters. A row is
+`fixed` (a number), `prior` (sampled per patient) or `derived` (an expression over
+other rows, evaluated per patient in dependency order).
+
+Rates are built as checked expression trees (the same `ast` subset the parser
+accepts), so the NumPy, numba and sympy renderers all work from one tree. Built trees
+use the table's names directly as `ast.Name` ids; they never pass through text.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import networkx as nx
+import numpy as np
+
+from fitts.errors import ModelError
+from fitts.spec.expr import Expr, parse_expr
+from fitts.spec.model import Spec
+from fitts.spec.schema import Grade, ParameterSpec, value_support
+
+ParamKind = Literal["fixed", "prior", "derived"]
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """One row of the parameter table.
+
+    Attributes
+    ----------
+    name
+        Stable name (`tau.threat`, `weight.a -> b`, or a declared parameter).
+    kind
+        `fixed`, `prior` (sampled per patient) or `derived` (expression).
+    value
+        The number of a fixed row.
+    prior
+        The prior of a sampled row (a pydantic prior from :mod:`fitts.spec.schema`).
+    expr
+        The checked expression of a derived row.
+    domain
+        Closed interval every patient's value must lie in (tau > 0, noise >= 0, ...).
+    """
+
+    name: str
+    kind: ParamKind
+    value: float | None = None
+    prior: Any = None
+    expr: Expr | None = None
+    domain: tuple[float, float] = (-np.inf, np.inf)
+    open_low: bool = False
+    source: str | None = None
+    grade: Grade | None = None
+    group: str | None = None
+    description: str | None = None
+
+
+def _name(id_: str) -> ast.Name:
+    return ast.Name(id=id_, ctx=ast.Load())
+
+
+def _num(v: float) -> ast.Constant:
+    return ast.Constant(value=float(v))
+
+
+def _sum(terms: list[ast.expr]) -> ast.expr:
+    out = terms[0]
+    for t in terms[1:]:
+        out = ast.BinOp(left=out, op=ast.Add(), right=t)
+    return out
+
+
+def _mul(*factors: ast.expr) -> ast.expr:
+    out = factors[0]
+    for f in factors[1:]:
+        out = ast.BinOp(left=out, op=ast.Mult(), right=f)
+    return out
+
+
+def _names_in(tree: ast.AST) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - {"sigmoid"}
+
+
+def _expr_from_tree(tree: ast.expr) -> Expr:
+    tree = ast.fix_missing_locations(tree)
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}  # type: ignore[attr-defined]
+    return Expr(text=ast.unparse(tree), tree=tree, names=_names_in(tree) - calls)
+
+
+class _Substitute(ast.NodeTransformer):
+    """Replace names by trees (used to put the built `drive` into custom rates)."""
+
+    def __init__(self, table: Mapping[str, ast.expr]):
+        self.table = table
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.table.get(node.id, node)
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A model ready to simulate: ordered states, inputs, parameter table and rate trees.
+
+    Build with :func:`compile_model`. Per-patient parameters are arrays of shape
+    (n_params, n_patients) ordered as `params`.
+    """
+
+    spec: Spec
+    states: tuple[str, ...]
+    inputs: tuple[str, ...]
+    params: tuple[ParamInfo, ...]
+    rates: tuple[Expr, ...]
+    drives: tuple[Expr | None, ...]
+    noise_states: tuple[int, ...]
+    lower: np.ndarray = field(repr=False)
+    upper: np.ndarray = field(repr=False)
+    input_defaults: np.ndarray = field(repr=False)
+    derived_order: tuple[int, ...] = ()
+
+    @cached_property
+    def param_index(self) -> dict[str, int]:
+        return {p.name: i for i, p in enumerate(self.params)}
+
+    @cached_property
+    def state_index(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.states)}
+
+    @cached_property
+    def input_index(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.inputs)}
+
+    @property
+    def model_hash(self) -> str:
+        return self.spec.content_hash
+
+    @property
+    def n_states(self) -> int:
+        return len(self.states)
+
+    def noise_param(self, i: int) -> int:
+        return self.param_index[f"noise.{self.states[i]}"]
+
+    def name_map(self, target: Literal["numpy", "numba"]) -> dict[str, str]:
+        """Render names to array accesses: states X, inputs U, parameters P.
+
+        numpy: X[i] (row over patients); numba: X[i, p] inside a loop over patients, with
+        inputs indexed U[j, p * us] so that patient-independent inputs can have one column.
+        """
+        out: dict[str, str] = {"t": "t"}
+        col = "" if target == "numpy" else ", p"
+        for i, s in enumerate(self.states):
+            out[s] = f"X[{i}{col}]"
+        for j, u in enumerate(self.inputs):
+            out[u] = f"U[{j}]" if target == "numpy" else f"U[{j}, p * us]"
+        for k, p in enumerate(self.params):
+            out[p.name] = f"P[{k}{col}]"
+        return out
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "states": self.n_states,
+            "inputs": len(self.inputs),
+            "edges": len(self.spec.edges),
+            "parameters": len(self.params),
+            "sampled": sum(p.kind == "prior" for p in self.params),
+        }
+
+
+def _quantity_row(name: str, value: Any, params: set[str], *, domain: tuple[float, float],
+                  open_low: bool = False, **meta: Any) -> ParamInfo:
+    if isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, int | float):
+        return ParamInfo(name, "fixed", value=float(value), domain=domain, open_low=open_low, **meta)
+    if isinstance(value, str):
+        return ParamInfo(name, "derived", expr=parse_expr(value, allowed_names=params),
+                         domain=domain, open_low=open_low, **meta)
+    if getattr(value, "dist", None) == "fixed":
+        return ParamInfo(name, "fixed", value=float(value.value), domain=domain,
+                         open_low=open_low, **meta)
+    return ParamInfo(name, "prior", prior=value, domain=domain, open_low=open_low, **meta)
+
+
+def _declared_row(name: str, p: ParameterSpec, params: set[str]) -> ParamInfo:
+    dom = tuple(p.bounds) if p.bounds is not None else (-np.inf, np.inf)
+    meta = dict(source=p.source, grade=p.grade, group=p.group, description=p.description)
+    return _quantity_row(name, p.quantity, params, domain=dom, **meta)  # type: ignore[arg-type]
+
+
+def compile_model(spec: Spec) -> CompiledModel:
+    """Compile a validated Spec into arrays and checked rate trees (no code is generated here)."""
+    states = tuple(spec.nodes)
+    inputs = tuple(spec.inputs)
+    declared = set(spec.parameters)
+    rows: list[ParamInfo] = [_declared_row(n, p, declared) for n, p in spec.parameters.items()]
+    inf = np.inf
+    for name, node in spec.nodes.items():
+        meta = dict(source=node.source, grade=node.grade, group=node.group)
+        rows.append(_quantity_row(f"tau.{name}", node.tau, declared, domain=(0.0, inf),
+                                  open_low=True, **meta))
+        rows.append(_quantity_row(f"baseline.{name}", node.baseline, declared,
+                                  domain=(-inf, inf), **meta))
+        rows.append(_quantity_row(f"noise.{name}", node.noise, declared, domain=(0.0, inf), **meta))
+        lo, hi = node.bounds
+        dom = (-inf if lo is None else lo, inf if hi is None else hi)
+        if node.initial is None:
+            # resting level of a unit with no input; custom rates start at the lower bound
+            if node.rate is None:
+                tree = ast.Call(func=_name("sigmoid"), args=[_name(f"baseline.{name}")], keywords=[])
+                rows.append(ParamInfo(f"initial.{name}", "derived", expr=_expr_from_tree(tree),
+                                      domain=dom))
+            else:
+                rows.append(ParamInfo(f"initial.{name}", "fixed",
+                                      value=0.0 if lo is None else float(lo), domain=dom))
+        else:
+            rows.append(_quantity_row(f"initial.{name}", node.initial, declared, domain=dom))
+    for eid, edge in spec.edges.items():
+        dom = (0.0, inf) if edge.sign == "+" else (-inf, 0.0)
+        rows.append(_quantity_row(f"weight.{eid}", edge.weight, declared, domain=dom,
+                                  source=edge.source, grade=edge.grade))
+    index = {r.name: i for i, r in enumerate(rows)}
+
+    # derived rows in dependency order
+    graph = nx.DiGraph()
+    for i, r in enumerate(rows):
+        graph.add_node(i)
+        if r.kind == "derived" and r.expr is not None:
+            for dep in r.expr.names:
+                graph.add_edge(index[dep], i)
+    order = tuple(i for i in nx.topological_sort(graph) if rows[i].kind == "derived")
+
+    # rate trees
+    incoming: dict[str, list[Any]] = {s: [] for s in states}
+    for eid, edge in spec.edges.items():
+        incoming[edge.to].append((eid, edge))
+    rates: list[Expr] = []
+    drives: list[Expr | None] = []
+    for name, node in spec.nodes.items():
+        terms: list[ast.expr] = [_name(f"baseline.{name}")]
+        for eid, edge in incoming[name]:
+            factors = [_name(f"weight.{eid}"), _name(edge.from_)]
+            if edge.mode == "gating":
+                factors.append(_name(edge.gate))
+            terms.append(_mul(*factors))
+        drive = _sum(terms)
+        if node.rate is None:
+            tree: ast.expr = ast.BinOp(
+                left=ast.BinOp(
+                    left=ast.Call(func=_name("sigmoid"), args=[drive], keywords=[]),
+                    op=ast.Sub(), right=_name(name)),
+                op=ast.Div(), right=_name(f"tau.{name}"))
+        else:
+            user = parse_expr(node.rate)
+            tree = _Substitute({"drive": drive}).visit(ast.parse(ast.unparse(user.tree),
+                                                                 mode="eval").body)
+        rates.append(_expr_from_tree(tree))
+        drives.append(_expr_from_tree(drive))
+
+    noise_states = tuple(
+        i for i, node in enumerate(spec.nodes.values())
+        if not (value_support(node.noise) == (0.0, 0.0))
+    )
+    lower = np.array([-np.inf if n.bounds[0] is None else n.bounds[0] for n in spec.nodes.values()])
+    upper = np.array([np.inf if n.bounds[1] is None else n.bounds[1] for n in spec.nodes.values()])
+    defaults = np.array([u.default for u in spec.inputs.values()], dtype=float)
+    for r in rows:
+        if r.kind == "derived" and r.expr is not None:
+            missing = r.expr.names - set(index)
+            if missing:  # pragma: no cover - validate_spec catches these first
+                raise ModelError(f"parameter {r.name!r} refers to unknown {sorted(missing)}")
+    return CompiledModel(
+        spec=spec, states=states, inputs=inputs, params=tuple(rows), rates=tuple(rates),
+        drives=tuple(drives), noise_states=noise_states, lower=lower, upper=upper,
+        input_defaults=defaults, derived_order=order,
+    )

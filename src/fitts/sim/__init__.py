@@ -1,0 +1,1 @@
+"""Simulator: integrators, schedules, counter-based RNG streams, backends."""

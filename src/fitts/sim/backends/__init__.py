@@ -1,0 +1,1 @@
+"""Backends with one contract: NumPy reference and numba fast path."""

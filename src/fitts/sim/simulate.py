@@ -1,0 +1,476 @@
+"""Simulate virtual patients: the one entry point of the simulator.
+
+Patients are processed in chunks; within a chunk, time advances segment by segment
+(segments end at recording points and at intervention starts and ends), and the
+backend advances every patient of the chunk through a segment at once.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+from pydantic import TypeAdapter, ValidationError
+
+from fitts.compile.compiled import CompiledModel, compile_model
+from fitts.errors import ModelError, SimulationError, did_you_mean
+from fitts.sim.backends.base import STATUS_MESSAGES, AbstractBackend, ChunkState, StepPlan
+from fitts.sim.backends.numba_backend import NumbaBackend
+from fitts.sim.backends.numpy_backend import NumpyBackend
+from fitts.sim.integrators import INTEGRATORS, AbstractIntegrator
+from fitts.sim.rng import stream_keys
+from fitts.sim.sample import derive, sample_free
+from fitts.sim.schedule import Schedule, shift_component
+from fitts.spec.load import load_model
+from fitts.spec.model import Spec
+from fitts.spec.schema import ScheduleComponent
+
+BACKENDS: dict[str, type[AbstractBackend]] = {"numpy": NumpyBackend, "numba": NumbaBackend}
+ADAPTIVE_METHODS = ("LSODA", "RK45", "RK23", "DOP853", "BDF", "Radau")
+SUMMARIES = ("mean", "sd", "min", "max", "final")
+_COMPONENT = TypeAdapter(ScheduleComponent)
+
+
+@dataclass(frozen=True)
+class Apply:
+    """An intervention of the model applied from `start` to `end` (days; None: to the end)."""
+
+    name: str
+    start: float = 0.0
+    end: float | None = None
+
+
+def as_compiled(model: CompiledModel | Spec | str | Path) -> CompiledModel:
+    """Accept a compiled model, a Spec, a path or a built-in theory name."""
+    if isinstance(model, CompiledModel):
+        return model
+    if isinstance(model, Spec):
+        return compile_model(model)
+    return compile_model(load_model(model))
+
+
+def _components(items: Iterable[ScheduleComponent | Mapping[str, Any]], model: CompiledModel
+                ) -> list[ScheduleComponent]:
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping):
+            try:
+                item = _COMPONENT.validate_python(dict(item))
+            except ValidationError as exc:
+                err = exc.errors(include_url=False)[0]
+                raise ModelError(f"schedule #{i + 1}: {'.'.join(map(str, err['loc']))}: "
+                                 f"{err['msg']}") from None
+        if item.input not in model.input_index:
+            raise ModelError(f"schedule #{i + 1}: unknown input {item.input!r}."
+                             + did_you_mean(item.input, model.inputs),
+                             hint="inputs: " + ", ".join(model.inputs))
+        out.append(item)
+    return out
+
+
+def _applies(items: Iterable[Apply | tuple | str], model: CompiledModel) -> list[Apply]:
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            item = Apply(item)
+        elif isinstance(item, tuple):
+            item = Apply(*item)
+        if item.name not in model.spec.interventions:
+            raise ModelError(f"unknown intervention {item.name!r}."
+                             + did_you_mean(item.name, model.spec.interventions),
+                             hint="interventions: " + (", ".join(model.spec.interventions) or "(none)"))
+        if item.end is not None and item.end <= item.start:
+            raise ModelError(f"intervention {item.name!r}: end {item.end} is not after start {item.start}")
+        out.append(item)
+    return out
+
+
+class _Plans:
+    """Step plans per set of active interventions (parameters re-derived, clamps set)."""
+
+    def __init__(self, model: CompiledModel, P_free: np.ndarray, ids: np.ndarray, keys: np.ndarray,
+                 dt: float, noise: bool, applies: list[Apply],
+                 overrides: Mapping[int, np.ndarray] | None = None):
+        self.model, self.P_free, self.ids, self.keys = model, P_free, ids, keys
+        self.dt, self.noise, self.applies = dt, noise, applies
+        self.overrides = dict(overrides or {})
+        self.cache: dict[tuple[int, ...], StepPlan] = {}
+
+    def get(self, active: tuple[int, ...]) -> StepPlan:
+        if active not in self.cache:
+            self.cache[active] = self._build(active)
+        return self.cache[active]
+
+    def _build(self, active: tuple[int, ...]) -> StepPlan:
+        m = self.model
+        adjust: dict[int, list] = {k: [("set", v)] for k, v in self.overrides.items()}
+        scale: dict[int, float] = {}
+        clamp_mask = np.zeros(m.n_states, dtype=np.bool_)
+        clamp_val = np.zeros(m.n_states)
+        for a in active:
+            for action in m.spec.interventions[self.applies[a].name].actions:
+                if hasattr(action, "clamp"):
+                    i = m.state_index[action.clamp]
+                    clamp_mask[i], clamp_val[i] = True, action.value
+                elif hasattr(action, "scale_edge"):
+                    k = m.param_index[f"weight.{action.scale_edge}"]
+                    scale[k] = scale.get(k, 1.0) * action.factor
+                elif hasattr(action, "cut_edge"):
+                    scale[m.param_index[f"weight.{action.cut_edge}"]] = 0.0
+                elif hasattr(action, "shift"):
+                    adjust.setdefault(m.param_index[action.shift], []).append(("shift", action.by))
+                elif hasattr(action, "set"):
+                    adjust.setdefault(m.param_index[action.set], []).append(("set", action.to))
+        for k, f in scale.items():
+            adjust.setdefault(k, []).append(("scale", f))
+        P = derive(m, self.P_free.copy(), self.ids, adjust)
+        rows = np.array(m.noise_states if self.noise else (), dtype=np.int64)
+        pidx = np.array([m.noise_param(i) for i in rows], dtype=np.int64)
+        return StepPlan(P=np.ascontiguousarray(P), keys=self.keys, noise_rows=rows,
+                        noise_pidx=pidx, clamp_mask=clamp_mask, clamp_val=clamp_val, dt=self.dt)
+
+
+def _steps(value: float, dt: float, what: str) -> int:
+    n = value / dt
+    if abs(n - round(n)) > 1e-6 * max(1.0, n):
+        raise ModelError(f"{what} ({value} days) is not a whole number of steps of dt={dt}",
+                         hint=f"choose {what} as a multiple of dt")
+    return int(round(n))
+
+
+def _intervention_components(model: CompiledModel, applies: list[Apply]) -> list[ScheduleComponent]:
+    out = []
+    for a in applies:
+        for action in model.spec.interventions[a.name].actions:
+            comp = getattr(action, "add_input", None)
+            if comp is not None:
+                out.append(shift_component(comp, a.start, a.end))
+    return out
+
+
+class _Recorder:
+    """Collects states on the record grid, or running per-patient summaries."""
+
+    def __init__(self, mode: str, n_rec: int, ns: int, n: int):
+        self.mode = mode
+        if mode == "grid":
+            self.grid = np.empty((n_rec, ns, n))
+        else:
+            self.count = 0
+            self.sum = np.zeros((ns, n))
+            self.sumsq = np.zeros((ns, n))
+            self.min = np.full((ns, n), np.inf)
+            self.max = np.full((ns, n), -np.inf)
+            self.last = np.empty((ns, n))
+        self.k = 0
+
+    def add(self, X: np.ndarray) -> None:
+        if self.mode == "grid":
+            self.grid[self.k] = X
+        else:
+            self.count += 1
+            self.sum += X
+            self.sumsq += X * X
+            np.minimum(self.min, X, out=self.min)
+            np.maximum(self.max, X, out=self.max)
+            self.last[...] = X
+        self.k += 1
+
+    def result(self) -> dict[str, np.ndarray]:
+        if self.mode == "grid":
+            return {"trajectory": self.grid.transpose(2, 0, 1)}  # (n, time, state)
+        mean = self.sum / self.count
+        var = np.maximum(self.sumsq / self.count - mean * mean, 0.0)
+        return {"mean": mean.T, "sd": np.sqrt(var).T, "min": self.min.T, "max": self.max.T,
+                "final": self.last.T}
+
+
+def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: float, seed: int,
+                   integrator: AbstractIntegrator, backend: AbstractBackend,
+                   schedule: list[ScheduleComponent], applies: list[Apply], noise: bool,
+                   record: str, record_steps: int,
+                   overrides: Mapping[int, np.ndarray] | None = None,
+                   progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
+    """Simulate one chunk of patients; returns arrays with the patient axis first.
+
+    `overrides` maps parameter rows to values (shape (n,)) set before derivation (or
+    right after it, for derived rows).
+    """
+    n = len(ids)
+    n_steps = _steps(days, dt, "days")
+    P_free = sample_free(model, ids, seed)
+    keys = stream_keys(seed, ids, "noise")
+    plans = _Plans(model, P_free, ids, keys, dt, noise, applies, overrides)
+    P0 = plans.get(tuple(i for i, a in enumerate(applies) if a.start <= 0 and (a.end or 1) > 0))
+    X0 = np.stack([P0.P[model.param_index[f"initial.{s}"]] for s in model.states])
+    state = ChunkState.start(X0)
+    comps = list(model.spec.schedule) + schedule + _intervention_components(model, applies)
+    sched = Schedule(comps, model.inputs, model.input_defaults, seed, ids, days)
+
+    cuts = set(range(0, n_steps + 1, record_steps)) | {n_steps}
+    for a in applies:
+        cuts.add(min(_steps(a.start, dt, "intervention start"), n_steps))
+        if a.end is not None:
+            cuts.add(min(_steps(a.end, dt, "intervention end"), n_steps))
+    cuts_sorted = sorted(c for c in cuts if 0 <= c <= n_steps)
+    n_rec = n_steps // record_steps + 1
+    rec = _Recorder(record, n_rec, model.n_states, n)
+    rec.add(state.X)
+    for s0, s1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
+        t0 = s0 * dt
+        active = tuple(i for i, a in enumerate(applies)
+                       if a.start <= t0 + 1e-12 and (a.end is None or t0 < a.end - 1e-12))
+        plan = plans.get(active)
+        U = sched.evaluate(t0 + dt * np.arange(s1 - s0))
+        backend.advance(integrator, state, plan, U, t0, s0, s1 - s0)
+        if s1 % record_steps == 0:
+            rec.add(state.X)
+        if progress is not None:
+            progress(n * (s1 - s0) * dt)
+    out = rec.result()
+    P_final = plans.get(())
+    out.update(params=P_final.P.T, status=state.status, fail_step=state.fail_step,
+               fail_state=state.fail_state)
+    return out
+
+
+def _simulate_adaptive(model: CompiledModel, ids: np.ndarray, *, days: float, seed: int,
+                       method: str, schedule: list[ScheduleComponent], applies: list[Apply],
+                       record_every: float, rtol: float, atol: float) -> dict[str, np.ndarray]:
+    """scipy.integrate.solve_ivp, one patient at a time (deterministic)."""
+    from scipy.integrate import solve_ivp
+
+    backend = NumpyBackend(model)
+    P_free = sample_free(model, ids, seed)
+    t_rec = np.arange(0.0, days + 1e-9, record_every)
+    out = np.empty((len(ids), len(t_rec), model.n_states))
+    params = np.empty((len(ids), len(model.params)))
+    status = np.zeros(len(ids), np.int8)
+    comps = list(model.spec.schedule) + schedule + _intervention_components(model, applies)
+    for pi in range(len(ids)):
+        one = ids[pi:pi + 1]
+        plans = _Plans(model, P_free[:, pi:pi + 1], one, stream_keys(seed, one, "noise"), 1.0,
+                       False, applies)
+        sched = Schedule(comps, model.inputs, model.input_defaults, seed, one, days)
+        cuts = {0.0, days} | set(sched.boundaries())
+        for a in applies:
+            cuts |= {a.start} | ({a.end} if a.end is not None else set())
+        cuts_sorted = sorted(c for c in cuts if 0.0 <= c <= days)
+        x = np.stack([plans.get(())
+                      .P[model.param_index[f"initial.{s}"], 0] for s in model.states])
+        for t0, t1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
+            active = tuple(i for i, a in enumerate(applies)
+                           if a.start <= t0 + 1e-12 and (a.end is None or t0 < a.end - 1e-12))
+            plan = plans.get(active)
+            cm = plan.clamp_mask
+
+            def f(t: float, y: np.ndarray, plan: StepPlan = plan, cm: np.ndarray = cm) -> np.ndarray:
+                U = sched.evaluate(np.array([t]))[0]
+                d = backend.rhs(y[:, None], plan.P, U, t)[:, 0]
+                d[cm] = 0.0
+                return d
+
+            x = x.copy()
+            x[cm] = plan.clamp_val[cm]
+            inside = t_rec[(t_rec >= t0 - 1e-12) & (t_rec <= t1 + 1e-12)]
+            sol = solve_ivp(f, (t0, t1), x, method=method, t_eval=inside, rtol=rtol, atol=atol,
+                            max_step=record_every)
+            if not sol.success or not np.all(np.isfinite(sol.y)):
+                status[pi] = 1
+                out[pi] = np.nan
+                break
+            for k, tt in enumerate(sol.t):
+                out[pi, int(round(tt / record_every))] = sol.y[:, k]
+            x = sol.y[:, -1] if sol.y.shape[1] else x
+        params[pi] = plans.get(()).P[:, 0]
+    return {"trajectory": out, "params": params, "status": status,
+            "fail_step": np.full(len(ids), -1), "fail_state": np.full(len(ids), -1)}
+
+
+def simulate(
+    model: CompiledModel | Spec | str | Path,
+    *,
+    patients: int | Sequence[int] | np.ndarray = 1,
+    days: float = 365.0,
+    dt: float = 0.01,
+    seed: int = 0,
+    method: str = "euler_maruyama",
+    backend: Literal["numba", "numpy"] = "numba",
+    schedule: Iterable[ScheduleComponent | Mapping[str, Any]] = (),
+    interventions: Iterable[Apply | tuple | str] = (),
+    params: Mapping[str, float | np.ndarray] | None = None,
+    record: Literal["grid", "summary"] = "grid",
+    record_every: float = 1.0,
+    noise: bool = True,
+    chunk_size: int = 8192,
+    progress: Callable[[float], None] | None = None,
+    throw: bool = True,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    command: str | None = None,
+) -> xr.Dataset:
+    """Simulate virtual patients of a model.
+
+    Parameters
+    ----------
+    model
+        A CompiledModel, Spec, model file path or built-in theory name.
+    patients
+        A count n (ids 0..n-1) or explicit patient ids. A patient's result depends only
+        on (model, seed, id, settings), never on the chunk or backend it ran in.
+    days, dt
+        Simulated time and step, in days; `days` must be a multiple of `dt`.
+    method
+        `euler_maruyama` (default, SDE), `heun`, `rk4` (ODE, needs ``noise=False`` when the
+        model has noise), or a scipy adaptive method (`LSODA`, `RK45`, ...; deterministic,
+        one patient at a time).
+    backend
+        `numba` (compiled, threads over patient blocks) or `numpy` (reference).
+    schedule
+        Extra input components (dicts like ``{"input": "stress", "kind": "step", ...}``).
+    interventions
+        Interventions of the model to apply: names, ``Apply(name, start, end)`` or tuples.
+    params
+        Values (scalar or shape (n,)) replacing parameter rows before derivation.
+    record
+        `grid`: states every `record_every` days; `summary`: per-patient mean, sd, min,
+        max and final value over the record grid (memory independent of `days`).
+    progress
+        Called with the patient-days just simulated.
+    throw
+        Raise SimulationError when any patient fails (NaN, divergence); otherwise failed
+        patients are NaN and flagged in the `status` variable.
+
+    Returns
+    -------
+    xarray.Dataset
+        `trajectory` (patient, time, state) or the summaries (patient, state); `params`
+        (patient, parameter); `status`, `fail_time`, `fail_state` (patient). Attributes:
+        fitts_version, model_name, model_hash, seed, dt, method, backend, command.
+    """
+    from fitts import __version__
+
+    m = as_compiled(model)
+    ids = np.arange(patients) if isinstance(patients, int | np.integer) else np.asarray(patients,
+                                                                                      dtype=np.int64)
+    if ids.ndim != 1 or len(ids) == 0:
+        raise ModelError("patients must be a positive count or a non-empty list of ids")
+    if (ids < 0).any():
+        raise ModelError("patient ids must be >= 0")
+    if not (dt > 0 and days > 0 and record_every > 0):
+        raise ModelError(f"days ({days}), dt ({dt}) and record_every ({record_every}) must be > 0")
+    if record not in ("grid", "summary"):
+        raise ModelError(f"record must be 'grid' or 'summary', got {record!r}")
+    sched = _components(schedule, m)
+    applies = _applies(interventions, m)
+    adjust_names = dict(params or {})
+    for name in adjust_names:
+        if name not in m.param_index:
+            raise ModelError(f"unknown parameter {name!r}." + did_you_mean(name, m.param_index))
+
+    if method in ADAPTIVE_METHODS:
+        if record != "grid":
+            raise ModelError("adaptive methods record on the grid only")
+        if adjust_names:
+            raise ModelError("params overrides are not supported with adaptive methods; "
+                             "use euler_maruyama/rk4 or edit the model")
+        data = _simulate_adaptive(m, ids, days=days, seed=seed, method=method, schedule=sched,
+                                  applies=applies, record_every=record_every, rtol=rtol, atol=atol)
+        rec_steps, step_dt, backend_name = None, None, "scipy"
+    else:
+        if method not in INTEGRATORS:
+            raise ModelError(f"unknown method {method!r}." + did_you_mean(method, INTEGRATORS),
+                             hint="methods: " + ", ".join([*INTEGRATORS, *ADAPTIVE_METHODS]))
+        integ = INTEGRATORS[method]()
+        if noise and m.noise_states and not integ.stochastic:
+            raise ModelError(f"method {method!r} is deterministic but the model has noise on "
+                             f"{len(m.noise_states)} node(s)",
+                             hint="pass noise=False (--no-noise) or use euler_maruyama")
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend {backend!r}." + did_you_mean(backend, BACKENDS))
+        be = BACKENDS[backend](m)
+        rec_steps = _steps(record_every, dt, "record_every")
+        _steps(days, dt, "days")
+        if (days / dt) % rec_steps:
+            raise ModelError(f"days ({days}) must be a multiple of record_every ({record_every})")
+        parts = []
+        for c0 in range(0, len(ids), chunk_size):
+            cid = ids[c0:c0 + chunk_size]
+            overrides = {m.param_index[name]: np.broadcast_to(
+                np.asarray(value, dtype=float), ids.shape)[c0:c0 + chunk_size]
+                for name, value in adjust_names.items()}
+            parts.append(simulate_chunk(
+                m, cid, days=days, dt=dt, seed=seed, integrator=integ, backend=be,
+                schedule=sched, applies=applies, noise=noise, record=record,
+                record_steps=rec_steps, overrides=overrides, progress=progress))
+        data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        step_dt, backend_name = dt, backend
+
+    ds = _to_dataset(m, ids, data, days=days, record_every=record_every, record=record)
+    ds.attrs.update(
+        fitts_version=__version__, model_name=m.spec.name, model_hash=m.model_hash, seed=int(seed),
+        dt=float(step_dt) if step_dt else float("nan"), method=method, backend=backend_name,
+        days=float(days), record=record, record_every=float(record_every), noise=int(bool(noise)),
+        command=command if command is not None else " ".join(sys.argv),
+    )
+    failed = np.flatnonzero(data["status"] != 0)
+    ds.attrs["n_failed"] = len(failed)
+    if len(failed) and throw:
+        raise _failure(m, ds, failed)
+    return ds
+
+
+def _to_dataset(m: CompiledModel, ids: np.ndarray, data: dict[str, np.ndarray], *, days: float,
+                record_every: float, record: str) -> xr.Dataset:
+    coords: dict[str, Any] = {"patient": ids, "state": list(m.states),
+                              "parameter": [p.name for p in m.params]}
+    dv: dict[str, Any] = {}
+    if "trajectory" in data:
+        n_rec = data["trajectory"].shape[1]
+        coords["time"] = np.round(np.arange(n_rec) * record_every, 10)
+        dv["trajectory"] = (("patient", "time", "state"), data["trajectory"],
+                            {"units": "activation", "long_name": "latent state"})
+    for k in SUMMARIES:
+        if k in data:
+            dv[k] = (("patient", "state"), data[k], {"long_name": f"{k} over the record grid"})
+    dv["params"] = (("patient", "parameter"), data["params"])
+    dv["status"] = (("patient",), data["status"].astype(np.int8),
+                    {"flag_values": list(STATUS_MESSAGES),
+                     "flag_meanings": " | ".join(STATUS_MESSAGES.values())})
+    fail_step = data["fail_step"]
+    ds = xr.Dataset(dv, coords=coords)
+    ds["fail_step"] = (("patient",), fail_step.astype(np.int64))
+    ds["fail_state"] = (("patient",), data["fail_state"].astype(np.int32))
+    if "time" in ds.coords:
+        ds.time.attrs["units"] = "days"
+    return ds
+
+
+def _failure(m: CompiledModel, ds: xr.Dataset, failed: np.ndarray) -> SimulationError:
+    dt = ds.attrs.get("dt", float("nan"))
+    rows = []
+    for p in failed:
+        st = int(ds.fail_state.values[p])
+        step = int(ds.fail_step.values[p])
+        rows.append({
+            "patient": int(ds.patient.values[p]),
+            "time": step * dt if step >= 0 and math.isfinite(dt) else float("nan"),
+            "state": m.states[st] if st >= 0 else None,
+            "reason": STATUS_MESSAGES[int(ds.status.values[p])],
+            "params": dict(zip(ds.parameter.values.tolist(), ds.params.values[p].tolist(),
+                               strict=True)),
+        })
+    shown = "; ".join(
+        f"patient {r['patient']} at day {r['time']:.4g} in state {r['state']!r}: {r['reason']}"
+        for r in rows[:5])
+    more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+    return SimulationError(
+        f"{len(rows)} of {ds.sizes['patient']} patient(s) failed: {shown}{more}. "
+        "Try a smaller dt, check custom rate expressions, or pass throw=False to keep the "
+        "other patients' results.", rows)

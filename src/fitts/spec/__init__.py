@@ -1,0 +1,1 @@
+"""The model language: schema, YAML loading, composition, safe expressions, validation."""

@@ -1,0 +1,196 @@
+"""Rules that need the whole composed model: names, references, expressions, cycles.
+
+Each rule is one small function raising one kind of ModelError, so a message always
+says which rule was broken.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+import networkx as nx
+
+from fitts.errors import ModelError, did_you_mean
+from fitts.spec.expr import FUNCTIONS, RESERVED, parse_expr
+from fitts.spec.model import NODE_QUANTITIES, Spec
+
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: names with a meaning in rate expressions
+SPECIAL_NAMES = frozenset({"t", "drive"})
+
+
+def check_identifier(spec: Spec, section: str, name: str) -> None:
+    """A declared name must be a plain identifier, not a function or reserved word."""
+    loc = spec.location(section, name)
+    if not _IDENT.match(name) or keyword.iskeyword(name):
+        raise ModelError(
+            f"{name!r} is not a valid name",
+            loc,
+            "names start with a letter and use only letters, digits and _ (no spaces, no dots)",
+        )
+    if name in FUNCTIONS or name in RESERVED or name in SPECIAL_NAMES:
+        raise ModelError(f"{name!r} is reserved (a function or built-in name)", loc,
+                         "choose another name, for example by adding a suffix")
+
+
+def check_unique_names(spec: Spec) -> None:
+    """Nodes, inputs and parameters share one namespace (expressions refer to all three)."""
+    seen: dict[str, str] = {}
+    for section in ("nodes", "inputs", "parameters"):
+        for name in getattr(spec, section):
+            check_identifier(spec, section, name)
+            if name in seen:
+                raise ModelError(
+                    f"duplicate name {name!r}: it is both a {seen[name]} and a {section[:-1]}",
+                    spec.location(section, name),
+                    "nodes, inputs and parameters share one namespace; rename one",
+                )
+            seen[name] = section[:-1]
+
+
+def _unknown(spec: Spec, section: str, name: str, what: str, ref: str, choices: list[str]) -> ModelError:
+    return ModelError(
+        f"unknown {what} {ref!r}." + did_you_mean(ref, choices),
+        spec.location(section, name),
+        f"declare it under `{what}s:` first, or use one of: " + ", ".join(choices[:25]),
+    )
+
+
+def check_edges(spec: Spec) -> None:
+    nodes = list(spec.nodes)
+    sources = nodes + list(spec.inputs)
+    for eid, edge in spec.edges.items():
+        if edge.from_ not in sources:
+            raise _unknown(spec, "edges", eid, "node", edge.from_, sources)
+        if edge.to not in nodes:
+            hint_list = nodes
+            if edge.to in spec.inputs:
+                raise ModelError(f"edge target {edge.to!r} is an input; inputs cannot be driven",
+                                 spec.location("edges", eid), "point the edge at a node")
+            raise _unknown(spec, "edges", eid, "node", edge.to, hint_list)
+        if edge.gate is not None and edge.gate not in nodes:
+            raise _unknown(spec, "edges", eid, "node", edge.gate, nodes)
+
+
+def check_parameter_graph(spec: Spec) -> None:
+    """Parameter expressions may refer to parameters only, and never in a cycle."""
+    params = set(spec.parameters)
+    graph = nx.DiGraph()
+    for name, p in spec.parameters.items():
+        graph.add_node(name)
+        if isinstance(p.value, str):
+            expr = parse_expr(p.value, allowed_names=params, location=spec.location("parameters", name))
+            for dep in expr.names:
+                graph.add_edge(dep, name)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    names = [u for u, _ in cycle] + [cycle[0][0]]
+    first = cycle[0][1]
+    raise ModelError(
+        "parameters refer to each other in a cycle: " + " -> ".join(names),
+        spec.location("parameters", first),
+        "a derived parameter must be computable from parameters that do not depend on it",
+    )
+
+
+def check_quantities(spec: Spec) -> None:
+    """Expressions in node fields and edge weights may use parameters only."""
+    params = set(spec.parameters)
+    for name, node in spec.nodes.items():
+        for q in NODE_QUANTITIES:
+            v = getattr(node, q)
+            if isinstance(v, str):
+                loc = spec.location("nodes", name)
+                parse_expr(v, allowed_names=params, location=loc.__class__(loc.file, loc.line,
+                                                                           f"node '{name}'.{q}"))
+    for eid, edge in spec.edges.items():
+        if isinstance(edge.weight, str):
+            loc = spec.location("edges", eid)
+            parse_expr(edge.weight, allowed_names=params,
+                       location=loc.__class__(loc.file, loc.line, f"edge '{eid}'.weight"))
+
+
+def check_rates(spec: Spec) -> None:
+    """Custom rates may use states, inputs, parameters, `t` and `drive` (the summed edges)."""
+    allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | SPECIAL_NAMES
+    incoming: dict[str, int] = {n: 0 for n in spec.nodes}
+    for edge in spec.edges.values():
+        incoming[edge.to] += 1
+    for name, node in spec.nodes.items():
+        if node.rate is None:
+            continue
+        loc = spec.location("nodes", name)
+        expr = parse_expr(node.rate, allowed_names=allowed,
+                          location=loc.__class__(loc.file, loc.line, f"node '{name}'.rate"))
+        if incoming[name] and "drive" not in expr.names:
+            raise ModelError(
+                f"node {name!r} has {incoming[name]} incoming edge(s) but its rate ignores them",
+                loc,
+                "use `drive` (baseline + weighted inputs) in the rate, e.g. "
+                "rate: '(sigmoid(drive) - x) / tau', or remove the edges",
+            )
+
+
+def check_observations(spec: Spec) -> None:
+    allowed = set(spec.nodes) | set(spec.parameters) | set(spec.inputs)
+    for name, obs in spec.observations.items():
+        loc = spec.location("observations", name)
+        parse_expr(obs.expr, allowed_names=allowed,
+                   location=loc.__class__(loc.file, loc.line, f"observation '{name}'.expr"))
+
+
+def check_interventions(spec: Spec) -> None:
+    params = list(spec.parameters) + spec.auto_parameter_names()
+    for name, iv in spec.interventions.items():
+        for action in iv.actions:
+            if hasattr(action, "clamp") and action.clamp not in spec.nodes:
+                raise _unknown(spec, "interventions", name, "node", action.clamp, list(spec.nodes))
+            for attr in ("scale_edge", "cut_edge"):
+                ref = getattr(action, attr, None)
+                if ref is not None and ref not in spec.edges:
+                    raise _unknown(spec, "interventions", name, "edge", ref, list(spec.edges))
+            for attr in ("shift", "set"):
+                ref = getattr(action, attr, None)
+                if isinstance(ref, str) and ref not in params:
+                    raise _unknown(spec, "interventions", name, "parameter", ref, params)
+            comp = getattr(action, "add_input", None)
+            if comp is not None and comp.input not in spec.inputs:
+                raise _unknown(spec, "interventions", name, "input", comp.input, list(spec.inputs))
+
+
+def check_schedule(spec: Spec) -> None:
+    for comp in spec.schedule:
+        if comp.input not in spec.inputs:
+            raise ModelError(
+                f"schedule: unknown input {comp.input!r}." + did_you_mean(comp.input, spec.inputs),
+                spec.location("schedule", comp.input),
+                "declare it under `inputs:` first",
+            )
+
+
+def check_not_empty(spec: Spec) -> None:
+    if not spec.nodes:
+        raise ModelError("the model has no nodes", spec.location("nodes", ""),
+                         "declare at least one node under `nodes:` (or include a module)")
+
+
+RULES = (
+    check_not_empty,
+    check_unique_names,
+    check_edges,
+    check_parameter_graph,
+    check_quantities,
+    check_rates,
+    check_observations,
+    check_interventions,
+    check_schedule,
+)
+
+
+def validate_spec(spec: Spec) -> None:
+    """Apply every rule; the first broken one raises ModelError."""
+    for rule in RULES:
+        rule(spec)
