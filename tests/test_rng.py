@@ -45,21 +45,29 @@ def test_no_correlation_between_neighbouring_patients() -> None:
 
 
 @njit
-def _numba_pairs(keys: np.ndarray, n: int) -> np.ndarray:
+def _numba_draws(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.empty((keys.shape[0], n), dtype=np.uint64)
     out = np.empty((keys.shape[0], 2 * n))
     for p in range(keys.shape[0]):
         for k in range(n):
-            a, b = normal_pair(squares64(np.uint64(k), keys[p]))
+            h = squares64(np.uint64(k), keys[p])
+            raw[p, k] = h
+            a, b = normal_pair(h)
             out[p, 2 * k] = a
             out[p, 2 * k + 1] = b
-    return out
+    return raw, out
 
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**63 - 1), ids=st.lists(st.integers(0, 2**40), min_size=1, max_size=20))
-def test_numba_and_numpy_generators_agree_bitwise(seed: int, ids: list[int]) -> None:
+def test_numba_and_numpy_generators_agree(seed: int, ids: list[int]) -> None:
+    """The raw 64-bit stream is bit-identical; normals agree to a few ulp (numpy's SIMD
+    log/cos versus libm in numba)."""
     keys = stream_keys(seed, np.array(ids), "noise")
-    np.testing.assert_array_equal(_numba_pairs(keys, 3), normals(seed, np.array(ids), "noise", 6))
+    raw, z = _numba_draws(keys, 3)
+    np.testing.assert_array_equal(raw, squares64_np(np.arange(3, dtype=np.uint64)[None, :],
+                                                    keys[:, None]))
+    np.testing.assert_array_max_ulp(z, normals(seed, np.array(ids), "noise", 6), maxulp=8)
 
 
 def test_squares_known_structure() -> None:

@@ -191,6 +191,13 @@ class _Recorder:
                 "final": self.last.T}
 
 
+def _apply_clamps(state: ChunkState, plan: StepPlan) -> None:
+    rows = np.flatnonzero(plan.clamp_mask)
+    ok = state.status == 0
+    for i in rows:
+        state.X[i, ok] = plan.clamp_val[i]
+
+
 def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: float, seed: int,
                    integrator: AbstractIntegrator, backend: AbstractBackend,
                    schedule: list[ScheduleComponent], applies: list[Apply], noise: bool,
@@ -221,14 +228,21 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
     cuts_sorted = sorted(c for c in cuts if 0 <= c <= n_steps)
     n_rec = n_steps // record_steps + 1
     rec = _Recorder(record, n_rec, model.n_states, n)
+
+    def active_at(t: float) -> tuple[int, ...]:
+        return tuple(i for i, a in enumerate(applies)
+                     if a.start <= t + 1e-12 and (a.end is None or t < a.end - 1e-12))
+
+    # a clamp holds from the moment it starts: the state recorded then is already clamped
+    _apply_clamps(state, plans.get(active_at(0.0)))
     rec.add(state.X)
     for s0, s1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
         t0 = s0 * dt
-        active = tuple(i for i, a in enumerate(applies)
-                       if a.start <= t0 + 1e-12 and (a.end is None or t0 < a.end - 1e-12))
-        plan = plans.get(active)
+        plan = plans.get(active_at(t0))
         U = sched.evaluate(t0 + dt * np.arange(s1 - s0))
         backend.advance(integrator, state, plan, U, t0, s0, s1 - s0)
+        if s1 < n_steps:
+            _apply_clamps(state, plans.get(active_at(s1 * dt)))
         if s1 % record_steps == 0:
             rec.add(state.X)
         if progress is not None:
@@ -270,7 +284,8 @@ def _simulate_adaptive(model: CompiledModel, ids: np.ndarray, *, days: float, se
             plan = plans.get(active)
             cm = plan.clamp_mask
 
-            def f(t: float, y: np.ndarray, plan: StepPlan = plan, cm: np.ndarray = cm) -> np.ndarray:
+            def f(t: float, y: np.ndarray, plan: StepPlan = plan, cm: np.ndarray = cm,
+                  sched: Schedule = sched) -> np.ndarray:
                 U = sched.evaluate(np.array([t]))[0]
                 d = backend.rhs(y[:, None], plan.P, U, t)[:, 0]
                 d[cm] = 0.0

@@ -129,7 +129,9 @@ def _explain(exc: ValidationError, data: Any, location: Location, what: str) -> 
         hint = "write one of: dist: fixed|uniform|normal|lognormal|beta|gamma|bernoulli " \
                "(priors) or kind: step|pulse|ramp|daily|events (schedules)"
     field_path = ".".join(fields)
-    text = f"{what}: {field_path + ': ' if field_path else ''}{msg}"
+    # the location already names the entry; repeat it only when it does not
+    prefix = "" if location.entry else f"{what}: "
+    text = f"{prefix}{field_path + ': ' if field_path else ''}{msg}"
     line = _locate(data, loc) or location.line
     return ModelError(text, Location(location.file, line, location.entry), hint)
 

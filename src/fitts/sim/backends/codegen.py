@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fitts.compile.compiled import CompiledModel
-from fitts.spec.expr import NumbaRenderer, NumpyRenderer
+from fitts.spec.expr import NumbaRenderer, NumpyRenderer, numba_helpers
 
 
 def numpy_rhs_source(model: CompiledModel) -> str:
@@ -38,11 +38,17 @@ def numba_rhs_source(model: CompiledModel) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(source: str, name: str = "rhs") -> Callable:
+def build_numba(source: str) -> Callable:
+    """Generated numba source compiled with the NaN-propagating min/max helpers."""
+    return build(source, extra=numba_helpers())
+
+
+def build(source: str, name: str = "rhs", extra: dict | None = None) -> Callable:
     """Compile generated source (from checked trees only) and return function `name`."""
     namespace: dict = {"np": np, "math": math, "__builtins__": {"range": range, "min": min,
                                                                 "max": max, "abs": abs,
                                                                 "float": float}}
+    namespace.update(extra or {})
     code = compile(source, f"<fitts generated {name}>", "exec")
     exec(code, namespace)  # safe: source rendered from whitelisted expression trees only
     return namespace[name]

@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from fitts.compile.compiled import CompiledModel
 from fitts.sim.backends.base import DIVERGENCE_LIMIT, AbstractBackend, ChunkState, StepPlan
-from fitts.sim.backends.codegen import build, numba_rhs_source
+from fitts.sim.backends.codegen import build_numba, numba_rhs_source
 from fitts.sim.integrators import AbstractIntegrator
 from fitts.sim.rng import normal_pair, squares64
 
@@ -100,7 +100,7 @@ def _make_kernel(rhs: Callable) -> Callable:
 
 @lru_cache(maxsize=32)
 def _kernel_for(source: str) -> Callable:
-    rhs = njit(error_model="numpy", inline="always")(build(source))
+    rhs = njit(error_model="numpy", inline="always")(build_numba(source))
     return _make_kernel(rhs)
 
 

@@ -1,0 +1,581 @@
+"""Safe expressions: parse with `ast`, check against a whitelist, render per target.
+
+The whitelist *is* the dispatch table: the checker has one ``visit_<Node>`` method per
+allowed node type and rejects any other node with a message that says what to write
+instead. Renderers (NumPy, numba, sympy) walk the same checked tree; the reference
+interpreter :func:`evaluate` walks it too, without generating any code. Nothing from a
+model file is ever passed to `eval`/`exec`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fitts.errors import Location, ModelError, did_you_mean
+
+MAX_CHARS = 2000
+MAX_DEPTH = 40
+MAX_NODES = 400
+
+#: allowed functions and their arity
+FUNCTIONS: dict[str, int] = {
+    "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "tanh": 1, "sin": 1, "cos": 1, "sigmoid": 1,
+    "step": 1, "min": 2, "max": 2, "pow": 2, "clip": 3, "where": 3,
+}
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+RESERVED: frozenset[str] = frozenset(FUNCTIONS) | frozenset(CONSTANTS) | frozenset(
+    {"inf", "nan", "True", "False", "None"})
+
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.FloorDiv)
+_CMPOPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+_FORBIDDEN_HINTS: dict[str, str] = {
+    "Attribute": "attribute access (a.b) is not allowed in model expressions; use plain names",
+    "Subscript": "indexing (a[0]) is not allowed; every name is a number",
+    "Lambda": "lambda functions are not allowed",
+    "ListComp": "comprehensions are not allowed", "SetComp": "comprehensions are not allowed",
+    "DictComp": "comprehensions are not allowed",
+    "GeneratorExp": "generator expressions are not allowed",
+    "List": "lists are not allowed", "Tuple": "tuples are not allowed", "Dict": "dicts are not allowed",
+    "Set": "sets are not allowed", "JoinedStr": "strings are not allowed",
+    "FormattedValue": "strings are not allowed", "NamedExpr": "assignment (:=) is not allowed",
+    "Starred": "star arguments are not allowed", "Await": "await is not allowed",
+    "Yield": "yield is not allowed", "YieldFrom": "yield is not allowed",
+    "Slice": "slices are not allowed",
+}
+_OP_HINTS: dict[type, str] = {
+    ast.BitXor: "use ** for powers, not ^",
+    ast.BitAnd: "use `and` instead of &", ast.BitOr: "use `or` instead of |",
+    ast.LShift: "bit shifts are not allowed", ast.RShift: "bit shifts are not allowed",
+    ast.MatMult: "matrix product @ is not allowed",
+    ast.Invert: "bitwise ~ is not allowed; use `not`",
+    ast.Is: "use == instead of `is`", ast.IsNot: "use != instead of `is not`",
+    ast.In: "`in` is not allowed", ast.NotIn: "`not in` is not allowed",
+}
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A checked expression.
+
+    Attributes
+    ----------
+    text
+        The original text.
+    tree
+        The checked tree (body of the parsed `ast.Expression`).
+    names
+        Free variable names (functions and the constants pi, e excluded).
+    """
+
+    text: str
+    tree: ast.expr
+    names: frozenset[str]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _Checker:
+    """Walks a parsed tree; one visit method per allowed node type."""
+
+    def __init__(self, text: str, allowed: Collection[str] | None, location: Location | None):
+        self.text = text
+        self.allowed = allowed
+        self.location = location
+        self.names: set[str] = set()
+
+    def fail(self, message: str, hint: str | None = None) -> ModelError:
+        return ModelError(f"{message} in expression {self.text!r}", self.location, hint)
+
+    def visit(self, node: ast.AST, depth: int = 0) -> None:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"expression nested deeper than {MAX_DEPTH} levels",
+                            "split it into derived parameters")
+        kind = type(node).__name__
+        method: Callable[[Any, int], None] | None = getattr(self, f"visit_{kind}", None)
+        if method is None:
+            hint = _FORBIDDEN_HINTS.get(kind, "use numbers, names, arithmetic, comparisons and "
+                                              "the functions " + ", ".join(FUNCTIONS))
+            raise self.fail(f"{kind} syntax is not allowed", hint)
+        method(node, depth)
+
+    def visit_Constant(self, node: ast.Constant, depth: int) -> None:
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            what = "strings are" if isinstance(node.value, str | bytes) else \
+                f"{type(node.value).__name__} values are"
+            raise self.fail(f"{what} not allowed", "use numbers only")
+
+    def visit_Name(self, node: ast.Name, depth: int) -> None:
+        name = node.id
+        if name.startswith("_"):
+            raise self.fail(f"name {name!r} is not allowed (names may not start with _)")
+        if name in CONSTANTS:
+            return
+        if name in FUNCTIONS:
+            raise self.fail(f"{name!r} is a function; call it as {name}(...)")
+        if self.allowed is not None and name not in self.allowed:
+            shown = sorted(self.allowed)
+            listing = ", ".join(shown[:25]) + (", ..." if len(shown) > 25 else "")
+            raise self.fail(f"unknown name {name!r}" + did_you_mean(name, shown).rstrip("?")
+                            + ("?" if did_you_mean(name, shown) else ""),
+                            f"names allowed here: {listing or '(none)'}")
+        self.names.add(name)
+
+    def visit_BinOp(self, node: ast.BinOp, depth: int) -> None:
+        if not isinstance(node.op, _BINOPS):
+            raise self.fail(f"operator {type(node.op).__name__} is not allowed",
+                            _OP_HINTS.get(type(node.op)))
+        self.visit(node.left, depth + 1)
+        self.visit(node.right, depth + 1)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> None:
+        if not isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
+            raise self.fail(f"operator {type(node.op).__name__} is not allowed",
+                            _OP_HINTS.get(type(node.op)))
+        self.visit(node.operand, depth + 1)
+
+    def visit_Compare(self, node: ast.Compare, depth: int) -> None:
+        for op in node.ops:
+            if not isinstance(op, _CMPOPS):
+                raise self.fail(f"comparison {type(op).__name__} is not allowed",
+                                _OP_HINTS.get(type(op)))
+        self.visit(node.left, depth + 1)
+        for c in node.comparators:
+            self.visit(c, depth + 1)
+
+    def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> None:
+        for v in node.values:
+            self.visit(v, depth + 1)
+
+    def visit_IfExp(self, node: ast.IfExp, depth: int) -> None:
+        for v in (node.test, node.body, node.orelse):
+            self.visit(v, depth + 1)
+
+    def visit_Call(self, node: ast.Call, depth: int) -> None:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail("only calls of the built-in functions are allowed",
+                            "functions: " + ", ".join(FUNCTIONS))
+        name = node.func.id
+        if name not in FUNCTIONS:
+            raise self.fail(f"unknown function {name!r}" + did_you_mean(name, FUNCTIONS),
+                            "functions: " + ", ".join(FUNCTIONS))
+        if node.keywords:
+            raise self.fail(f"{name}() takes positional arguments only")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail("star arguments are not allowed")
+        if len(node.args) != FUNCTIONS[name]:
+            raise self.fail(f"{name}() takes {FUNCTIONS[name]} argument(s), "
+                            f"got {len(node.args)}")
+        for a in node.args:
+            self.visit(a, depth + 1)
+
+
+def parse_expr(text: str | int | float, *, allowed_names: Collection[str] | None = None,
+               location: Location | None = None) -> Expr:
+    """Parse and check an expression from a model file.
+
+    Parameters
+    ----------
+    text
+        The expression (a number is accepted as a constant).
+    allowed_names
+        Names the expression may use; None allows any plain name.
+    location
+        Where the expression was written (for error messages).
+
+    Raises
+    ------
+    ModelError
+        For anything outside the whitelist, unknown names, or an expression too long or
+        too deeply nested. No other exception escapes.
+    """
+    if isinstance(text, bool):
+        raise ModelError(f"expected an expression, got {text!r}", location)
+    if isinstance(text, int | float):
+        tree = ast.Constant(value=float(text))
+        return Expr(repr(float(text)), tree, frozenset())
+    if not isinstance(text, str):
+        raise ModelError(f"expected an expression (text), got {type(text).__name__}", location)
+    if len(text) > MAX_CHARS:
+        raise ModelError(f"expression is longer than {MAX_CHARS} characters", location,
+                         "split it into derived parameters")
+    if not text.strip():
+        raise ModelError("empty expression", location, "write a number or a formula")
+    try:
+        parsed = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ModelError(f"invalid syntax in expression {text!r}: {exc.msg}", location,
+                         "use ** for powers; write numbers, names and + - * / ( )") from None
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        raise ModelError(f"expression {text[:60]!r}... cannot be parsed (too deep or invalid)",
+                         location, "simplify it") from None
+    n_nodes = sum(1 for _ in ast.walk(parsed))
+    if n_nodes > MAX_NODES:
+        raise ModelError(f"expression has {n_nodes} syntax nodes (limit {MAX_NODES})", location,
+                         "split it into derived parameters")
+    checker = _Checker(text, allowed_names, location)
+    checker.visit(parsed.body)
+    return Expr(text, parsed.body, frozenset(checker.names))
+
+
+# --------------------------------------------------------------------------- renderers
+
+_PY_BINOP = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
+             ast.Mod: "%", ast.FloorDiv: "//"}
+_PY_CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+
+
+class AbstractRenderer:
+    """Walks a checked tree, dispatching on node type; subclasses choose the target."""
+
+    def render(self, expr: Expr | ast.expr) -> Any:
+        tree = expr.tree if isinstance(expr, Expr) else expr
+        return self.node(tree)
+
+    def node(self, n: ast.AST) -> Any:
+        return getattr(self, f"render_{type(n).__name__}")(n)
+
+
+class _SourceRenderer(AbstractRenderer):
+    """Renders Python source text; targets differ in function table and boolean handling."""
+
+    module = ""
+
+    def __init__(self, name_map: Mapping[str, str]):
+        self.name_map = dict(name_map)
+
+    def render_Constant(self, n: ast.Constant) -> str:
+        v = float(n.value)
+        if math.isinf(v):
+            return f"{self.module}.inf"
+        return f"({v!r})"
+
+    def render_Name(self, n: ast.Name) -> str:
+        if n.id in CONSTANTS:
+            return f"({CONSTANTS[n.id]!r})"
+        return self.name_map[n.id]
+
+    def render_BinOp(self, n: ast.BinOp) -> str:
+        return f"({self.node(n.left)} {_PY_BINOP[type(n.op)]} {self.node(n.right)})"
+
+    def render_UnaryOp(self, n: ast.UnaryOp) -> str:
+        if isinstance(n.op, ast.Not):
+            return self.truth(f"({self.node(n.operand)} == 0.0)")
+        return f"({'-' if isinstance(n.op, ast.USub) else '+'}{self.node(n.operand)})"
+
+    def render_Compare(self, n: ast.Compare) -> str:
+        parts, left = [], self.node(n.left)
+        for op, comp in zip(n.ops, n.comparators, strict=True):
+            right = self.node(comp)
+            parts.append(f"({left} {_PY_CMP[type(op)]} {right})")
+            left = right
+        return self.truth(self.conj(parts))
+
+    def render_Call(self, n: ast.Call) -> str:
+        args = [self.node(a) for a in n.args]
+        return getattr(self, f"fn_{n.func.id}")(*args)  # type: ignore[attr-defined]
+
+
+class NumpyRenderer(_SourceRenderer):
+    """Vectorised source using `np.` only; names are arrays of patients (or scalars)."""
+
+    module = "np"
+
+    def truth(self, cond: str) -> str:
+        return f"np.where({cond}, 1.0, 0.0)"
+
+    def conj(self, parts: list[str]) -> str:
+        out = parts[0]
+        for p in parts[1:]:
+            out = f"np.logical_and({out}, {p})"
+        return out
+
+    def render_BinOp(self, n: ast.BinOp) -> str:
+        if isinstance(n.op, ast.Mod):
+            return f"np.mod({self.node(n.left)}, {self.node(n.right)})"
+        if isinstance(n.op, ast.FloorDiv):
+            return f"np.floor_divide({self.node(n.left)}, {self.node(n.right)})"
+        return super().render_BinOp(n)
+
+    def render_BoolOp(self, n: ast.BoolOp) -> str:
+        f = "np.logical_and" if isinstance(n.op, ast.And) else "np.logical_or"
+        out = f"({self.node(n.values[0])} != 0.0)"
+        for v in n.values[1:]:
+            out = f"{f}({out}, ({self.node(v)} != 0.0))"
+        return self.truth(out)
+
+    def render_IfExp(self, n: ast.IfExp) -> str:
+        return self.fn_where(self.node(n.test), self.node(n.body), self.node(n.orelse))
+
+    def fn_where(self, c: str, a: str, b: str) -> str:
+        return f"np.where({c} != 0.0, {a}, {b})"
+
+    def fn_exp(self, x: str) -> str:
+        return f"np.exp({x})"
+
+    def fn_log(self, x: str) -> str:
+        return f"np.log({x})"
+
+    def fn_sqrt(self, x: str) -> str:
+        return f"np.sqrt({x})"
+
+    def fn_abs(self, x: str) -> str:
+        return f"np.abs({x})"
+
+    def fn_tanh(self, x: str) -> str:
+        return f"np.tanh({x})"
+
+    def fn_sin(self, x: str) -> str:
+        return f"np.sin({x})"
+
+    def fn_cos(self, x: str) -> str:
+        return f"np.cos({x})"
+
+    def fn_sigmoid(self, x: str) -> str:
+        return f"(1.0 / (1.0 + np.exp(-({x}))))"
+
+    def fn_step(self, x: str) -> str:
+        return f"np.where({x} > 0.0, 1.0, 0.0)"
+
+    def fn_min(self, a: str, b: str) -> str:
+        return f"np.minimum({a}, {b})"
+
+    def fn_max(self, a: str, b: str) -> str:
+        return f"np.maximum({a}, {b})"
+
+    def fn_pow(self, a: str, b: str) -> str:
+        return f"({a} ** {b})"
+
+    def fn_clip(self, x: str, lo: str, hi: str) -> str:
+        return f"np.minimum(np.maximum({x}, {lo}), {hi})"
+
+
+class NumbaRenderer(_SourceRenderer):
+    """Scalar source for numba (`math.` functions); every subexpression is a float."""
+
+    module = "math"
+
+    def truth(self, cond: str) -> str:
+        return f"(1.0 if {cond} else 0.0)"
+
+    def conj(self, parts: list[str]) -> str:
+        return "(" + " and ".join(parts) + ")"
+
+    def render_BoolOp(self, n: ast.BoolOp) -> str:
+        op = " and " if isinstance(n.op, ast.And) else " or "
+        return self.truth("(" + op.join(f"({self.node(v)} != 0.0)" for v in n.values) + ")")
+
+    def render_IfExp(self, n: ast.IfExp) -> str:
+        return self.fn_where(self.node(n.test), self.node(n.body), self.node(n.orelse))
+
+    def fn_where(self, c: str, a: str, b: str) -> str:
+        return f"({a} if {c} != 0.0 else {b})"
+
+    def fn_exp(self, x: str) -> str:
+        return f"math.exp({x})"
+
+    def fn_log(self, x: str) -> str:
+        return f"math.log({x})"
+
+    def fn_sqrt(self, x: str) -> str:
+        return f"math.sqrt({x})"
+
+    def fn_abs(self, x: str) -> str:
+        return f"abs({x})"
+
+    def fn_tanh(self, x: str) -> str:
+        return f"math.tanh({x})"
+
+    def fn_sin(self, x: str) -> str:
+        return f"math.sin({x})"
+
+    def fn_cos(self, x: str) -> str:
+        return f"math.cos({x})"
+
+    def fn_sigmoid(self, x: str) -> str:
+        return f"(1.0 / (1.0 + math.exp(-({x}))))"
+
+    def fn_step(self, x: str) -> str:
+        return f"(1.0 if {x} > 0.0 else 0.0)"
+
+    def fn_min(self, a: str, b: str) -> str:
+        # NaN-propagating like np.minimum
+        return f"_fmin({a}, {b})"
+
+    def fn_max(self, a: str, b: str) -> str:
+        return f"_fmax({a}, {b})"
+
+    def fn_pow(self, a: str, b: str) -> str:
+        return f"({a} ** {b})"
+
+    def fn_clip(self, x: str, lo: str, hi: str) -> str:
+        return f"_fmin(_fmax({x}, {lo}), {hi})"
+
+
+def numba_helpers() -> dict[str, Callable]:
+    """NaN-propagating min/max for generated numba code (njit-compiled on first use)."""
+    from numba import njit
+
+    @njit(inline="always")
+    def _fmin(a: float, b: float) -> float:  # pragma: no cover - compiled
+        if a != a or b != b:
+            return math.nan
+        return a if a < b else b
+
+    @njit(inline="always")
+    def _fmax(a: float, b: float) -> float:  # pragma: no cover - compiled
+        if a != a or b != b:
+            return math.nan
+        return a if a > b else b
+
+    return {"_fmin": _fmin, "_fmax": _fmax}
+
+
+class SympyRenderer(AbstractRenderer):
+    """Builds sympy objects directly (never `sympify` on text), e.g. for Jacobians."""
+
+    def __init__(self, symbols: Mapping[str, Any]):
+        import sympy
+
+        self.sp = sympy
+        self.symbols = dict(symbols)
+
+    def render_Constant(self, n: ast.Constant) -> Any:
+        return self.sp.Float(float(n.value))
+
+    def render_Name(self, n: ast.Name) -> Any:
+        if n.id == "pi":
+            return self.sp.pi
+        if n.id == "e":
+            return self.sp.E
+        return self.symbols[n.id]
+
+    def render_BinOp(self, n: ast.BinOp) -> Any:
+        a, b = self.node(n.left), self.node(n.right)
+        sp = self.sp
+        table = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+                 ast.Div: lambda: a / b, ast.Pow: lambda: a**b, ast.Mod: lambda: sp.Mod(a, b),
+                 ast.FloorDiv: lambda: sp.floor(a / b)}
+        return table[type(n.op)]()
+
+    def _truth(self, cond: Any) -> Any:
+        return self.sp.Piecewise((self.sp.Float(1.0), cond), (self.sp.Float(0.0), True))
+
+    def render_UnaryOp(self, n: ast.UnaryOp) -> Any:
+        v = self.node(n.operand)
+        if isinstance(n.op, ast.Not):
+            return self._truth(self.sp.Eq(v, 0))
+        return -v if isinstance(n.op, ast.USub) else v
+
+    def render_Compare(self, n: ast.Compare) -> Any:
+        sp = self.sp
+        rel = {ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.Eq: sp.Eq,
+               ast.NotEq: sp.Ne}
+        parts, left = [], self.node(n.left)
+        for op, comp in zip(n.ops, n.comparators, strict=True):
+            right = self.node(comp)
+            parts.append(rel[type(op)](left, right))
+            left = right
+        return self._truth(sp.And(*parts))
+
+    def render_BoolOp(self, n: ast.BoolOp) -> Any:
+        conds = [self.sp.Ne(self.node(v), 0) for v in n.values]
+        f = self.sp.And if isinstance(n.op, ast.And) else self.sp.Or
+        return self._truth(f(*conds))
+
+    def render_IfExp(self, n: ast.IfExp) -> Any:
+        return self.sp.Piecewise((self.node(n.body), self.sp.Ne(self.node(n.test), 0)),
+                                 (self.node(n.orelse), True))
+
+    def render_Call(self, n: ast.Call) -> Any:
+        sp = self.sp
+        a = [self.node(x) for x in n.args]
+        name = n.func.id  # type: ignore[attr-defined]
+        if name == "where":
+            return sp.Piecewise((a[1], sp.Ne(a[0], 0)), (a[2], True))
+        table: dict[str, Callable[..., Any]] = {
+            "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "tanh": sp.tanh,
+            "sin": sp.sin, "cos": sp.cos, "sigmoid": lambda z: 1 / (1 + sp.exp(-z)),
+            "step": lambda z: sp.Piecewise((sp.Float(1.0), z > 0), (sp.Float(0.0), True)),
+            "min": sp.Min, "max": sp.Max, "pow": lambda x, y: x**y,
+            "clip": lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi),
+        }
+        return table[name](*a)
+
+
+class _Evaluator(AbstractRenderer):
+    """Reference interpreter with numpy float64 semantics (no code generation)."""
+
+    def __init__(self, env: Mapping[str, Any]):
+        self.env = env
+
+    def render_Constant(self, n: ast.Constant) -> Any:
+        return np.float64(n.value)
+
+    def render_Name(self, n: ast.Name) -> Any:
+        if n.id in CONSTANTS:
+            return np.float64(CONSTANTS[n.id])
+        return np.asarray(self.env[n.id], dtype=np.float64)
+
+    def render_BinOp(self, n: ast.BinOp) -> Any:
+        a, b = self.node(n.left), self.node(n.right)
+        table = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
+                 ast.Div: np.true_divide, ast.Pow: np.power, ast.Mod: np.mod,
+                 ast.FloorDiv: np.floor_divide}
+        return table[type(n.op)](a, b)
+
+    def render_UnaryOp(self, n: ast.UnaryOp) -> Any:
+        v = self.node(n.operand)
+        if isinstance(n.op, ast.Not):
+            return np.where(v == 0.0, 1.0, 0.0)
+        return -v if isinstance(n.op, ast.USub) else +v
+
+    def render_Compare(self, n: ast.Compare) -> Any:
+        ops = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
+               ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}
+        out, left = True, self.node(n.left)
+        for op, comp in zip(n.ops, n.comparators, strict=True):
+            right = self.node(comp)
+            out = np.logical_and(out, ops[type(op)](left, right))
+            left = right
+        return np.where(out, 1.0, 0.0)
+
+    def render_BoolOp(self, n: ast.BoolOp) -> Any:
+        vals = [self.node(v) != 0.0 for v in n.values]
+        f = np.logical_and if isinstance(n.op, ast.And) else np.logical_or
+        out = vals[0]
+        for v in vals[1:]:
+            out = f(out, v)
+        return np.where(out, 1.0, 0.0)
+
+    def render_IfExp(self, n: ast.IfExp) -> Any:
+        return np.where(self.node(n.test) != 0.0, self.node(n.body), self.node(n.orelse))
+
+    def render_Call(self, n: ast.Call) -> Any:
+        a = [self.node(x) for x in n.args]
+        name = n.func.id  # type: ignore[attr-defined]
+        table: dict[str, Callable[..., Any]] = {
+            "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
+            "sin": np.sin, "cos": np.cos, "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+            "step": lambda z: np.where(z > 0.0, 1.0, 0.0), "min": np.minimum,
+            "max": np.maximum, "pow": np.power,
+            "clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+            "where": lambda c, x, y: np.where(c != 0.0, x, y),
+        }
+        return table[name](*a)
+
+
+def evaluate(expr: Expr, env: Mapping[str, Any]) -> Any:
+    """Evaluate a checked expression with numpy float64 semantics (arrays broadcast).
+
+    Floating-point warnings (overflow, division by zero) are silenced: results are
+    inf/NaN, which the simulator reports per patient.
+    """
+    with np.errstate(all="ignore"):
+        return _Evaluator(env).render(expr)
