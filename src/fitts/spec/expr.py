@@ -283,9 +283,16 @@ class _SourceRenderer(AbstractRenderer):
 
 
 class NumpyRenderer(_SourceRenderer):
-    """Vectorised source using `np.` only; names are arrays of patients (or scalars)."""
+    """Vectorised source using `np.` only; names are arrays of patients (or scalars).
+
+    Constants are numpy floats so that constant-only subexpressions follow IEEE rules
+    (1/0 is inf) instead of raising Python's ZeroDivisionError or OverflowError.
+    """
 
     module = "np"
+
+    def render_Constant(self, n: ast.Constant) -> str:
+        return f"np.float64({float(n.value)!r})"
 
     def truth(self, cond: str) -> str:
         return f"np.where({cond}, 1.0, 0.0)"
