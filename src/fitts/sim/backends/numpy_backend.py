@@ -10,7 +10,7 @@ from fitts.compile.compiled import CompiledModel
 from fitts.sim.backends.base import DIVERGENCE_LIMIT, AbstractBackend, ChunkState, StepPlan
 from fitts.sim.backends.codegen import build, numpy_rhs_source
 from fitts.sim.integrators import AbstractIntegrator
-from fitts.sim.rng import normal_pairs_np, squares64_np
+from fitts.sim.rng import normals_np
 
 
 class NumpyBackend(AbstractBackend):
@@ -35,7 +35,7 @@ class NumpyBackend(AbstractBackend):
         X, P = state.X, plan.P
         ns, n = X.shape
         nrows = len(plan.noise_rows)
-        npairs = (nrows + 1) // 2
+        rows_u64 = np.arange(nrows, dtype=np.uint64)
         sq = math.sqrt(plan.dt)
         buf = np.empty((len(integrator.b), ns, n))
         lower = self.model.lower[:, None]
@@ -52,12 +52,8 @@ class NumpyBackend(AbstractBackend):
 
                 Xn = integrator.increment(f, X, t, plan.dt, buf)
                 if nrows:
-                    ctr = np.uint64(step0 + s) * np.uint64(npairs) + np.arange(npairs, dtype=np.uint64)
-                    z0, z1 = normal_pairs_np(squares64_np(ctr[:, None], plan.keys[None, :]))
-                    Z = np.empty((2 * npairs, n))
-                    Z[0::2] = z0
-                    Z[1::2] = z1
-                    Xn[plan.noise_rows] += sq * sig * Z[:nrows]
+                    ctr = np.uint64(step0 + s) * np.uint64(nrows) + rows_u64
+                    Xn[plan.noise_rows] += sq * sig * normals_np(ctr[:, None], plan.keys[None, :])
                 ok = state.status == 0
                 bad = ~(np.abs(Xn) < DIVERGENCE_LIMIT) & ok[None, :]
                 if bad.any():
