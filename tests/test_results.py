@@ -1,0 +1,51 @@
+"""Results on disk: NetCDF and Parquet round trips with metadata, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fitts import DataError, load_dataset, load_model_text, save_dataset, save_table, simulate
+from fitts.io.results import atomic_path, read_table_metadata, result_metadata, trajectory_table
+from tests.helpers import TWO_NODE
+
+
+def test_netcdf_round_trip_keeps_metadata(tmp_path: Path) -> None:
+    ds = simulate(load_model_text(TWO_NODE), patients=3, days=2.0, seed=4, command="fitts simulate")
+    path = save_dataset(ds, tmp_path / "out" / "run.nc")
+    back = load_dataset(path)
+    assert back.trajectory.dims == ("patient", "time", "state")
+    assert back.attrs["model_hash"] == ds.attrs["model_hash"]
+    assert back.attrs["seed"] == 4 and back.attrs["command"] == "fitts simulate"
+    assert (back.trajectory.values == ds.trajectory.values).all()
+    assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_parquet_table_with_metadata(tmp_path: Path) -> None:
+    ds = simulate(load_model_text(TWO_NODE), patients=2, days=2.0, seed=4)
+    table = trajectory_table(ds)
+    assert list(table.columns) == ["patient", "time", "state", "value"]
+    path = save_table(table, tmp_path / "t.parquet", result_metadata(ds))
+    pd.testing.assert_frame_equal(pd.read_parquet(path), table)
+    assert read_table_metadata(path)["model_hash"] == ds.attrs["model_hash"]
+
+
+def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "x.nc"
+    target.write_text("old result")
+    with pytest.raises(RuntimeError, match="interrupted"), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old result"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.nc"]
+
+
+def test_missing_or_broken_result_is_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such result file"):
+        load_dataset(tmp_path / "nope.nc")
+    bad = tmp_path / "bad.nc"
+    bad.write_text("not netcdf")
+    with pytest.raises(DataError, match="not a readable NetCDF result file"):
+        load_dataset(bad)
