@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 
 from fitts.errors import ModelError
-from fitts.spec.expr import Expr, parse_expr
+from fitts.spec.expr import CONSTANTS, Expr, parse_expr
 from fitts.spec.model import Spec
 from fitts.spec.schema import Grade, ParameterSpec, value_support
 
@@ -86,7 +86,7 @@ def _mul(*factors: ast.expr) -> ast.expr:
 
 
 def _names_in(tree: ast.AST) -> frozenset[str]:
-    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - {"sigmoid"}
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - set(CONSTANTS)
 
 
 def _expr_from_tree(tree: ast.expr) -> Expr:

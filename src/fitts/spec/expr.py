@@ -23,40 +23,116 @@ MAX_CHARS = 2000
 MAX_DEPTH = 40
 MAX_NODES = 400
 
-#: allowed functions and their arity
-FUNCTIONS: dict[str, int] = {
+#: allowed functions and their arity (a number, or (min, max))
+FUNCTIONS: dict[str, int | tuple[int, int]] = {
     "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "tanh": 1, "sin": 1, "cos": 1, "sigmoid": 1,
     "step": 1, "min": 2, "max": 2, "pow": 2, "clip": 3, "where": 3,
 }
-CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+#: names usable as constants in every expression
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "inf": math.inf}
+#: names a model may not declare (functions, constants and Python's literal words)
 RESERVED: frozenset[str] = frozenset(FUNCTIONS) | frozenset(CONSTANTS) | frozenset(
-    {"inf", "nan", "True", "False", "None"})
+    {"nan", "True", "False", "None"})
 
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.FloorDiv)
 _CMPOPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
-_FORBIDDEN_HINTS: dict[str, str] = {
-    "Attribute": "attribute access (a.b) is not allowed in model expressions; use plain names",
-    "Subscript": "indexing (a[0]) is not allowed; every name is a number",
-    "Lambda": "lambda functions are not allowed",
-    "ListComp": "comprehensions are not allowed", "SetComp": "comprehensions are not allowed",
-    "DictComp": "comprehensions are not allowed",
-    "GeneratorExp": "generator expressions are not allowed",
-    "List": "lists are not allowed", "Tuple": "tuples are not allowed", "Dict": "dicts are not allowed",
-    "Set": "sets are not allowed", "JoinedStr": "strings are not allowed",
-    "FormattedValue": "strings are not allowed", "NamedExpr": "assignment (:=) is not allowed",
-    "Starred": "star arguments are not allowed", "Await": "await is not allowed",
-    "Yield": "yield is not allowed", "YieldFrom": "yield is not allowed",
-    "Slice": "slices are not allowed",
+_ALLOWED_SUMMARY = ("write numbers, names, + - * / ** % //, comparisons, and/or/not, "
+                    "`x if c else y` and the functions " + ", ".join(FUNCTIONS))
+_COMPREHENSION = ("comprehensions are not allowed",
+                  "write the formula out term by term")
+#: rejected node types: (what it is in plain words, what to write instead)
+_FORBIDDEN: dict[str, tuple[str, str]] = {
+    "Attribute": ("attribute access (a.b) is not allowed",
+                  "use plain names; every name is a number"),
+    "Subscript": ("indexing (a[0]) is not allowed",
+                  "use plain names; every name is a number"),
+    "Slice": ("slices (a[1:2]) are not allowed",
+              "use plain names; every name is a number"),
+    "Lambda": ("lambda functions are not allowed",
+               "write the formula directly, or declare a derived parameter"),
+    "ListComp": _COMPREHENSION, "SetComp": _COMPREHENSION, "DictComp": _COMPREHENSION,
+    "GeneratorExp": _COMPREHENSION,
+    "List": ("lists ([...]) are not allowed", "use numbers and names"),
+    "Tuple": ("tuples (a, b) are not allowed",
+              "an expression gives one number; check commas and parentheses"),
+    "Dict": ("dicts ({...}) are not allowed", "use numbers and names"),
+    "Set": ("sets ({...}) are not allowed", "use numbers and names"),
+    "JoinedStr": ("strings (f-strings) are not allowed",
+                  "use numbers and names"),
+    "FormattedValue": ("strings (f-strings) are not allowed",
+                       "use numbers and names"),
+    "NamedExpr": ("assignment (:=) is not allowed",
+                  "declare a derived parameter instead"),
+    "Starred": ("star arguments (*a) are not allowed",
+                "pass each argument by position"),
+    "Await": ("await is not allowed", _ALLOWED_SUMMARY),
+    "Yield": ("yield is not allowed", _ALLOWED_SUMMARY),
+    "YieldFrom": ("yield is not allowed", _ALLOWED_SUMMARY),
 }
 _OP_HINTS: dict[type, str] = {
     ast.BitXor: "use ** for powers, not ^",
     ast.BitAnd: "use `and` instead of &", ast.BitOr: "use `or` instead of |",
     ast.LShift: "bit shifts are not allowed", ast.RShift: "bit shifts are not allowed",
-    ast.MatMult: "matrix product @ is not allowed",
+    ast.MatMult: "matrix product @ is not allowed; use *",
     ast.Invert: "bitwise ~ is not allowed; use `not`",
     ast.Is: "use == instead of `is`", ast.IsNot: "use != instead of `is not`",
     ast.In: "`in` is not allowed", ast.NotIn: "`not in` is not allowed",
 }
+_OP_WORDS: dict[type, str] = {
+    ast.BitXor: "^", ast.BitAnd: "&", ast.BitOr: "|", ast.LShift: "<<", ast.RShift: ">>",
+    ast.MatMult: "@", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
+    ast.NotIn: "not in",
+}
+
+
+def _op_word(op: ast.AST) -> str:
+    """An operator by AST name and symbol, e.g. ``BitXor (^)``."""
+    kind = type(op).__name__
+    return f"{kind} ({_OP_WORDS[type(op)]})" if type(op) in _OP_WORDS else kind
+
+
+def _quote(text: str, limit: int = 120) -> str:
+    """The expression text quoted for a message (shortened when long)."""
+    if len(text) > limit:
+        return repr(text[:limit]) + f"... ({len(text)} characters)"
+    return repr(text)
+
+
+def _as_float(value: int | float) -> float:
+    """A number as a float; integers too large for a float become inf (as 1e999 does)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _arity_ok(arity: int | tuple[int, int], n: int) -> bool:
+    if isinstance(arity, tuple):
+        return arity[0] <= n <= arity[1]
+    return n == arity
+
+
+def _arity_text(arity: int | tuple[int, int]) -> str:
+    if isinstance(arity, tuple):
+        return f"{arity[0]} to {arity[1]} arguments"
+    return f"{arity} argument" + ("" if arity == 1 else "s")
+
+
+def _listing(names: Collection[str], limit: int = 25) -> str:
+    shown = sorted(names)
+    return ", ".join(shown[:limit]) + (f", ... ({len(shown)} in all)" if len(shown) > limit
+                                       else "") if shown else "(none)"
+
+
+def _bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -68,9 +144,9 @@ class Expr:
     text
         The original text.
     tree
-        The checked tree (body of the parsed `ast.Expression`).
+        The checked tree (body of the parsed `ast.Expression`); every constant is a float.
     names
-        Free variable names (functions and the constants pi, e excluded).
+        Free variable names (functions and the constants pi, e, inf excluded).
     """
 
     text: str
@@ -82,7 +158,10 @@ class Expr:
 
 
 class _Checker:
-    """Walks a parsed tree; one visit method per allowed node type."""
+    """Walks a parsed tree; one ``visit_<Node>`` method per allowed node type.
+
+    Anything without a visit method is rejected: the whitelist is the dispatch table.
+    """
 
     def __init__(self, text: str, allowed: Collection[str] | None, location: Location | None):
         self.text = text
@@ -90,8 +169,12 @@ class _Checker:
         self.location = location
         self.names: set[str] = set()
 
-    def fail(self, message: str, hint: str | None = None) -> ModelError:
-        return ModelError(f"{message} in expression {self.text!r}", self.location, hint)
+    def fail(self, message: str, hint: str | None = None, suggestion: str = "") -> ModelError:
+        """A ModelError quoting the expression; `suggestion` is a ' Did you mean ...?'."""
+        text = f"{message} in expression {_quote(self.text)}"
+        if suggestion:
+            text += "." + suggestion
+        return ModelError(text, self.location, hint)
 
     def visit(self, node: ast.AST, depth: int = 0) -> None:
         if depth > MAX_DEPTH:
@@ -100,50 +183,58 @@ class _Checker:
         kind = type(node).__name__
         method: Callable[[Any, int], None] | None = getattr(self, f"visit_{kind}", None)
         if method is None:
-            hint = _FORBIDDEN_HINTS.get(kind, "use numbers, names, arithmetic, comparisons and "
-                                              "the functions " + ", ".join(FUNCTIONS))
-            raise self.fail(f"{kind} syntax is not allowed", hint)
+            what, hint = _FORBIDDEN.get(kind, ("this kind of syntax is not allowed",
+                                               _ALLOWED_SUMMARY))
+            raise self.fail(f"{kind} syntax: {what}", hint)
         method(node, depth)
 
     def visit_Constant(self, node: ast.Constant, depth: int) -> None:
-        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-            what = "strings are" if isinstance(node.value, str | bytes) else \
-                f"{type(node.value).__name__} values are"
-            raise self.fail(f"{what} not allowed", "use numbers only")
+        value = node.value
+        if isinstance(value, str | bytes):
+            raise self.fail("strings are not allowed", "use numbers and names only")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"{type(value).__name__} values ({value!r}) are not allowed",
+                            "use real numbers only (1 for true, 0 for false)")
+        # the tree is ours (freshly parsed): make every constant a float so that nothing
+        # downstream ever does Python integer arithmetic (9**9**9 is inf, not a hang)
+        node.value = _as_float(value)
 
     def visit_Name(self, node: ast.Name, depth: int) -> None:
         name = node.id
+        if not isinstance(node.ctx, ast.Load):
+            raise self.fail(f"assignment to {name!r} is not allowed")
         if name.startswith("_"):
-            raise self.fail(f"name {name!r} is not allowed (names may not start with _)")
+            raise self.fail(f"name {name!r} is not allowed (names may not start with _)",
+                            "rename it so that it starts with a letter")
         if name in CONSTANTS:
             return
         if name in FUNCTIONS:
             raise self.fail(f"{name!r} is a function; call it as {name}(...)")
+        if name in RESERVED:
+            raise self.fail(f"name {name!r} is reserved", _ALLOWED_SUMMARY)
         if self.allowed is not None and name not in self.allowed:
-            shown = sorted(self.allowed)
-            listing = ", ".join(shown[:25]) + (", ..." if len(shown) > 25 else "")
-            raise self.fail(f"unknown name {name!r}" + did_you_mean(name, shown).rstrip("?")
-                            + ("?" if did_you_mean(name, shown) else ""),
-                            f"names allowed here: {listing or '(none)'}")
+            raise self.fail(f"unknown name {name!r}",
+                            f"names allowed here: {_listing(self.allowed)}; constants: "
+                            + ", ".join(CONSTANTS), did_you_mean(name, self.allowed))
         self.names.add(name)
 
     def visit_BinOp(self, node: ast.BinOp, depth: int) -> None:
         if not isinstance(node.op, _BINOPS):
-            raise self.fail(f"operator {type(node.op).__name__} is not allowed",
+            raise self.fail(f"operator {_op_word(node.op)} is not allowed",
                             _OP_HINTS.get(type(node.op)))
         self.visit(node.left, depth + 1)
         self.visit(node.right, depth + 1)
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> None:
         if not isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
-            raise self.fail(f"operator {type(node.op).__name__} is not allowed",
+            raise self.fail(f"operator {_op_word(node.op)} is not allowed",
                             _OP_HINTS.get(type(node.op)))
         self.visit(node.operand, depth + 1)
 
     def visit_Compare(self, node: ast.Compare, depth: int) -> None:
         for op in node.ops:
             if not isinstance(op, _CMPOPS):
-                raise self.fail(f"comparison {type(op).__name__} is not allowed",
+                raise self.fail(f"comparison {_op_word(op)} is not allowed",
                                 _OP_HINTS.get(type(op)))
         self.visit(node.left, depth + 1)
         for c in node.comparators:
@@ -158,20 +249,23 @@ class _Checker:
             self.visit(v, depth + 1)
 
     def visit_Call(self, node: ast.Call, depth: int) -> None:
+        functions = "functions: " + ", ".join(FUNCTIONS)
         if not isinstance(node.func, ast.Name):
-            raise self.fail("only calls of the built-in functions are allowed",
-                            "functions: " + ", ".join(FUNCTIONS))
+            raise self.fail("only calls of the built-in functions by name are allowed",
+                            functions)
         name = node.func.id
         if name not in FUNCTIONS:
-            raise self.fail(f"unknown function {name!r}" + did_you_mean(name, FUNCTIONS),
-                            "functions: " + ", ".join(FUNCTIONS))
+            raise self.fail(f"unknown function {name!r}", functions,
+                            did_you_mean(name, FUNCTIONS))
         if node.keywords:
-            raise self.fail(f"{name}() takes positional arguments only")
+            raise self.fail(f"{name}() takes positional arguments only",
+                            f"pass {_arity_text(FUNCTIONS[name])} in order, without name=")
         if any(isinstance(a, ast.Starred) for a in node.args):
-            raise self.fail("star arguments are not allowed")
-        if len(node.args) != FUNCTIONS[name]:
-            raise self.fail(f"{name}() takes {FUNCTIONS[name]} argument(s), "
-                            f"got {len(node.args)}")
+            raise self.fail("star arguments (*a) are not allowed",
+                            "pass each argument by position")
+        arity = FUNCTIONS[name]
+        if not _arity_ok(arity, len(node.args)):
+            raise self.fail(f"{name}() takes {_arity_text(arity)}, got {len(node.args)}")
         for a in node.args:
             self.visit(a, depth + 1)
 
@@ -183,42 +277,53 @@ def parse_expr(text: str | int | float, *, allowed_names: Collection[str] | None
     Parameters
     ----------
     text
-        The expression (a number is accepted as a constant).
+        The expression (a number, e.g. a numeric YAML value, becomes a constant).
     allowed_names
-        Names the expression may use; None allows any plain name.
+        Names the expression may use; None allows any plain name (not starting with _).
     location
-        Where the expression was written (for error messages).
+        Where the expression was written (passed to every error).
+
+    Returns
+    -------
+    Expr
+        The text, the checked tree (all constants floats) and the free names.
 
     Raises
     ------
     ModelError
-        For anything outside the whitelist, unknown names, or an expression too long or
-        too deeply nested. No other exception escapes.
+        For anything outside the whitelist, unknown names or functions, wrong arity, or an
+        expression too long, too large or too deeply nested. No other exception escapes.
     """
-    if isinstance(text, bool):
-        raise ModelError(f"expected an expression, got {text!r}", location)
-    if isinstance(text, int | float):
-        tree = ast.Constant(value=float(text))
-        return Expr(repr(float(text)), tree, frozenset())
+    if isinstance(text, bool | np.bool_):
+        raise ModelError(f"expected an expression or a number, got {text!r}", location,
+                         "write 1 or 0 instead of true or false")
+    if isinstance(text, int | float | np.integer | np.floating):
+        value = _as_float(text)  # type: ignore[arg-type]
+        return Expr(repr(value), ast.Constant(value=value), frozenset())
     if not isinstance(text, str):
-        raise ModelError(f"expected an expression (text), got {type(text).__name__}", location)
+        raise ModelError(f"expected an expression (text) or a number, got "
+                         f"{type(text).__name__} {_quote(repr(text))}", location,
+                         "write the formula as a single line of text")
     if len(text) > MAX_CHARS:
-        raise ModelError(f"expression is longer than {MAX_CHARS} characters", location,
-                         "split it into derived parameters")
+        raise ModelError(f"expression {_quote(text, 60)} is longer than {MAX_CHARS} characters",
+                         location, "split it into derived parameters")
     if not text.strip():
-        raise ModelError("empty expression", location, "write a number or a formula")
+        raise ModelError(f"empty expression {text!r}", location, "write a number or a formula")
+    if _bracket_depth(text) > MAX_DEPTH:
+        raise ModelError(f"parentheses nested deeper than {MAX_DEPTH} levels in expression "
+                         f"{_quote(text)}", location, "simplify it")
     try:
         parsed = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ModelError(f"invalid syntax in expression {text!r}: {exc.msg}", location,
-                         "use ** for powers; write numbers, names and + - * / ( )") from None
+        raise ModelError(f"invalid syntax in expression {_quote(text)}: {exc.msg}", location,
+                         "use ** for powers; " + _ALLOWED_SUMMARY) from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
-        raise ModelError(f"expression {text[:60]!r}... cannot be parsed (too deep or invalid)",
-                         location, "simplify it") from None
+        raise ModelError(f"expression {_quote(text)} cannot be parsed (too deep or invalid "
+                         f"characters)", location, "simplify it") from None
     n_nodes = sum(1 for _ in ast.walk(parsed))
     if n_nodes > MAX_NODES:
-        raise ModelError(f"expression has {n_nodes} syntax nodes (limit {MAX_NODES})", location,
-                         "split it into derived parameters")
+        raise ModelError(f"expression {_quote(text)} has {n_nodes} syntax nodes "
+                         f"(limit {MAX_NODES})", location, "split it into derived parameters")
     checker = _Checker(text, allowed_names, location)
     checker.visit(parsed.body)
     return Expr(text, parsed.body, frozenset(checker.names))
@@ -235,30 +340,58 @@ class AbstractRenderer:
     """Walks a checked tree, dispatching on node type; subclasses choose the target."""
 
     def render(self, expr: Expr | ast.expr) -> Any:
+        """Render an expression (or a checked tree) for this renderer's target.
+
+        Parameters
+        ----------
+        expr
+            A checked :class:`Expr` or its tree.
+
+        Returns
+        -------
+        Any
+            Source text (numpy, numba), a sympy expression, or a value (reference).
+        """
         tree = expr.tree if isinstance(expr, Expr) else expr
         return self.node(tree)
 
     def node(self, n: ast.AST) -> Any:
-        return getattr(self, f"render_{type(n).__name__}")(n)
+        """Render one node by dispatching to ``render_<NodeType>``."""
+        method = getattr(self, f"render_{type(n).__name__}", None)
+        if method is None:  # only reachable with a tree that bypassed the checker
+            raise TypeError(f"{type(self).__name__} cannot render {type(n).__name__} nodes; "
+                            "pass trees checked by parse_expr")
+        return method(n)
 
 
 class _SourceRenderer(AbstractRenderer):
-    """Renders Python source text; targets differ in function table and boolean handling."""
+    """Renders Python source text; targets differ in function table and boolean handling.
+
+    Parameters
+    ----------
+    name_map
+        Source snippet for every free name, e.g. ``{"x": "X[0]", "k": "P[3]"}``.
+    """
 
     module = ""
 
     def __init__(self, name_map: Mapping[str, str]):
         self.name_map = dict(name_map)
 
-    def render_Constant(self, n: ast.Constant) -> str:
-        v = float(n.value)
+    def literal(self, v: float) -> str:
+        """A float literal; inf and NaN through the target module (``np.inf``, ``math.nan``)."""
+        if math.isnan(v):
+            return f"{self.module}.nan"
         if math.isinf(v):
-            return f"{self.module}.inf"
+            return f"{self.module}.inf" if v > 0 else f"(-{self.module}.inf)"
         return f"({v!r})"
+
+    def render_Constant(self, n: ast.Constant) -> str:
+        return self.literal(_as_float(n.value))
 
     def render_Name(self, n: ast.Name) -> str:
         if n.id in CONSTANTS:
-            return f"({CONSTANTS[n.id]!r})"
+            return self.literal(CONSTANTS[n.id])
         return self.name_map[n.id]
 
     def render_BinOp(self, n: ast.BinOp) -> str:
@@ -286,13 +419,19 @@ class NumpyRenderer(_SourceRenderer):
     """Vectorised source using `np.` only; names are arrays of patients (or scalars).
 
     Constants are numpy floats so that constant-only subexpressions follow IEEE rules
-    (1/0 is inf) instead of raising Python's ZeroDivisionError or OverflowError.
+    (1/0 is inf) instead of raising Python's ZeroDivisionError or OverflowError. Run the
+    result inside ``np.errstate`` to silence the warnings.
+
+    Parameters
+    ----------
+    name_map
+        Source snippet for every free name, e.g. ``{"x": "X[0]", "k": "P[3]"}``.
     """
 
     module = "np"
 
-    def render_Constant(self, n: ast.Constant) -> str:
-        return f"np.float64({float(n.value)!r})"
+    def literal(self, v: float) -> str:
+        return f"np.float64({super().literal(v)})"
 
     def truth(self, cond: str) -> str:
         return f"np.where({cond}, 1.0, 0.0)"
@@ -364,7 +503,17 @@ class NumpyRenderer(_SourceRenderer):
 
 
 class NumbaRenderer(_SourceRenderer):
-    """Scalar source for numba (`math.` functions); every subexpression is a float."""
+    """Scalar source for numba (`math.` functions); every subexpression is a float.
+
+    min/max/clip call the NaN-propagating helpers of :func:`numba_helpers` (``_fmin``,
+    ``_fmax``), which must be in the namespace the source is compiled in, so that NaN
+    behaves as with ``np.minimum``/``np.maximum``.
+
+    Parameters
+    ----------
+    name_map
+        Source snippet for every free name, e.g. ``{"x": "X[0, p]"}``.
+    """
 
     module = "math"
 
@@ -445,7 +594,13 @@ def numba_helpers() -> dict[str, Callable]:
 
 
 class SympyRenderer(AbstractRenderer):
-    """Builds sympy objects directly (never `sympify` on text), e.g. for Jacobians."""
+    """Builds sympy objects directly (never `sympify` on text), e.g. for Jacobians.
+
+    Parameters
+    ----------
+    symbols
+        The sympy object standing for every free name.
+    """
 
     def __init__(self, symbols: Mapping[str, Any]):
         import sympy
@@ -454,13 +609,17 @@ class SympyRenderer(AbstractRenderer):
         self.symbols = dict(symbols)
 
     def render_Constant(self, n: ast.Constant) -> Any:
-        return self.sp.Float(float(n.value))
+        v = _as_float(n.value)
+        if math.isnan(v):
+            return self.sp.nan
+        if math.isinf(v):
+            return self.sp.oo if v > 0 else -self.sp.oo
+        return self.sp.Float(v)
 
     def render_Name(self, n: ast.Name) -> Any:
-        if n.id == "pi":
-            return self.sp.pi
-        if n.id == "e":
-            return self.sp.E
+        constants = {"pi": self.sp.pi, "e": self.sp.E, "inf": self.sp.oo}
+        if n.id in constants:
+            return constants[n.id]
         return self.symbols[n.id]
 
     def render_BinOp(self, n: ast.BinOp) -> Any:
@@ -523,7 +682,7 @@ class _Evaluator(AbstractRenderer):
         self.env = env
 
     def render_Constant(self, n: ast.Constant) -> Any:
-        return np.float64(n.value)
+        return np.float64(_as_float(n.value))
 
     def render_Name(self, n: ast.Name) -> Any:
         if n.id in CONSTANTS:
@@ -582,7 +741,20 @@ def evaluate(expr: Expr, env: Mapping[str, Any]) -> Any:
     """Evaluate a checked expression with numpy float64 semantics (arrays broadcast).
 
     Floating-point warnings (overflow, division by zero) are silenced: results are
-    inf/NaN, which the simulator reports per patient.
+    inf/NaN, which the simulator reports per patient. This is the ground truth the
+    renderers are tested against; it generates no code.
+
+    Parameters
+    ----------
+    expr
+        A checked expression.
+    env
+        Value (float or array) of every free name.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        The value, broadcast over the arrays in `env`.
     """
     with np.errstate(all="ignore"):
         return _Evaluator(env).render(expr)
