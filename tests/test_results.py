@@ -49,3 +49,14 @@ def test_missing_or_broken_result_is_data_error(tmp_path: Path) -> None:
     bad.write_text("not netcdf")
     with pytest.raises(DataError, match="not a readable NetCDF result file"):
         load_dataset(bad)
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)

@@ -487,5 +487,5 @@ def _failure(m: CompiledModel, ds: xr.Dataset, failed: np.ndarray) -> Simulation
     more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
     return SimulationError(
         f"{len(rows)} of {ds.sizes['patient']} patient(s) failed: {shown}{more}. "
-        "Try a smaller dt, check custom rate expressions, or pass throw=False to keep the "
-        "other patients' results.", rows)
+        "Try a smaller dt or check custom rate expressions; to keep the other patients' "
+        "results, pass throw=False (Python) or --keep-going (command line).", rows)

@@ -41,8 +41,9 @@ def check_unique_names(spec: Spec) -> None:
         for name in getattr(spec, section):
             check_identifier(spec, section, name)
             if name in seen:
+                article = "an" if section[0] in "aeiou" else "a"
                 raise ModelError(
-                    f"duplicate name {name!r}: it is both a {seen[name]} and a {section[:-1]}",
+                    f"duplicate name {name!r}: it is both a {seen[name]} and {article} {section[:-1]}",
                     spec.location(section, name),
                     "nodes, inputs and parameters share one namespace; rename one",
                 )

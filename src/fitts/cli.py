@@ -1,0 +1,564 @@
+"""The `fitts` command: validate, show, simulate, draw and plot models; run the demo.
+
+Every error `fitts` raises on purpose is printed as ``error: <message>`` on stderr,
+without a traceback (unless ``--debug``), and the process exits with the error's code:
+2 for bad input (model or data files, options), 1 for a failed run, 0 on success.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from fitts.errors import FittsError, Location, ModelError, SimulationError, did_you_mean
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    help="Executable, testable and comparable theories of fibromyalgia.",
+)
+_STATE: dict[str, bool] = {"debug": False}
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Backend(StrEnum):
+    numba = "numba"
+    numpy = "numpy"
+
+
+class Record(StrEnum):
+    grid = "grid"
+    summary = "summary"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _command() -> str:
+    return shlex.join(sys.argv)
+
+
+def _fmt_number(v: float) -> str:
+    return f"{v:g}"
+
+
+def describe_value(value: Any) -> str:
+    """A short text for a number, an expression or a prior (``lognormal(median=2, sigma=0.2)``)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float):
+        return _fmt_number(value)
+    if isinstance(value, str):
+        return value
+    fields = value.model_dump(exclude_none=True)
+    dist = fields.pop("dist", "?")
+    parts = []
+    for k, v in fields.items():
+        if isinstance(v, list | tuple):
+            v = "[" + ", ".join(_fmt_number(x) for x in v) + "]"
+        elif isinstance(v, int | float):
+            v = _fmt_number(v)
+        parts.append(f"{k}={v}")
+    return f"{dist}({', '.join(parts)})"
+
+
+def _add_row(table: Table, *cells: str | None) -> None:
+    """Add a row of plain text (no rich markup is interpreted in model content)."""
+    table.add_row(*(Text(c or "") for c in cells))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TextColumn("patient-days"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # no bar in logs and pipes
+    )
+
+
+@contextmanager
+def _progress_task(description: str, total: float) -> Iterator[Callable[[float], None]]:
+    """A progress bar over `total` patient-days; yields the callback for `simulate`."""
+    with _progress() as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def parse_intervention(text: str) -> Any:
+    """``NAME[@START[:END]]`` -> :class:`fitts.Apply` (days; END omitted: to the end)."""
+    from fitts.sim.simulate import Apply
+
+    name, _, window = text.partition("@")
+    name = name.strip()
+    if not name:
+        raise typer.BadParameter(f"{text!r}: give NAME, NAME@START or NAME@START:END")
+    if not window:
+        return Apply(name)
+    start_text, _, end_text = window.partition(":")
+    try:
+        start = float(start_text)
+        end = float(end_text) if end_text.strip() else None
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: START and END must be numbers of days, as in {name}@30:90"
+        ) from None
+    return Apply(name, start, end)
+
+
+def load_schedule_file(path: Path, inputs: Sequence[str]) -> list[Any]:
+    """Read a YAML list of schedule components, naming the file, line and item in errors."""
+    from fitts.errors import display_path
+    from fitts.spec.schema import ScheduleComponent
+    from fitts.spec.yamlio import load_yaml_file
+
+    shown = display_path(path)
+    data = load_yaml_file(path)
+    if isinstance(data, dict) and "schedule" in data:
+        data = data["schedule"]
+    if not isinstance(data, list):
+        raise ModelError("a schedule file must be a YAML list of components", Location(shown, 1),
+                         "write items like `- {input: psychosocial_stress, kind: pulse, "
+                         "start: 30, duration: 60, level: 1.5}`")
+    adapter: TypeAdapter[Any] = TypeAdapter(ScheduleComponent)
+    lines = getattr(data, "item_lines", [])
+    comps = []
+    for i, item in enumerate(data):
+        loc = Location(shown, lines[i] if i < len(lines) else None, f"schedule #{i + 1}")
+        try:
+            comp = adapter.validate_python(item)
+        except ValidationError as exc:
+            e = exc.errors(include_url=False)[0]
+            where = ".".join(str(x) for x in e["loc"] if not str(x)[:1].isupper())
+            raise ModelError(f"{where + ': ' if where else ''}{e['msg']}", loc,
+                             "kinds: step, pulse, ramp, daily, events") from None
+        if comp.input not in inputs:
+            raise ModelError(f"unknown input {comp.input!r}." + did_you_mean(comp.input, inputs),
+                             loc, "inputs of the model: " + (", ".join(inputs) or "(none)"))
+        comps.append(comp)
+    return comps
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.callback()
+def _main_options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the full traceback of errors (for reporting bugs).")] = False,
+) -> None:
+    """fitts: turn verbal theories of fibromyalgia into executable, testable models."""
+    _STATE["debug"] = debug
+
+
+ModelArg = Annotated[str, typer.Argument(
+    help="Model file (.yaml) or the name of a built-in theory.", show_default=False)]
+
+
+@app.command()
+def validate(model: ModelArg) -> None:
+    """Load and check a model file (schema, names, expressions, includes).
+
+    Prints one line with the model's size and content hash; exits 2 on the first problem,
+    naming the file, line and entry.
+    """
+    from fitts.spec.load import load_model
+
+    spec = load_model(model)
+    typer.echo(f"{model} is valid: {spec.name}, {len(spec.nodes)} nodes, {len(spec.edges)} "
+               f"edges, {len(spec.parameters)} parameters, hash {spec.content_hash}")
+
+
+@app.command()
+def show(
+    model: ModelArg,
+    sources: Annotated[bool, typer.Option(
+        "--sources", help="Add the citation (source) of every edge to the edge table.")] = False,
+) -> None:
+    """Show a model's nodes and signed edges as tables, and count its feedback loops."""
+    from fitts.analysis.graph import loop_count
+    from fitts.spec.load import load_model
+
+    spec = load_model(model)
+    out.print(f"[bold]{escape(spec.name)}[/bold]  ({escape(', '.join(spec.files))}; "
+              f"hash {spec.content_hash})")
+    if spec.description:
+        out.print(spec.description.strip(), markup=False)
+    nodes = Table(title=f"{len(spec.nodes)} nodes")
+    for col in ("name", "label", "group", "tau (days)"):
+        nodes.add_column(col)
+    for name, node in spec.nodes.items():
+        _add_row(nodes, name, node.label, node.group, describe_value(node.tau))
+    out.print(nodes)
+    if spec.inputs:
+        inputs = Table(title=f"{len(spec.inputs)} inputs")
+        for col in ("name", "label", "units"):
+            inputs.add_column(col)
+        for name, inp in spec.inputs.items():
+            _add_row(inputs, name, inp.label, inp.units)
+        out.print(inputs)
+    edges = Table(title=f"{len(spec.edges)} edges")
+    for col in ("from", "to", "sign", "weight", "mode", "grade"):
+        edges.add_column(col)
+    if sources:
+        edges.add_column("source")
+    for edge in spec.edges.values():
+        mode = edge.mode if edge.mode == "additive" else f"gated by {edge.gate}"
+        row = [edge.from_, edge.to, edge.sign, describe_value(edge.weight), mode,
+               edge.grade or ""]
+        if sources:
+            row.append(edge.source or "")
+        _add_row(edges, *row)
+    out.print(edges)
+    counts = loop_count(spec)
+    typer.echo(f"feedback loops: {counts['total']} ({counts['reinforcing']} reinforcing, "
+               f"{counts['balancing']} balancing)")
+
+
+@app.command()
+def simulate(
+    model: ModelArg,
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Output NetCDF file (.nc) of the trajectories or summaries.",
+        show_default=False)],
+    patients: Annotated[int, typer.Option(
+        "--patients", min=1, help="Number of virtual patients (ids 0..N-1).")] = 100,
+    days: Annotated[float, typer.Option(
+        "--days", help="Simulated time in days (a multiple of --dt and --record-every).")] = 365.0,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Random seed; with the model hash it fixes every patient.")] = 0,
+    dt: Annotated[float, typer.Option("--dt", help="Integration step in days.")] = 0.01,
+    method: Annotated[str, typer.Option(
+        "--method", help="Integrator: euler_maruyama, heun, rk4 or a scipy method "
+        "(LSODA, RK45, ...).")] = "euler_maruyama",
+    backend: Annotated[Backend, typer.Option(
+        "--backend", help="numba (compiled, fast) or numpy (reference).")] = Backend.numba,
+    record: Annotated[Record, typer.Option(
+        "--record", help="grid: states every --record-every days; summary: per-patient "
+        "mean, sd, min, max, final.")] = Record.grid,
+    record_every: Annotated[float, typer.Option(
+        "--record-every", help="Recording interval in days.")] = 1.0,
+    no_noise: Annotated[bool, typer.Option(
+        "--no-noise", help="Switch the state noise off (deterministic runs).")] = False,
+    intervention: Annotated[list[str] | None, typer.Option(
+        "--intervention", help="Apply an intervention of the model: NAME, NAME@START or "
+        "NAME@START:END (days). Repeatable.")] = None,
+    schedule: Annotated[Path | None, typer.Option(
+        "--schedule", help="YAML file with a list of input schedule components "
+        "(step, pulse, ramp, daily, events).")] = None,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Also write the long table (patient, time, state, value) to this "
+        ".parquet or .csv file.")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", min=1, help="Patients simulated together per chunk.")] = 8192,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="When patients fail (NaN, divergence), keep the others, write "
+        "the results with the failed ones flagged in `status`, and exit 1.")] = False,
+) -> None:
+    """Simulate virtual patients of a model and save the result as NetCDF.
+
+    Shows a progress bar over patient-days. The file stores the seed, the model hash,
+    the package version and this command. A run in which a patient diverges exits 1
+    and names the patient, the time and the state.
+    """
+    from fitts.compile.compiled import compile_model
+    from fitts.io.results import result_metadata, save_dataset, save_table, trajectory_table
+    from fitts.sim.simulate import simulate as run
+    from fitts.spec.load import load_model
+
+    spec = load_model(model)
+    applies = [parse_intervention(t) for t in intervention or []]
+    comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
+    compiled = compile_model(spec)
+    try:
+        with _progress_task(f"simulating {spec.name}", patients * days) as progress:
+            ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method,
+                     backend=backend.value, schedule=comps, interventions=applies,
+                     record=record.value, record_every=record_every, noise=not no_noise,
+                     chunk_size=chunk_size, progress=progress, throw=not keep_going,
+                     command=_command())
+    except SimulationError as exc:
+        raise SimulationError(f"{exc}\n  hint: on the command line, --keep-going keeps the "
+                              "other patients' results", exc.failures) from None
+    save_dataset(ds, out_path)
+    written = [str(out_path)]
+    if table is not None:
+        save_table(trajectory_table(ds), table, result_metadata(ds))
+        written.append(str(table))
+    failed = int(ds.attrs.get("n_failed", 0))
+    typer.echo(f"simulated {patients} patients x {days:g} days of {spec.name} (seed {seed}, "
+               f"{backend.value}, {method}): {failed} failed")
+    for path in written:
+        typer.echo(f"wrote {path}")
+    if failed:
+        err.print(f"error: {failed} of {patients} patients failed; they are NaN in the "
+                  "results, flagged in `status`", markup=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def diagram(
+    model: ModelArg,
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Output figure: .svg, .png or .pdf.", show_default=False)],
+    highlight_loop: Annotated[int | None, typer.Option(
+        "--highlight-loop", min=0, help="Highlight loop K (index in the order of "
+        "`fitts loops`: by length, then node order).")] = None,
+) -> None:
+    """Draw the causal loop diagram of a model: signed edges, inputs, groups."""
+    from fitts.analysis.graph import elementary_loops
+    from fitts.plot.diagram import draw_diagram
+    from fitts.spec.load import load_model
+
+    spec = load_model(model)
+    highlight = None
+    title = None
+    if highlight_loop is not None:
+        loops = elementary_loops(spec)
+        if highlight_loop >= len(loops):
+            raise typer.BadParameter(
+                f"the model has {len(loops)} loops (0..{len(loops) - 1}), no loop "
+                f"{highlight_loop}", param_hint="--highlight-loop")
+        chosen = loops[highlight_loop]
+        highlight = chosen.edges
+        title = f"{spec.name}: loop {highlight_loop} ({chosen.polarity}) " + " -> ".join(
+            (*chosen.nodes, chosen.nodes[0]))
+        typer.echo(f"loop {highlight_loop}: {chosen}")
+    draw_diagram(spec, out_path, highlight=highlight, title=title)
+    typer.echo(f"wrote {out_path}")
+
+
+@app.command()
+def loops(
+    model: ModelArg,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=0, help="Show at most this many loops (0: all).")] = 50,
+) -> None:
+    """List the feedback loops of a model with their index, polarity and nodes."""
+    from fitts.analysis.graph import elementary_loops
+    from fitts.spec.load import load_model
+
+    spec = load_model(model)
+    found = elementary_loops(spec)
+    table = Table(title=f"{len(found)} feedback loops of {spec.name}")
+    for col in ("K", "polarity", "length", "path"):
+        table.add_column(col)
+    for k, lp in enumerate(found[:limit] if limit else found):
+        _add_row(table, str(k), lp.polarity, str(lp.length), " -> ".join((*lp.nodes, lp.nodes[0])))
+    out.print(table)
+
+
+@app.command()
+def plot(
+    result: Annotated[Path, typer.Argument(
+        help="NetCDF result written by `fitts simulate`.", show_default=False)],
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Output figure: .png, .svg or .pdf.", show_default=False)],
+    states: Annotated[str | None, typer.Option(
+        "--states", help="Comma-separated states to plot (default: all).")] = None,
+    max_lines: Annotated[int, typer.Option(
+        "--max-lines", min=0, help="Individual patient lines per panel.")] = 20,
+) -> None:
+    """Plot simulated trajectories: per state, median, 10-90 % band and a few patients."""
+    from fitts.io.results import load_dataset
+    from fitts.plot.trajectories import plot_trajectories
+
+    ds = load_dataset(result)
+    names = [s.strip() for s in states.split(",") if s.strip()] if states else None
+    plot_trajectories(ds, out_path, states=names, max_lines=max_lines)
+    typer.echo(f"wrote {out_path}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option(
+        "--out", help="Folder for the demo's files (created if missing).", show_default=False)],
+    patients: Annotated[int, typer.Option(
+        "--patients", min=1, help="Virtual patients per group.")] = 400,
+    days: Annotated[int, typer.Option(
+        "--days", min=1, help="Simulated days (must extend past the stressor).")] = 1095,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+) -> None:
+    """Two groups of virtual patients of the demo model mobile16, with and without a stressor.
+
+    Both groups live with everyday stress (random life events); the second also meets a
+    large psychosocial stressor. Writes trajectories.nc, pain_over_time.png, summary.csv
+    and diagram.svg to the folder and prints the summary. Results are whatever the model
+    gives.
+    """
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    from fitts.compile.compiled import compile_model
+    from fitts.io.results import save_dataset, save_table
+    from fitts.plot.diagram import draw_diagram
+    from fitts.sim.simulate import simulate as run
+    from fitts.spec.load import load_model, models_dir
+
+    everyday_stress = {"input": "psychosocial_stress", "kind": "events", "rate_per_year": 12.0,
+                       "magnitude": {"dist": "lognormal", "median": 0.75, "sigma": 0.4},
+                       "duration": 3.0}
+    stressor_start = 180.0
+    stressor_duration = 120.0
+    stressor_level = 2.0
+    high_pain = 0.5
+    stressor = {"input": "psychosocial_stress", "kind": "pulse", "start": stressor_start,
+                "duration": stressor_duration, "level": stressor_level}
+    stressor_end = stressor_start + stressor_duration
+    if days <= stressor_end:
+        raise typer.BadParameter(f"the stressor lasts until day {stressor_end:g}; give more "
+                                 "days so that there is an 'after' phase", param_hint="--days")
+
+    spec = load_model(models_dir() / "examples" / "mobile16.yaml")
+    compiled = compile_model(spec)
+    groups = {"everyday stress": [everyday_stress],
+              "major stressor": [everyday_stress, stressor]}
+    parts = []
+    with _progress() as bar:
+        for gi, (group, schedule) in enumerate(groups.items()):
+            task = bar.add_task(group, total=patients * days)
+            ds = run(compiled, patients=np.arange(gi * patients, (gi + 1) * patients), days=days,
+                     seed=seed, backend="numba", schedule=schedule, throw=False,
+                     progress=lambda done, task=task: bar.advance(task, done),
+                     command=_command())
+            parts.append(ds.assign_coords(group=("patient", [group] * patients)))
+    ds = xr.concat(parts, dim="patient", combine_attrs="override")
+    ds.attrs.update(demo_everyday_stress=str(everyday_stress), demo_stressor=str(stressor),
+                    n_failed=int(sum(p.attrs.get("n_failed", 0) for p in parts)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_dataset(ds, out_dir / "trajectories.nc")
+
+    t = ds["time"].values
+    phases = {"before": t < stressor_start,
+              "during": (t >= stressor_start) & (t < stressor_end),
+              "after": t >= stressor_end}
+    rows = []
+    curves = {}
+    for group in groups:
+        pain = ds["trajectory"].sel(state="pain").where(ds["group"] == group, drop=True).values
+        pain = pain[np.isfinite(pain).all(axis=1)]  # failed patients are NaN: leave them out
+        curves[group] = pain
+        for phase, mask in phases.items():
+            sub = pain[:, mask]
+            rows.append({"group": group, "phase": phase,
+                         "mean_pain": float(sub.mean()) if sub.size else float("nan"),
+                         "fraction_high_pain": float((sub > high_pain).mean()) if sub.size
+                         else float("nan"),
+                         "n": int(pain.shape[0])})
+    summary = pd.DataFrame(rows)
+    save_table(summary, out_dir / "summary.csv")
+    _demo_figure(t, curves, (stressor_start, stressor_end), high_pain,
+                 out_dir / "pain_over_time.png", f"{spec.name}, {patients} patients per group, "
+                 f"seed {seed}")
+    draw_diagram(spec, out_dir / "diagram.svg")
+
+    table = Table(title=f"pain (0-1) by phase; high pain = pain > {high_pain:g}; stressor "
+                  f"level {stressor_level:g} on days {stressor_start:g}-{stressor_end:g}")
+    for col in ("group", "phase", "mean pain", "fraction high pain", "n"):
+        table.add_column(col)
+    for r in rows:
+        _add_row(table, r["group"], r["phase"], f"{r['mean_pain']:.3f}",
+                      f"{r['fraction_high_pain']:.3f}", str(r["n"]))
+    out.print(table)
+    if ds.attrs["n_failed"]:
+        err.print(f"warning: {ds.attrs['n_failed']} patient(s) failed and were left out",
+                  markup=False)
+    for name in ("trajectories.nc", "pain_over_time.png", "summary.csv", "diagram.svg"):
+        typer.echo(f"wrote {out_dir / name}")
+
+
+def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], high: float,
+                 path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fitts.plot.diagram import save_figure
+    from fitts.plot.trajectories import quantile_band
+
+    colours = ["#1f5fbf", "#c62828", "#2e7d32", "#6a1b9a"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    for ax in (top, bottom):
+        ax.axvspan(*window, color="#ffb74d", alpha=0.25, lw=0,
+                   label="stressor" if ax is top else None)
+        ax.grid(alpha=0.3)
+    for (group, pain), colour in zip(curves.items(), colours, strict=False):
+        if len(pain):
+            lo, med, hi = quantile_band(pain)
+            top.fill_between(t, lo, hi, color=colour, alpha=0.2, lw=0)
+            top.plot(t, med, color=colour, lw=1.6, label=f"{group} (median, 10-90 %)")
+            bottom.plot(t, (pain > high).mean(axis=0), color=colour, lw=1.4, label=group)
+    top.set_ylabel("pain (0-1)")
+    top.legend(fontsize=8, loc="upper right")
+    top.set_title(title, fontsize=10)
+    bottom.set_ylabel(f"fraction with pain > {high:g}")
+    bottom.set_xlabel("time (days)")
+    bottom.set_ylim(0, 1)
+    bottom.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the `fitts` command (the console script's entry point).
+
+    Errors `fitts` raises on purpose print ``error: <message>`` and exit with their code
+    (2 bad input, 1 failed run); anything else exits 1 with a one-line message. With
+    ``--debug`` the traceback is printed too.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="fitts")
+    except FittsError as exc:
+        if _STATE["debug"]:
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of the command
+        if _STATE["debug"]:
+            traceback.print_exc()
+        hint = "" if _STATE["debug"] else " (run with --debug for the traceback)"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: unexpected {type(exc).__name__}: {first}{hint}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

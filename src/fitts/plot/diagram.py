@@ -1,0 +1,192 @@
+"""Causal loop diagram of a model: states grouped by `group`, inputs as boxes, signed edges."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import networkx as nx  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from fitts.analysis.graph import signed_graph  # noqa: E402
+from fitts.errors import DataError, did_you_mean  # noqa: E402
+from fitts.io.results import atomic_path  # noqa: E402
+from fitts.spec.model import Spec  # noqa: E402
+
+EXCITATORY = "#1f5fbf"
+INHIBITORY = "#c62828"
+HIGHLIGHT = "#ff8f00"
+INPUT_COLOUR = "#e0e0e0"
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
+
+
+def figure_format(path: str | Path) -> str:
+    """The matplotlib format of a figure path, from its suffix (svg, png or pdf)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: cannot tell the figure format from the suffix {suffix!r}; "
+                        "name the file .svg, .png or .pdf")
+    return FORMATS[suffix]
+
+
+def save_figure(fig: plt.Figure, path: str | Path, **kwargs: object) -> Path:
+    """Save and close a figure atomically; the format follows the suffix of `path`."""
+    fmt = figure_format(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, **kwargs)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def _group_layout(g: nx.MultiDiGraph) -> dict[str, np.ndarray]:
+    """States on a circle of groups (each group a small circle); inputs on an outer ring."""
+    states = [n for n, k in g.nodes(data="kind") if k == "state"]
+    inputs = [n for n, k in g.nodes(data="kind") if k == "input"]
+    groups: dict[str | None, list[str]] = {}
+    for n in states:
+        groups.setdefault(g.nodes[n]["group"], []).append(n)
+    pos: dict[str, np.ndarray] = {}
+    if len(groups) <= 1:
+        for i, n in enumerate(states):
+            a = 2 * math.pi * i / max(len(states), 1) + math.pi / 2
+            pos[n] = np.array([math.cos(a), math.sin(a)])
+    else:
+        k = len(groups)
+        for gi, members in enumerate(groups.values()):
+            a = 2 * math.pi * gi / k + math.pi / 2
+            centre = np.array([math.cos(a), math.sin(a)])
+            r = 0.0 if len(members) == 1 else min(0.12 + 0.045 * len(members), math.pi / k * 0.8)
+            for j, n in enumerate(members):
+                b = a + math.pi / 2 + 2 * math.pi * j / len(members)
+                pos[n] = centre + r * np.array([math.cos(b), math.sin(b)])
+    # an input sits on the outer ring, at the mean direction of the states it drives
+    angles = []
+    for n in inputs:
+        targets = [pos[v] for _, v in g.out_edges(n) if v in pos]
+        vec = np.sum(targets, axis=0) if targets else np.zeros(2)
+        angles.append(math.atan2(vec[1], vec[0]) if np.any(vec) else 0.0)
+    min_gap = 2 * math.pi / max(len(inputs), 1) * 0.6 if inputs else 0.0
+    order = np.argsort(angles)
+    placed: list[float] = []
+    for idx in order:
+        a = angles[idx]
+        if placed and a - placed[-1] < min_gap:
+            a = placed[-1] + min_gap
+        placed.append(a)
+        pos[inputs[idx]] = 1.75 * np.array([math.cos(a), math.sin(a)])
+    return pos
+
+
+def _wrap(label: str, width: int = 14) -> str:
+    words, lines, cur = label.replace("_", " ").split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    lines.append(cur)
+    return "\n".join(lines)
+
+
+def draw_diagram(spec: Spec, path: str | Path, *, highlight: Sequence[str] | None = None,
+                 title: str | None = None) -> Path:
+    """Draw the causal loop diagram of a model and save it (SVG, PNG or PDF by suffix).
+
+    Parameters
+    ----------
+    spec
+        A loaded model.
+    path
+        Output file; written atomically.
+    highlight
+        Edge ids to emphasise (for example ``Loop.edges`` of one loop); gate edge ids of
+        :func:`fitts.analysis.graph.gate_edge_id` are accepted too.
+    title
+        Figure title; default: the model's name with its node and edge counts.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    DataError
+        An unknown suffix or an unknown edge id in `highlight`.
+    """
+    figure_format(path)
+    g = signed_graph(spec)
+    keys = {k for _, _, k in g.edges(keys=True)}
+    highlight_set = set(highlight or ())
+    for eid in highlight_set:
+        if eid not in keys:
+            raise DataError(f"cannot highlight unknown edge {eid!r}." + did_you_mean(eid, keys))
+    pos = _group_layout(g)
+    states = [n for n, k in g.nodes(data="kind") if k == "state"]
+    inputs = [n for n, k in g.nodes(data="kind") if k == "input"]
+    group_names = list(dict.fromkeys(g.nodes[n]["group"] for n in states))
+    cmap = plt.get_cmap("tab10" if len(group_names) <= 10 else "tab20")
+    group_colour = {grp: cmap(i % cmap.N) for i, grp in enumerate(group_names)}
+
+    size = 6 + 0.35 * len(states)
+    fig, ax = plt.subplots(figsize=(size + 3, size))
+    node_size = 1500
+    nx.draw_networkx_nodes(g, pos, nodelist=states, ax=ax, node_size=node_size,
+                           node_color=[group_colour[g.nodes[n]["group"]] for n in states],
+                           alpha=0.35, edgecolors="#333333", linewidths=1.0)
+    if inputs:
+        nx.draw_networkx_nodes(g, pos, nodelist=inputs, ax=ax, node_size=node_size,
+                               node_shape="s", node_color=INPUT_COLOUR, edgecolors="#555555",
+                               linewidths=1.0)
+    nx.draw_networkx_labels(g, pos, labels={n: _wrap(n) for n in g.nodes}, ax=ax, font_size=7)
+
+    seen: dict[tuple[str, str], int] = {}
+    for u, v, key, data in g.edges(keys=True, data=True):
+        k = seen.get((u, v), 0)
+        seen[(u, v)] = k + 1
+        hot = key in highlight_set
+        colour = EXCITATORY if data["sign"] > 0 else INHIBITORY
+        nx.draw_networkx_edges(
+            g, pos, edgelist=[(u, v)], ax=ax, node_size=node_size,
+            edge_color=HIGHLIGHT if hot else colour,
+            width=3.0 if hot else 1.1,
+            alpha=1.0 if hot or not highlight_set else 0.35,
+            style="dashed" if data["gating"] else "solid",
+            arrows=True, arrowstyle="-|>" if data["sign"] > 0 else "-[",
+            arrowsize=14, connectionstyle=f"arc3,rad={0.12 + 0.12 * k}",
+        )
+
+    handles = [
+        Line2D([], [], color=EXCITATORY, lw=1.5, label="excitatory (+)"),
+        Line2D([], [], color=INHIBITORY, lw=1.5, label="inhibitory (-)"),
+        Line2D([], [], color="#555555", lw=1.5, ls="--", label="gating (multiplies an edge)"),
+    ]
+    if highlight_set:
+        handles.append(Line2D([], [], color=HIGHLIGHT, lw=3, label="highlighted"))
+    if inputs:
+        handles.append(Patch(facecolor=INPUT_COLOUR, edgecolor="#555555", label="input"))
+    for grp in group_names:
+        handles.append(Patch(facecolor=group_colour[grp], alpha=0.35, edgecolor="#333333",
+                             label=grp if grp is not None else "state"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
+              frameon=False)
+    ax.set_title(title or f"{spec.name}: {len(states)} states, {len(spec.edges)} edges")
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    xy = np.array(list(pos.values()))
+    (x0, y0), (x1, y1) = xy.min(axis=0) - 0.35, xy.max(axis=0) + 0.35
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    fig.tight_layout()
+    return save_figure(fig, path)
