@@ -1,7 +1,9 @@
 """Benchmark: simulator throughput in patient-years per second, as ratios to baselines.
 
 Model: the 16-node example model (`models/examples/mobile16.yaml`), noise on every
-node, one year at dt = 0.01 day, daily recording. Baselines measured in the same run:
+node, one year at dt = 0.01 day, daily recording, a daily stress pattern common to all
+patients (one extra row adds per-patient random life events). Baselines measured in the
+same run:
 
 - a `scipy.integrate.solve_ivp` (LSODA, deterministic) loop over patients in Python,
   timed on a few patients and scaled (its cost is linear in patients);
@@ -34,15 +36,19 @@ from fitts.spec.load import models_dir
 MODEL = models_dir() / "examples" / "mobile16.yaml"
 SCHEDULE = [
     {"input": "psychosocial_stress", "kind": "daily", "values": [0.1, 0.3, 0.5, 0.2]},
+]
+#: per-patient random life events: inputs then differ between patients (extra cost)
+EVENTS = [
     {"input": "psychosocial_stress", "kind": "events", "rate_per_year": 2, "duration": 30,
      "magnitude": {"dist": "uniform", "low": 0.5, "high": 1.5}},
 ]
 
 
-def throughput(model, patients: int, days: float, backend: str, **kw) -> tuple[float, float]:
+def throughput(model, patients: int, days: float, backend: str, events: bool = False,
+               **kw) -> tuple[float, float]:
     t0 = time.perf_counter()
     fitts.simulate(model, patients=patients, days=days, backend=backend, seed=1,
-                   schedule=SCHEDULE, **kw)
+                   schedule=SCHEDULE + (EVENTS if events else []), **kw)
     wall = time.perf_counter() - t0
     return patients * days / 365.0 / wall, wall
 
@@ -100,7 +106,7 @@ def generator_rate(n_patients: int = 20_000, n: int = 10_000) -> float:
 def peak_summary_memory(model, patients: int, days: float) -> float:
     tracemalloc.start()
     fitts.simulate(model, patients=patients, days=days, record="summary", seed=1,
-                   schedule=SCHEDULE[:1], chunk_size=patients)
+                   schedule=SCHEDULE, chunk_size=patients)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak / 2**20
@@ -122,7 +128,7 @@ def main() -> None:
           f"({n_state_edges} between nodes), noise on {len(model.noise_states)} nodes")
 
     # warm-up: compile the numba kernels outside the timed runs
-    fitts.simulate(model, patients=8, days=1.0, schedule=SCHEDULE)
+    fitts.simulate(model, patients=8, days=1.0, schedule=SCHEDULE + EVENTS)
     rows = []
     ivp, ivp_wall = ivp_throughput(model, args.ivp_patients, args.days)
     rows.append(("solve_ivp LSODA loop, same daily input (deterministic)", args.ivp_patients, ivp,
@@ -141,6 +147,10 @@ def main() -> None:
     nb0, nb0_wall = throughput(model, args.patients, args.days, "numba", noise=False)
     rows.append(("numba backend, no noise (ceiling)", args.patients, nb0, nb0_wall))
     print(f"numba no noise: {nb0:8.2f} patient-years/s")
+    nbe, nbe_wall = throughput(model, args.patients, args.days, "numba", events=True)
+    rows.append(("numba backend, Euler-Maruyama, + per-patient life events", args.patients, nbe,
+                 nbe_wall))
+    print(f"numba + events: {nbe:8.2f} patient-years/s")
     gen = generator_rate()
     print(f"generator     : {gen / 1e6:8.1f} M normals/s")
     m30 = peak_summary_memory(model, 2000, 30.0)
