@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, vectorize
 
 PURPOSES: dict[str, int] = {"noise": 0, "params": 1, "events": 2, "observe": 3, "schedule": 4}
 
@@ -54,27 +54,8 @@ def stream_keys(seed: int, patients: np.ndarray, purpose: str) -> np.ndarray:
     return k | np.uint64(1)
 
 
-def squares64_np(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Vectorised Squares64: uint64 arrays (broadcast) -> uint64 array."""
-    ctr = np.asarray(ctr, dtype=np.uint64)
-    key = np.asarray(key, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        y = x = ctr * key
-        z = y + key
-        x = x * x + y
-        x = (x >> _U32) | (x << _U32)
-        x = x * x + z
-        x = (x >> _U32) | (x << _U32)
-        x = x * x + y
-        x = (x >> _U32) | (x << _U32)
-        t = x = x * x + z
-        x = (x >> _U32) | (x << _U32)
-        return t ^ ((x * x + y) >> _U32)
-
-
-@njit(inline="always")
-def squares64(ctr: np.uint64, key: np.uint64) -> np.uint64:  # pragma: no cover - compiled
-    """Scalar Squares64 for numba kernels (same bits as :func:`squares64_np`)."""
+def _squares64(ctr: np.uint64, key: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """Squares64 on one (counter, key): five rounds of squaring (Widynski 2020)."""
     s = np.uint64(32)
     y = x = ctr * key
     z = y + key
@@ -87,6 +68,17 @@ def squares64(ctr: np.uint64, key: np.uint64) -> np.uint64:  # pragma: no cover 
     t = x = x * x + z
     x = (x >> s) | (x << s)
     return t ^ ((x * x + y) >> s)
+
+
+#: scalar Squares64 for numba kernels
+squares64 = njit(inline="always")(_squares64)
+#: the same function as a numpy ufunc (uint64 arrays broadcast), bit for bit
+_squares64_ufunc = vectorize(["uint64(uint64, uint64)"])(_squares64)
+
+
+def squares64_np(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Vectorised Squares64: uint64 arrays (broadcast) -> uint64 array."""
+    return _squares64_ufunc(np.asarray(ctr, dtype=np.uint64), np.asarray(key, dtype=np.uint64))
 
 
 def uniforms(seed: int, patients: np.ndarray, purpose: str, n: int, offset: int = 0) -> np.ndarray:
