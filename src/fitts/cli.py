@@ -242,9 +242,47 @@ def show(
             row.append(edge.source or "")
         _add_row(edges, *row)
     out.print(edges)
+    if spec.omissions:
+        om = Table(title=f"{len(spec.omissions)} claimed links left out on purpose")
+        for col in ("from", "to", "reason"):
+            om.add_column(col)
+        for o in spec.omissions.values():
+            _add_row(om, o.from_, o.to, o.reason)
+        out.print(om)
+    from fitts.spec.claims import coverage
+
+    cov = coverage(spec)
+    tally = {k: sum(c.status == k for c in cov) for k in ("edge", "omitted", "missing", "sign differs")}
+    typer.echo(f"published claims (theory.md table, {len(cov)} rows): {tally['edge']} edges, "
+               f"{tally['omitted']} omitted with a reason, {tally['missing']} unaccounted for, "
+               f"{tally['sign differs']} with a different sign")
     counts = loop_count(spec)
     typer.echo(f"feedback loops: {counts['total']} ({counts['reinforcing']} reinforcing, "
                f"{counts['balancing']} balancing)")
+
+
+@app.command("list")
+def list_models() -> None:
+    """List the built-in theories and the modules they are composed of."""
+    from fitts.spec.load import builtin_modules, builtin_theories, load_model
+    from fitts.spec.yamlio import load_yaml_file
+
+    table = Table(title="built-in theories")
+    for col in ("name", "nodes", "edges", "omissions", "description"):
+        table.add_column(col)
+    for name in builtin_theories():
+        spec = load_model(name)
+        _add_row(table, name, str(len(spec.nodes)), str(len(spec.edges)), str(len(spec.omissions)),
+                 " ".join((spec.description or "").split()))
+    out.print(table)
+    mods = Table(title="built-in modules (include with `module: NAME`)")
+    for col in ("name", "nodes", "edges", "description"):
+        mods.add_column(col)
+    for name, path in builtin_modules().items():
+        raw = load_yaml_file(path) or {}  # modules refer to each other's nodes: list, don't validate
+        _add_row(mods, name, str(len(raw.get("nodes") or {})), str(len(raw.get("edges") or [])),
+                 str(raw.get("description") or ""))
+    out.print(mods)
 
 
 @app.command()
