@@ -153,3 +153,13 @@ def test_bad_arguments_are_model_errors(two) -> None:
                                                        "level": 1}])
     with pytest.raises(ModelError, match="unknown method"):
         simulate(two, patients=1, days=1.0, method="euler")
+
+
+def test_typical_patient_sits_at_prior_medians(two) -> None:
+    from fitts.sim.sample import typical_parameters
+
+    p = typical_parameters(two)
+    assert p["k"] == pytest.approx(1.0)  # uniform(0.5, 1.5)
+    assert p["weight.b -> a"] == pytest.approx(-1.0)  # normal(-1, 0.2) cut at 0, 5 sd away
+    with pytest.raises(ModelError, match="unknown parameter 'kk'"):
+        typical_parameters(two, {"kk": 1.0})

@@ -119,3 +119,19 @@ def sample_parameters(model: CompiledModel, patients: np.ndarray | int, seed: in
             raise ModelError(f"unknown parameter {name!r}." + did_you_mean(name, model.param_index))
         adjust[model.param_index[name]] = [("set", value)]
     return derive(model, P, ids, adjust)
+
+
+def typical_parameters(model: CompiledModel, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The typical patient: every sampled row at its prior median (all uniforms 0.5).
+
+    Bernoulli predispositions with p < 0.5 are therefore absent; pass `overrides` to set
+    them. Returns the sampled (non-derived) rows by name, ready for ``simulate(params=...)``.
+    """
+    u = np.full((1, len(model.params)), 0.5)
+    P = sample_free(model, np.array([0]), seed=0, u=u)
+    out = {row.name: float(P[k, 0]) for k, row in enumerate(model.params) if row.kind == "prior"}
+    for name, value in (overrides or {}).items():
+        if name not in model.param_index:
+            raise ModelError(f"unknown parameter {name!r}." + did_you_mean(name, model.param_index))
+        out[name] = float(value)
+    return out
