@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fitts import compile_model, load_model, sample_parameters, simulate
-from fitts.spec.claims import coverage, load_claims
+from fitts.spec.claims import claim_coverage, load_claims
 from fitts.spec.load import builtin_modules, builtin_theories
 
 THEORIES = ("fitts", "sympathetic_drg", "integrated")
@@ -20,7 +20,7 @@ def test_builtin_theories_and_modules_are_listed() -> None:
 
 @pytest.mark.parametrize("name", THEORIES)
 def test_every_claim_is_an_edge_or_an_explained_omission(name: str) -> None:
-    cov = coverage(load_model(name))
+    cov = claim_coverage(load_model(name))
     problems = [f"{c.claim.from_} -> {c.claim.to}: {c.status} ({c.detail})" for c in cov
                 if c.status not in ("edge", "omitted")]
     assert not problems, problems

@@ -14,6 +14,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+src"
 
+from fitts.analysis.thresholds import stress_thresholds as stress_thresholds
 from fitts.compile.compiled import CompiledModel as CompiledModel
 from fitts.compile.compiled import compile_model as compile_model
 from fitts.errors import DataError as DataError
@@ -23,9 +24,16 @@ from fitts.errors import SimulationError as SimulationError
 from fitts.io.results import load_dataset as load_dataset
 from fitts.io.results import save_dataset as save_dataset
 from fitts.io.results import save_table as save_table
+from fitts.observe.instruments import INSTRUMENTS as INSTRUMENTS
+from fitts.observe.instruments import expressible as expressible
+from fitts.observe.instruments import measure as measure
+from fitts.observe.measure import observe as observe
 from fitts.sim.sample import sample_parameters as sample_parameters
+from fitts.sim.sample import typical_parameters as typical_parameters
 from fitts.sim.simulate import Apply as Apply
 from fitts.sim.simulate import simulate as simulate
+from fitts.spec.claims import claim_coverage as claim_coverage
+from fitts.spec.claims import load_claims as load_claims
 from fitts.spec.expr import parse_expr as parse_expr
 from fitts.spec.load import load_model as load_model
 from fitts.spec.load import load_model_text as load_model_text

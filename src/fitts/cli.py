@@ -249,9 +249,9 @@ def show(
         for o in spec.omissions.values():
             _add_row(om, o.from_, o.to, o.reason)
         out.print(om)
-    from fitts.spec.claims import coverage
+    from fitts.spec.claims import claim_coverage
 
-    cov = coverage(spec)
+    cov = claim_coverage(spec)
     tally = {k: sum(c.status == k for c in cov) for k in ("edge", "omitted", "missing", "sign differs")}
     typer.echo(f"published claims (theory.md table, {len(cov)} rows): {tally['edge']} edges, "
                f"{tally['omitted']} omitted with a reason, {tally['missing']} unaccounted for, "

@@ -68,7 +68,7 @@ def load_claims(path: str | Path | None = None) -> list[Claim]:
         raise ModelError(f"invalid claims file: {exc}", hint="see src/fitts/models/reference/claims.yaml") from None
 
 
-def coverage(spec: Spec, claims: list[Claim] | None = None) -> list[Coverage]:
+def claim_coverage(spec: Spec, claims: list[Claim] | None = None) -> list[Coverage]:
     """Account for every claim in a model: an edge of the same sign, an omission, or missing."""
     claims = load_claims() if claims is None else claims
     omitted = {(o.from_, o.to): o.reason for o in spec.omissions.values()}
