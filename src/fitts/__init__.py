@@ -2,39 +2,90 @@
 
 Public API (see docs/model-language.md for the model files)::
 
-    spec = fitts.load_model("model.yaml")        # validated, composed Spec
-    model = fitts.compile_model(spec)             # arrays + parameter table
+    spec = fitts.load_model("fitts")               # a built-in theory or a .yaml path
+    model = fitts.compile_model(spec)               # arrays + parameter table
     ds = fitts.simulate(model, patients=1000, days=365, seed=1)   # xarray.Dataset
+
+Names are imported on first use (PEP 562), so ``import fitts`` and the command line start
+quickly; numba, scipy and xarray load only when a simulation needs them.
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("fitts")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+src"
 
-from fitts.analysis.thresholds import stress_thresholds as stress_thresholds
-from fitts.compile.compiled import CompiledModel as CompiledModel
-from fitts.compile.compiled import compile_model as compile_model
-from fitts.errors import DataError as DataError
-from fitts.errors import FittsError as FittsError
-from fitts.errors import ModelError as ModelError
-from fitts.errors import SimulationError as SimulationError
-from fitts.io.results import load_dataset as load_dataset
-from fitts.io.results import save_dataset as save_dataset
-from fitts.io.results import save_table as save_table
-from fitts.observe.instruments import INSTRUMENTS as INSTRUMENTS
-from fitts.observe.instruments import expressible as expressible
-from fitts.observe.instruments import measure as measure
-from fitts.observe.measure import observe as observe
-from fitts.sim.sample import sample_parameters as sample_parameters
-from fitts.sim.sample import typical_parameters as typical_parameters
-from fitts.sim.simulate import Apply as Apply
-from fitts.sim.simulate import simulate as simulate
-from fitts.spec.claims import claim_coverage as claim_coverage
-from fitts.spec.claims import load_claims as load_claims
-from fitts.spec.expr import parse_expr as parse_expr
-from fitts.spec.load import load_model as load_model
-from fitts.spec.load import load_model_text as load_model_text
-from fitts.spec.model import Spec as Spec
+#: public name -> (module, attribute)
+_API: dict[str, tuple[str, str]] = {
+    "stress_thresholds": ("fitts.analysis.thresholds", "stress_thresholds"),
+    "CompiledModel": ("fitts.compile.compiled", "CompiledModel"),
+    "compile_model": ("fitts.compile.compiled", "compile_model"),
+    "DataError": ("fitts.errors", "DataError"),
+    "FittsError": ("fitts.errors", "FittsError"),
+    "ModelError": ("fitts.errors", "ModelError"),
+    "SimulationError": ("fitts.errors", "SimulationError"),
+    "load_dataset": ("fitts.io.results", "load_dataset"),
+    "save_dataset": ("fitts.io.results", "save_dataset"),
+    "save_table": ("fitts.io.results", "save_table"),
+    "INSTRUMENTS": ("fitts.observe.instruments", "INSTRUMENTS"),
+    "expressible": ("fitts.observe.instruments", "expressible"),
+    "measure": ("fitts.observe.instruments", "measure"),
+    "observe": ("fitts.observe.measure", "observe"),
+    "sample_parameters": ("fitts.sim.sample", "sample_parameters"),
+    "typical_parameters": ("fitts.sim.sample", "typical_parameters"),
+    "Apply": ("fitts.sim.simulate", "Apply"),
+    "simulate": ("fitts.sim.simulate", "simulate"),
+    "claim_coverage": ("fitts.spec.claims", "claim_coverage"),
+    "load_claims": ("fitts.spec.claims", "load_claims"),
+    "parse_expr": ("fitts.spec.expr", "parse_expr"),
+    "load_model": ("fitts.spec.load", "load_model"),
+    "load_model_text": ("fitts.spec.load", "load_model_text"),
+    "Spec": ("fitts.spec.model", "Spec"),
+}
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        module, attr = _API[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fitts' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
+    from fitts.analysis.thresholds import stress_thresholds as stress_thresholds
+    from fitts.compile.compiled import CompiledModel as CompiledModel
+    from fitts.compile.compiled import compile_model as compile_model
+    from fitts.errors import DataError as DataError
+    from fitts.errors import FittsError as FittsError
+    from fitts.errors import ModelError as ModelError
+    from fitts.errors import SimulationError as SimulationError
+    from fitts.io.results import load_dataset as load_dataset
+    from fitts.io.results import save_dataset as save_dataset
+    from fitts.io.results import save_table as save_table
+    from fitts.observe.instruments import INSTRUMENTS as INSTRUMENTS
+    from fitts.observe.instruments import expressible as expressible
+    from fitts.observe.instruments import measure as measure
+    from fitts.observe.measure import observe as observe
+    from fitts.sim.sample import sample_parameters as sample_parameters
+    from fitts.sim.sample import typical_parameters as typical_parameters
+    from fitts.sim.simulate import Apply as Apply
+    from fitts.sim.simulate import simulate as simulate
+    from fitts.spec.claims import claim_coverage as claim_coverage
+    from fitts.spec.claims import load_claims as load_claims
+    from fitts.spec.expr import parse_expr as parse_expr
+    from fitts.spec.load import load_model as load_model
+    from fitts.spec.load import load_model_text as load_model_text
+    from fitts.spec.model import Spec as Spec
