@@ -30,6 +30,7 @@ _API: dict[str, tuple[str, str]] = {
     "FittsError": ("fitts.errors", "FittsError"),
     "ModelError": ("fitts.errors", "ModelError"),
     "SimulationError": ("fitts.errors", "SimulationError"),
+    "load_targets": ("fitts.evaluate.targets", "load_targets"),
     "load_dataset": ("fitts.io.results", "load_dataset"),
     "save_dataset": ("fitts.io.results", "save_dataset"),
     "save_table": ("fitts.io.results", "save_table"),
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.errors import FittsError as FittsError
     from fitts.errors import ModelError as ModelError
     from fitts.errors import SimulationError as SimulationError
+    from fitts.evaluate.targets import load_targets as load_targets
     from fitts.io.results import load_dataset as load_dataset
     from fitts.io.results import save_dataset as save_dataset
     from fitts.io.results import save_table as save_table
