@@ -47,7 +47,7 @@ from pydantic import (
 )
 
 from fitts.errors import Location, ModelError, did_you_mean, display_path
-from fitts.spec.yamlio import LineDict, LineList, load_yaml_file
+from fitts.spec.yamlio import line_at, load_yaml_file, locate
 
 FORMAT = "fitts-targets/1"
 
@@ -335,7 +335,7 @@ def _parse(data: Any, shown: str | None) -> TargetSet:
         raise ModelError("missing required field 'format'", here, f"write `format: {FORMAT}` at the top")
     if fmt != FORMAT:
         raise ModelError(f"unsupported format {fmt!r}; this version of fitts reads {FORMAT!r}",
-                         Location(shown, _line(data, "format")),
+                         Location(shown, line_at(data, "format")),
                          f"write `format: {FORMAT}`" if isinstance(fmt, str) and fmt.startswith("fitts-targets")
                          else "is this a target file? see docs/targets.md")
     try:
@@ -344,13 +344,13 @@ def _parse(data: Any, shown: str | None) -> TargetSet:
         raise _explain(exc, data, Location(shown), _Header) from None
     raw_targets = data["targets"]
     if not header.targets:
-        raise ModelError("the file lists no targets", Location(shown, _line(data, "targets")),
+        raise ModelError("the file lists no targets", Location(shown, line_at(data, "targets")),
                          "add at least one target under `targets:`")
 
     targets: list[Target] = []
     first_line: dict[str, int | None] = {}
     for i, item in enumerate(raw_targets):
-        line = _line(raw_targets, i)
+        line = line_at(raw_targets, i)
         raw_id = item.get("id") if isinstance(item, dict) else None
         entry = f"target '{raw_id}'" if isinstance(raw_id, str) else f"target #{i + 1}"
         loc = Location(shown, line, entry)
@@ -364,20 +364,14 @@ def _parse(data: Any, shown: str | None) -> TargetSet:
         if target.id in first_line:
             raise ModelError(
                 f"duplicate target id {target.id!r} (first written on line {first_line[target.id]})",
-                Location(shown, _line(item, "id"), entry),
+                Location(shown, line_at(item, "id"), entry),
                 "ids are stable references used in code and reports; give each target its own id",
             )
-        first_line[target.id] = _line(item, "id")
+        first_line[target.id] = line_at(item, "id")
         targets.append(target)
     return TargetSet(tuple(targets), shown, header.description)
 
 
-def _line(container: Any, key: Any) -> int | None:
-    if isinstance(container, LineDict):
-        return container.line_of(str(key))
-    if isinstance(container, LineList) and isinstance(key, int) and key < len(container.item_lines):
-        return container.item_lines[key]
-    return getattr(container, "line", None)
 
 
 #: pydantic puts union members in error locations; they are not written in the file
@@ -396,20 +390,6 @@ def _written_path(loc: tuple[Any, ...]) -> list[str | int]:
     return out
 
 
-def _locate(data: Any, path: list[str | int]) -> int | None:
-    """Line of the deepest part of `path` found in the raw YAML."""
-    line = getattr(data, "line", None)
-    cur = data
-    for key in path:
-        if isinstance(cur, dict) and str(key) in cur:
-            line = _line(cur, key) or line
-            cur = cur[str(key)]
-        elif isinstance(cur, list) and isinstance(key, int) and key < len(cur):
-            line = _line(cur, key) or line
-            cur = cur[key]
-        else:
-            break
-    return line
 
 
 def _model_at(root: type[BaseModel], path: list[str | int]) -> type[BaseModel] | None:
@@ -475,7 +455,7 @@ def _explain(exc: ValidationError, data: Any, location: Location, root: type[Bas
         elif last in ("source", "protocol"):
             hint = _SOURCE_HINT
     text = f"{field_path + ': ' if field_path else ''}{msg}"
-    line = _locate(data, path) or location.line
+    line = locate(data, path) or location.line
     return ModelError(text, Location(location.file, line, location.entry), hint)
 
 

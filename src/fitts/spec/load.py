@@ -29,7 +29,7 @@ from fitts.spec.schema import (
     ParameterSpec,
 )
 from fitts.spec.validate import validate_spec
-from fitts.spec.yamlio import LineDict, LineList, load_yaml_file, load_yaml_text
+from fitts.spec.yamlio import LineDict, line_at, load_yaml_file, load_yaml_text, locate
 
 ENTRY_CLASSES: dict[str, type[BaseModel]] = {
     "nodes": NodeSpec,
@@ -81,28 +81,8 @@ class _Raw:
     files: list[str] = field(default_factory=list)
 
 
-def _line(container: Any, key: Any) -> int | None:
-    if isinstance(container, LineDict):
-        return container.line_of(str(key))
-    if isinstance(container, LineList) and isinstance(key, int) and key < len(container.item_lines):
-        return container.item_lines[key]
-    return getattr(container, "line", None)
 
 
-def _locate(data: Any, loc: tuple[Any, ...]) -> int | None:
-    """Line of the deepest part of a pydantic error location found in the raw YAML."""
-    line = getattr(data, "line", None)
-    cur = data
-    for key in loc:
-        if isinstance(cur, dict) and str(key) in cur:
-            line = _line(cur, key) or line
-            cur = cur[str(key)]
-        elif isinstance(cur, list) and isinstance(key, int) and key < len(cur):
-            line = _line(cur, key) or line
-            cur = cur[key]
-        else:
-            break
-    return line
 
 
 def _explain(exc: ValidationError, data: Any, location: Location, what: str) -> ModelError:
@@ -132,7 +112,7 @@ def _explain(exc: ValidationError, data: Any, location: Location, what: str) -> 
     # the location already names the entry; repeat it only when it does not
     prefix = "" if location.entry else f"{what}: "
     text = f"{prefix}{field_path + ': ' if field_path else ''}{msg}"
-    line = _locate(data, loc) or location.line
+    line = locate(data, loc) or location.line
     return ModelError(text, Location(location.file, line, location.entry), hint)
 
 
@@ -173,7 +153,7 @@ def _entries(section: str, value: Any, file: str, container_line: int | None) ->
         if not isinstance(value, list):
             raise ModelError(f"`{section}` must be a list of entries", Location(file, container_line))
         for i, item in enumerate(value):
-            line = _line(value, i)
+            line = line_at(value, i)
             if not isinstance(item, dict):
                 raise ModelError(f"{single} #{i + 1} must be a mapping with from/to",
                                  Location(file, line))
@@ -183,7 +163,7 @@ def _entries(section: str, value: Any, file: str, container_line: int | None) ->
     if not isinstance(value, dict):
         raise ModelError(f"`{section}` must be a mapping of name: entry", Location(file, container_line))
     for name, item in value.items():
-        line = _line(value, name)
+        line = line_at(value, name)
         if item is None:
             item = LineDict()
         if not isinstance(item, dict):
@@ -228,7 +208,7 @@ def _compose_data(data: Any, path: Path, shown: str, stack: tuple[Path, ...]) ->
     raw = _Raw(files=[shown])
     includes = data.get("includes") or []
     for i, inc in enumerate(header.includes):
-        loc = Location(shown, _line(includes, i), f"includes #{i + 1}")
+        loc = Location(shown, line_at(includes, i), f"includes #{i + 1}")
         target = _resolve_include(inc, path, loc)
         if target in stack or target == path.resolve():
             chain = " -> ".join(display_path(p) or str(p) for p in (*stack, target))
@@ -250,12 +230,12 @@ def _compose_data(data: Any, path: Path, shown: str, stack: tuple[Path, ...]) ->
         value = data.get(section)
         if value is None:
             continue
-        for name, item, loc in _entries(section, value, shown, _line(data, section)):
+        for name, item, loc in _entries(section, value, shown, line_at(data, section)):
             _add(raw, section, name, _RawEntry(item, loc, (shown, loc.line)),
                  "to change an included entry, use `override:` in the include instead")
     sched = data.get("schedule") or []
     for i, item in enumerate(sched):
-        raw.schedule.append((item, Location(shown, _line(sched, i), f"schedule #{i + 1}")))
+        raw.schedule.append((item, Location(shown, line_at(sched, i), f"schedule #{i + 1}")))
     return raw
 
 
@@ -295,7 +275,7 @@ def _apply_override(sub: _Raw, override: Any, raw_override: Any, loc: Location) 
             merged.line = getattr(old.data, "line", None)
             merged.key_lines = dict(getattr(old.data, "key_lines", {}))
             merged.update(fields)
-            line = _line(raw_override.get(section, {}), name) if isinstance(raw_override, dict) else None
+            line = line_at(raw_override.get(section, {}), name) if isinstance(raw_override, dict) else None
             where = Location(loc.file, line or loc.line, old.location.entry)
             entries[name] = _RawEntry(merged, where, old.origin)
 

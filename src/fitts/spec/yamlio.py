@@ -8,6 +8,7 @@ hiding a duplicated node or parameter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,32 @@ class LineList(list):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.item_lines = []
+
+
+def line_at(container: Any, key: Any) -> int | None:
+    """Line of `container[key]` (a LineDict key or a LineList index), else of the container."""
+    if isinstance(container, LineDict):
+        return container.line_of(str(key))
+    if isinstance(container, LineList) and isinstance(key, int) and key < len(container.item_lines):
+        return container.item_lines[key]
+    return getattr(container, "line", None)
+
+
+def locate(data: Any, path: Sequence[Any]) -> int | None:
+    """Line of the deepest part of `path` (keys and indices, e.g. a pydantic error location)
+    that exists in the raw YAML `data`."""
+    line = getattr(data, "line", None)
+    cur = data
+    for key in path:
+        if isinstance(cur, dict) and str(key) in cur:
+            line = line_at(cur, key) or line
+            cur = cur[str(key)]
+        elif isinstance(cur, list) and isinstance(key, int) and key < len(cur):
+            line = line_at(cur, key) or line
+            cur = cur[key]
+        else:
+            break
+    return line
 
 
 class _Loader(yaml.SafeLoader):
