@@ -22,7 +22,6 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
-from fitts.errors import ModelError
 from fitts.spec.expr import CONSTANTS, Expr, parse_expr
 from fitts.spec.model import Spec
 from fitts.spec.schema import Grade, ParameterSpec, value_support
@@ -271,11 +270,6 @@ def compile_model(spec: Spec) -> CompiledModel:
     lower = np.array([-np.inf if n.bounds[0] is None else n.bounds[0] for n in spec.nodes.values()])
     upper = np.array([np.inf if n.bounds[1] is None else n.bounds[1] for n in spec.nodes.values()])
     defaults = np.array([u.default for u in spec.inputs.values()], dtype=float)
-    for r in rows:
-        if r.kind == "derived" and r.expr is not None:
-            missing = r.expr.names - set(index)
-            if missing:  # pragma: no cover - validate_spec catches these first
-                raise ModelError(f"parameter {r.name!r} refers to unknown {sorted(missing)}")
     return CompiledModel(
         spec=spec, states=states, inputs=inputs, params=tuple(rows), rates=tuple(rates),
         drives=tuple(drives), noise_states=noise_states, lower=lower, upper=upper,

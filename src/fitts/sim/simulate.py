@@ -136,6 +136,12 @@ class _Plans:
                         noise_pidx=pidx, clamp_mask=clamp_mask, clamp_val=clamp_val, dt=self.dt)
 
 
+def _active(applies: list[Apply], t: float) -> tuple[int, ...]:
+    """Indices of the interventions in force at time t (start inclusive, end exclusive)."""
+    return tuple(i for i, a in enumerate(applies)
+                 if a.start <= t + 1e-12 and (a.end is None or t < a.end - 1e-12))
+
+
 def _steps(value: float, dt: float, what: str) -> int:
     n = value / dt
     if abs(n - round(n)) > 1e-6 * max(1.0, n):
@@ -214,7 +220,7 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
     P_free = sample_free(model, ids, seed)
     keys = stream_keys(seed, ids, "noise")
     plans = _Plans(model, P_free, ids, keys, dt, noise, applies, overrides)
-    P0 = plans.get(tuple(i for i, a in enumerate(applies) if a.start <= 0 and (a.end or 1) > 0))
+    P0 = plans.get(_active(applies, 0.0))
     X0 = np.stack([P0.P[model.param_index[f"initial.{s}"]] for s in model.states])
     state = ChunkState.start(X0)
     comps = list(model.spec.schedule) + schedule + _intervention_components(model, applies)
@@ -229,20 +235,16 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
     n_rec = n_steps // record_steps + 1
     rec = _Recorder(record, n_rec, model.n_states, n)
 
-    def active_at(t: float) -> tuple[int, ...]:
-        return tuple(i for i, a in enumerate(applies)
-                     if a.start <= t + 1e-12 and (a.end is None or t < a.end - 1e-12))
-
     # a clamp holds from the moment it starts: the state recorded then is already clamped
-    _apply_clamps(state, plans.get(active_at(0.0)))
+    _apply_clamps(state, plans.get(_active(applies, 0.0)))
     rec.add(state.X)
     for s0, s1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
         t0 = s0 * dt
-        plan = plans.get(active_at(t0))
+        plan = plans.get(_active(applies, t0))
         U = sched.evaluate(t0 + dt * np.arange(s1 - s0))
         backend.advance(integrator, state, plan, U, t0, s0, s1 - s0)
         if s1 < n_steps:
-            _apply_clamps(state, plans.get(active_at(s1 * dt)))
+            _apply_clamps(state, plans.get(_active(applies, s1 * dt)))
         if s1 % record_steps == 0:
             rec.add(state.X)
         if progress is not None:
@@ -279,9 +281,7 @@ def _simulate_adaptive(model: CompiledModel, ids: np.ndarray, *, days: float, se
         x = np.stack([plans.get(())
                       .P[model.param_index[f"initial.{s}"], 0] for s in model.states])
         for t0, t1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
-            active = tuple(i for i, a in enumerate(applies)
-                           if a.start <= t0 + 1e-12 and (a.end is None or t0 < a.end - 1e-12))
-            plan = plans.get(active)
+            plan = plans.get(_active(applies, t0))
             cm = plan.clamp_mask
 
             def f(t: float, y: np.ndarray, plan: StepPlan = plan, cm: np.ndarray = cm,
