@@ -132,7 +132,7 @@ def test_minimal_file_loads(tmp_path: Path) -> None:
         ("    measure:", "    exposure: {inptu: infection}\n    measure:", L_MEASURE,
          r"exposure: unknown field 'inptu'\. Did you mean 'input'\?"),
         ("    measure:", "    exposure: {kind: a story}\n    measure:", L_MEASURE,
-         r"exposure: give at least one of `input`, `predisposition` or `clamp`"),
+         r"exposure: give at least one of `input`, `intervention`, `predisposition` or `clamp`"),
         ("    measure:", "    challenge: {clamp: {state: sleep, valu: high}}\n    measure:", L_MEASURE,
          r"challenge\.clamp: unknown field 'valu'"),
         ("    grade:", "    comparator_value: 0.1\n    grade:", L_ID, r"`comparator_value` is given but there is no"),

@@ -103,12 +103,14 @@ class Clamp(_Model):
 class Exposure(_Model):
     """The input applied to a group: an exposure, a comparator's exposure or a challenge.
 
-    Give at least one of ``input`` (an input of the theory, applied at ``at``),
+    Give at least one of ``input`` (an input of the theory, applied at ``at``), ``intervention`` (an
+    intervention of the theory, for a trial arm),
     ``predisposition`` (a trait parameter) or ``clamp`` (a state held at a value).
     ``kind`` describes in words what the input stands for; ``for`` says how long.
     """
 
     input: Name | None = None
+    intervention: Name | None = None
     kind: Text | None = None
     at: Number | Text | None = None
     predisposition: Name | None = None
@@ -117,8 +119,8 @@ class Exposure(_Model):
 
     @model_validator(mode="after")
     def _something_applied(self) -> Exposure:
-        if self.input is None and self.predisposition is None and self.clamp is None:
-            raise ValueError("give at least one of `input`, `predisposition` or `clamp`")
+        if self.input is None and self.predisposition is None and self.clamp is None and self.intervention is None:
+            raise ValueError("give at least one of `input`, `intervention`, `predisposition` or `clamp`")
         return self
 
 
@@ -140,6 +142,8 @@ class Measure(_Model):
     statistic: Statistic
     of: Text | None = None
     at: Number | Text | None = None
+    with_: Name | None = Field(default=None, alias="with")
+    lag: Annotated[int, Field(ge=0, le=30)] | None = None
 
 
 class Accept(BaseModel):
@@ -386,7 +390,7 @@ def _written_path(loc: tuple[Any, ...]) -> list[str | int]:
             continue
         if out == ["accept"] and part in ("band", "bands", "bounds"):
             continue  # Accept's own fields: the file has `accept: [lo, hi]` or `accept: {name: ...}`
-        out.append("for" if part == "for_" else part)
+        out.append({"for_": "for", "with_": "with"}.get(part, part) if isinstance(part, str) else part)
     return out
 
 

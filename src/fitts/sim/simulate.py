@@ -29,7 +29,7 @@ from fitts.sim.sample import derive, sample_free
 from fitts.sim.schedule import Schedule, shift_component
 from fitts.spec.load import load_model
 from fitts.spec.model import Spec
-from fitts.spec.schema import ScheduleComponent
+from fitts.spec.schema import InterventionSpec, ScheduleComponent
 
 BACKENDS: dict[str, type[AbstractBackend]] = {"numpy": NumpyBackend, "numba": NumbaBackend}
 ADAPTIVE_METHODS = ("LSODA", "RK45", "RK23", "DOP853", "BDF", "Radau")
@@ -39,11 +39,20 @@ _COMPONENT = TypeAdapter(ScheduleComponent)
 
 @dataclass(frozen=True)
 class Apply:
-    """An intervention of the model applied from `start` to `end` (days; None: to the end)."""
+    """An intervention applied from `start` to `end` (days; None: to the end).
+
+    `name` names an intervention of the model, or, with `spec` given, labels an ad-hoc
+    intervention (an evaluation protocol's challenge, for example) that is not in the model.
+    """
 
     name: str
     start: float = 0.0
     end: float | None = None
+    spec: InterventionSpec | None = None
+
+    def actions(self, model: CompiledModel) -> list:
+        """The intervention's actions (from `spec` or the model's intervention `name`)."""
+        return (self.spec or model.spec.interventions[self.name]).actions
 
 
 def as_compiled(model: CompiledModel | Spec | str | Path) -> CompiledModel:
@@ -81,7 +90,7 @@ def _applies(items: Iterable[Apply | tuple | str], model: CompiledModel) -> list
             item = Apply(item)
         elif isinstance(item, tuple):
             item = Apply(*item)
-        if item.name not in model.spec.interventions:
+        if item.spec is None and item.name not in model.spec.interventions:
             raise ModelError(f"unknown intervention {item.name!r}."
                              + did_you_mean(item.name, model.spec.interventions),
                              hint="interventions: " + (", ".join(model.spec.interventions) or "(none)"))
@@ -114,7 +123,7 @@ class _Plans:
         clamp_mask = np.zeros(m.n_states, dtype=np.bool_)
         clamp_val = np.zeros(m.n_states)
         for a in active:
-            for action in m.spec.interventions[self.applies[a].name].actions:
+            for action in self.applies[a].actions(m):
                 if hasattr(action, "clamp"):
                     i = m.state_index[action.clamp]
                     clamp_mask[i], clamp_val[i] = True, action.value
@@ -153,7 +162,7 @@ def _steps(value: float, dt: float, what: str) -> int:
 def _intervention_components(model: CompiledModel, applies: list[Apply]) -> list[ScheduleComponent]:
     out = []
     for a in applies:
-        for action in model.spec.interventions[a.name].actions:
+        for action in a.actions(model):
             comp = getattr(action, "add_input", None)
             if comp is not None:
                 out.append(shift_component(comp, a.start, a.end))

@@ -1,0 +1,322 @@
+"""Calibration: population-level parameters that bring a theory's scorecard to its targets.
+
+What is estimated are *knobs*: hyperparameters of the theory's priors (``prior:NAME.FIELD``,
+for example ``prior:w_threat_salience.median``) and intensities of the protocol's input
+schedules (``protocol:everyday.1.rate_per_year``). Individual patients stay random draws
+from the (re-parameterised) priors.
+
+Common random numbers: every evaluation uses the same cohort seed, so the same uniforms
+feed the parameter priors (a changed hyperparameter moves each patient's value along its
+own quantile), the same life-event streams and the same noise. The loss is then a
+deterministic function of the knobs, and CMA-ES (Hansen's ``cma`` package, the
+well-kept reference implementation) can minimise it without being fooled by Monte-Carlo
+noise.
+
+The loss sums, over targets, the robust (Cauchy) term ``log(1 + d^2)`` where d is the
+distance of the simulated statistic from the published value in units of half the
+accept band (bounds count only when violated). A target a theory cannot express adds a
+fixed penalty and stays reported as not expressible; a target the theory misses after
+calibration stays a miss in its scorecard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fitts.compile.compiled import CompiledModel
+from fitts.errors import Location, ModelError, did_you_mean, display_path
+from fitts.io.results import atomic_path
+from fitts.sim.rng import uniforms
+from fitts.sim.schedule import _ppf
+from fitts.spec.yamlio import load_yaml_file
+
+from .protocol import Protocol, load_protocol
+from .protocols import Outcome
+from .scorecard import Scorecard, evaluate
+from .targets import TargetSet, load_targets
+
+FORMAT = "fitts-calibration/1"
+NOT_EXPRESSIBLE_PENALTY = 3.0
+
+
+class Knob(BaseModel):
+    """One calibrated quantity and the range searched."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^(prior|protocol):.+\.[A-Za-z_]+$")
+    range: tuple[float, float]
+    value: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.name.split(":", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.name.split(":", 1)[1]
+
+
+class CalibrationFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    theory: str
+    knobs: list[Knob] = Field(min_length=1)
+    seed: int = 0
+    patients: int | None = None
+    loss: float | None = None
+    evaluations: int | None = None
+    model_hash: str | None = None
+    targets: str | None = None
+    scorecard: dict[str, Any] | None = None
+    history: list[list[float]] | None = None
+
+
+@dataclass
+class Calibration:
+    """Knob values of a theory (a calibration file or the knobs to search)."""
+
+    theory: str
+    knobs: list[Knob]
+    seed: int = 0
+    patients: int | None = None
+    loss: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ application
+    def values(self) -> dict[str, float]:
+        """Knob name -> value (the middle of its range when not calibrated yet)."""
+        return {k.name: (k.value if k.value is not None else 0.5 * (k.range[0] + k.range[1])) for k in self.knobs}
+
+    def check(self, model: CompiledModel, protocol: Protocol) -> None:
+        """Every knob must name a prior field of the model or a number in the protocol."""
+        for k in self.knobs:
+            if k.kind == "prior":
+                _prior_with(model, k.path, 1.0)
+            else:
+                protocol.with_changes({k.path: 1.0})
+
+    def apply(self, model: CompiledModel, protocol: Protocol, ids: np.ndarray, seed: int,
+              values: Mapping[str, float] | None = None) -> tuple[dict[str, np.ndarray], Protocol]:
+        """Per-patient parameter overrides and the adjusted protocol for these knob values.
+
+        A prior knob re-maps each patient's own uniform through the changed prior, so the
+        same patients keep their quantiles (common random numbers).
+        """
+        vals = dict(self.values())
+        vals.update(values or {})
+        params: dict[str, np.ndarray] = {}
+        changes: dict[str, float] = {}
+        per_param: dict[str, dict[str, float]] = {}
+        for name, v in vals.items():
+            kind, path = name.split(":", 1)
+            if kind == "prior":
+                pname, fld = path.rsplit(".", 1)
+                per_param.setdefault(pname, {})[fld] = v
+            else:
+                changes[path] = v
+        if per_param:
+            u = uniforms(seed, np.asarray(ids, dtype=np.int64), "params", len(model.params))
+            for pname, fields in per_param.items():
+                prior = model.params[model.param_index[pname]].prior
+                new = prior.model_copy(update=fields)
+                params[pname] = _ppf(new, u[:, model.param_index[pname]])
+        return params, (protocol.with_changes(changes) if changes else protocol)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path, **extra: Any) -> Path:
+        data = {"format": FORMAT, "theory": self.theory, "seed": self.seed, "patients": self.patients,
+                "loss": self.loss, **self.extra, **extra,
+                "knobs": [{"name": k.name, "range": list(k.range), "value": k.value} for k in self.knobs]}
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(yaml.safe_dump(data, sort_keys=False, width=110))
+        return Path(path)
+
+
+def _prior_with(model: CompiledModel, path: str, value: float) -> Any:
+    pname, fld = path.rsplit(".", 1) if "." in path else (path, "")
+    if pname not in model.param_index:
+        raise ModelError(f"knob prior:{path}: the theory has no parameter {pname!r}."
+                         + did_you_mean(pname, model.param_index))
+    row = model.params[model.param_index[pname]]
+    if row.kind != "prior":
+        raise ModelError(f"knob prior:{path}: parameter {pname!r} has no prior ({row.kind})",
+                         hint="calibrate a parameter declared with a prior")
+    if fld not in type(row.prior).model_fields or fld == "dist":
+        fields = [f for f in type(row.prior).model_fields if f != "dist"]
+        raise ModelError(f"knob prior:{path}: a {row.prior.dist} prior has no field {fld!r}."
+                         + did_you_mean(fld, fields),
+                         hint="fields: " + ", ".join(fields))
+    return row.prior.model_copy(update={fld: value})
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """Read a calibration file (knobs to search, or a finished calibration)."""
+    shown = display_path(Path(path))
+    data = load_yaml_file(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"not a calibration file: expected `format: {FORMAT}`", Location(shown, 1),
+                         "write `format: fitts-calibration/1`, `theory:` and a list of `knobs:`")
+    try:
+        f = CalibrationFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, err.get("loc", ())))
+        raise ModelError(f"{where}: {err.get('msg')}", Location(shown, getattr(data, "line", 1)),
+                         "knobs are {name: 'prior:PARAM.FIELD' or 'protocol:PATH', range: [lo, hi], "
+                         "value: x}") from None
+    for k in f.knobs:
+        if not k.range[0] < k.range[1]:
+            raise ModelError(f"knob {k.name!r}: range {list(k.range)} is empty", Location(shown, None, k.name),
+                             "write range: [lo, hi] with lo < hi")
+    extra = {k: v for k, v in data.items() if k in ("model_hash", "targets", "scorecard", "evaluations", "history")}
+    return Calibration(f.theory, list(f.knobs), f.seed, f.patients, f.loss, extra)
+
+
+def builtin_calibration(theory: str) -> Path | None:
+    """The packaged calibration of a built-in theory, if it has one."""
+    from fitts.spec.load import models_dir
+
+    p = models_dir() / "calibration" / f"{theory}.yaml"
+    return p if p.exists() else None
+
+
+# ---------------------------------------------------------------------- loss
+def _term(x: float, lo: float, hi: float, centre: float | None) -> float:
+    half = max((hi - lo) / 2.0, 1e-9)
+    c = centre if centre is not None and lo <= centre <= hi else 0.5 * (lo + hi)
+    d = (x - c) / half
+    return math.log1p(d * d)
+
+
+def target_loss(o: Outcome) -> float:
+    """Contribution of one target to the calibration loss (see module docstring)."""
+    if o.status == "not expressible":
+        return NOT_EXPRESSIBLE_PENALTY
+    t = o.target
+    acc = t.accept
+    if not acc.named:
+        if o.estimate is None or not np.isfinite(o.estimate.value):
+            return NOT_EXPRESSIBLE_PENALTY
+        lo, hi = acc.band  # type: ignore[misc]
+        return _term(o.estimate.value, lo, hi, t.value)
+    total = 0.0
+    for name, (lo, hi) in acc.bands.items():
+        e = o.quantities.get(name)
+        total += NOT_EXPRESSIBLE_PENALTY if e is None or not np.isfinite(e.value) else \
+            _term(e.value, lo, hi, t.value if name == "exposed" else None)
+    for key, b in acc.bounds.items():
+        e = o.quantities.get(key[:-4])
+        if e is None or not np.isfinite(e.value):
+            total += NOT_EXPRESSIBLE_PENALTY
+            continue
+        short = (b - e.value) if key.endswith("_min") else (e.value - b)
+        d = max(0.0, short) / max(abs(b), 1e-9) * 2.0
+        total += math.log1p(d * d)
+    return total
+
+
+def scorecard_loss(sc: Scorecard) -> float:
+    return float(sum(target_loss(o) for o in sc.outcomes))
+
+
+# ---------------------------------------------------------------------- search
+@dataclass
+class CalibrationResult:
+    calibration: Calibration
+    scorecard: Scorecard
+    history: list[tuple[list[float], float]]
+
+
+def calibrate(model: CompiledModel, knobs: Calibration, targets: TargetSet | str | Path | None = None, *,
+              protocol: Protocol | str | Path | None = None, patients: int = 1500, seed: int = 0,
+              evaluations: int = 40, popsize: int = 6, sigma0: float = 0.25,
+              progress: Callable[[int, float], None] | None = None) -> CalibrationResult:
+    """Minimise the scorecard loss over the knobs with CMA-ES and common random numbers.
+
+    Parameters
+    ----------
+    knobs
+        The knobs and their ranges; their current values (or range middles) start the search.
+    patients
+        General-cohort size of each evaluation (the same patients every time).
+    evaluations
+        Budget of scorecard evaluations (each simulates the whole protocol).
+    progress
+        Called after each evaluation with (evaluations done, best loss so far).
+    """
+    import cma
+
+    ts = targets if isinstance(targets, TargetSet) else load_targets(targets)
+    proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    knobs.check(model, proto)
+    ids = np.arange(patients)
+    lo = np.array([k.range[0] for k in knobs.knobs])
+    hi = np.array([k.range[1] for k in knobs.knobs])
+    x0 = (np.array(list(knobs.values().values())) - lo) / (hi - lo)
+    names = [k.name for k in knobs.knobs]
+    history: list[tuple[list[float], float]] = []
+    best: tuple[float, np.ndarray | None, Scorecard | None] = (math.inf, None, None)
+
+    def run(z: np.ndarray) -> tuple[float, Scorecard]:
+        vals = dict(zip(names, (lo + np.clip(z, 0, 1) * (hi - lo)).tolist(), strict=True))
+        params, p2 = knobs.apply(model, proto, ids, seed, vals)
+        sc = evaluate(model, ts, protocol=p2, patients=patients, seed=seed, params=params)
+        return scorecard_loss(sc), sc
+
+    es = cma.CMAEvolutionStrategy(np.clip(x0, 0, 1).tolist(), sigma0,
+                                  {"bounds": [0, 1], "popsize": popsize, "seed": seed + 1, "verbose": -9,
+                                   "maxfevals": evaluations})
+    done = 0
+    while not es.stop() and done < evaluations:
+        zs = es.ask()
+        losses = []
+        for z in zs:
+            loss, sc = run(np.asarray(z))
+            losses.append(loss)
+            done += 1
+            history.append(((lo + np.clip(z, 0, 1) * (hi - lo)).tolist(), loss))
+            if loss < best[0]:
+                best = (loss, np.asarray(z), sc)
+            if progress is not None:
+                progress(done, best[0])
+        es.tell(zs, losses)
+    assert best[1] is not None and best[2] is not None
+    values = lo + np.clip(best[1], 0, 1) * (hi - lo)
+    fitted = [k.model_copy(update={"value": float(v)}) for k, v in zip(knobs.knobs, values, strict=True)]
+    cal = Calibration(model.spec.name, fitted, seed, patients, best[0])
+    return CalibrationResult(cal, best[2], history)
+
+
+def calibrated(model: CompiledModel, calibration: Calibration | str | Path | None, protocol: Protocol,
+               patients: int, seed: int) -> tuple[dict[str, np.ndarray], Protocol]:
+    """Parameter overrides and protocol of a calibration for a cohort of `patients` (ids 0..n-1)."""
+    if calibration is None:
+        return {}, protocol
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    if cal.theory != model.spec.name:
+        raise ModelError(f"the calibration is for theory {cal.theory!r}, not {model.spec.name!r}",
+                         hint="pass the calibration file of this theory, or --no-calibration")
+    cal.check(model, protocol)
+    return cal.apply(model, protocol, np.arange(patients), seed)
+
+
+def save_result(result: CalibrationResult, path: str | Path, model: CompiledModel, targets: str | None) -> Path:
+    """Write a finished calibration (knob values, loss, scorecard at the optimum, search history)."""
+    sc = result.scorecard
+    card = {o.target.id: {"status": o.status,
+                          "simulated": None if o.estimate is None else round(float(o.estimate.value), 4)}
+            for o in sc.outcomes}
+    return result.calibration.save(
+        path, model_hash=model.model_hash, targets=targets, evaluations=len(result.history),
+        scorecard={"passes": sc.passes, "of": len(sc.outcomes), "targets": card},
+        history=[[*map(lambda v: round(v, 5), x), round(loss, 4)] for x, loss in result.history])
