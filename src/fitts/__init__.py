@@ -23,6 +23,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 #: public name -> (module, attribute)
 _API: dict[str, tuple[str, str]] = {
+    "continuation": ("fitts.analysis.continuation", "continuation"),
+    "fold_thresholds": ("fitts.analysis.continuation", "fold_thresholds"),
+    "mobile": ("fitts.analysis.mobile", "mobile"),
+    "sensitivity_matrix": ("fitts.analysis.mobile", "sensitivity_matrix"),
+    "steady_states": ("fitts.analysis.steady", "steady_states"),
+    "vector_field": ("fitts.analysis.steady", "vector_field"),
     "stress_thresholds": ("fitts.analysis.thresholds", "stress_thresholds"),
     "CompiledModel": ("fitts.compile.compiled", "CompiledModel"),
     "compile_model": ("fitts.compile.compiled", "compile_model"),
@@ -66,6 +72,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
+    from fitts.analysis.continuation import continuation as continuation
+    from fitts.analysis.continuation import fold_thresholds as fold_thresholds
+    from fitts.analysis.mobile import mobile as mobile
+    from fitts.analysis.mobile import sensitivity_matrix as sensitivity_matrix
+    from fitts.analysis.steady import steady_states as steady_states
+    from fitts.analysis.steady import vector_field as vector_field
     from fitts.analysis.thresholds import stress_thresholds as stress_thresholds
     from fitts.compile.compiled import CompiledModel as CompiledModel
     from fitts.compile.compiled import compile_model as compile_model

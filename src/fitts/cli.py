@@ -711,6 +711,191 @@ def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], hi
     save_figure(fig, path, dpi=120)
 
 
+# --------------------------------------------------------------------------- steady states
+
+
+@contextmanager
+def _spinner(text: str) -> Iterator[None]:
+    """A transient spinner on stderr while something slow runs (nothing in logs and pipes)."""
+    if err.is_terminal:
+        with err.status(text):
+            yield
+    else:
+        yield
+
+
+def _parse_levels(items: Sequence[str] | None) -> dict[str, float]:
+    """``NAME=LEVEL`` items -> {name: level}."""
+    out: dict[str, float] = {}
+    for text in items or []:
+        name, eq, level = text.partition("=")
+        try:
+            if not eq or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(level)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r}: write NAME=LEVEL, as in psychosocial_stress=1.5",
+                                     param_hint="--input") from None
+    return out
+
+
+def _patient(model: str, patient_params: Path | None, input_items: Sequence[str] | None
+             ) -> tuple[Any, dict[str, float], dict[str, float]]:
+    """Compiled model, the patient's parameters (typical, overridden by the file) and input levels."""
+    from fitts.compile.compiled import compile_model
+    from fitts.io.params import read_patient_params
+    from fitts.sim.sample import typical_parameters
+    from fitts.spec.load import load_model
+
+    compiled = compile_model(load_model(model))
+    params = typical_parameters(compiled)
+    if patient_params is not None:
+        params.update(read_patient_params(patient_params, compiled.param_index))
+    return compiled, params, _parse_levels(input_items)
+
+
+PatientParams = Annotated[Path | None, typer.Option(
+    "--patient-params", help="YAML mapping or CSV (parameter,value) of parameter values for the patient; "
+    "other parameters take their prior median.")]
+InputLevels = Annotated[list[str] | None, typer.Option(
+    "--input", help="Sustained input level NAME=LEVEL (repeatable; others at their default).")]
+
+
+@app.command()
+def steady(
+    model: ModelArg,
+    patient_params: PatientParams = None,
+    input_level: InputLevels = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the table of steady states to this .csv or .parquet file.")] = None,
+    starts: Annotated[int, typer.Option("--starts", min=2, help="Multi-start points (Sobol).")] = 128,
+) -> None:
+    """All steady states of one patient under constant inputs: stability and healthy/ill label.
+
+    An attractor is ill when its noise-free pain NRS is at least 4 (moderate pain).
+    """
+    from fitts.analysis.steady import steady_states
+    from fitts.io.results import save_table
+
+    compiled, params, inputs = _patient(model, patient_params, input_level)
+    with _spinner("finding steady states"):
+        df = steady_states(compiled, params, inputs, starts=starts)
+    summary = Table(title=f"{len(df)} steady states of {compiled.spec.name}")
+    for col in ("#", "label", "stability", "unstable dims", "leading eigenvalue (1/day)", "pain NRS"):
+        summary.add_column(col)
+    for _, r in df.iterrows():
+        lead = f"{r['leading_re']:.3g}" + (f" ± {r['leading_im']:.3g}i" if r["leading_im"] else "")
+        _add_row(summary, str(r["steady"]), r["label"], r["stability"], str(r["n_unstable"]), lead,
+                 "" if r["pain_nrs"] != r["pain_nrs"] else f"{r['pain_nrs']:g}")
+    out.print(summary)
+    states = Table(title="states (activation)")
+    states.add_column("state")
+    for _, r in df.iterrows():
+        states.add_column(f"#{r['steady']} {r['label'] or r['stability']}")
+    for s in compiled.states:
+        _add_row(states, s, *(f"{v:.3f}" for v in df[s]))
+    out.print(states)
+    if out_path is not None:
+        save_table(df, out_path, {**df.attrs, "command": _command()})
+        typer.echo(f"wrote {out_path}")
+
+
+@app.command()
+def bifurcate(
+    model: ModelArg,
+    param: Annotated[str, typer.Option(
+        "--param", help="Input (sustained level) or parameter row to vary, e.g. psychosocial_stress.",
+        show_default=False)],
+    span: Annotated[tuple[float, float], typer.Option(
+        "--range", help="Range A B of the varied quantity.", show_default=False)],
+    patient_params: PatientParams = None,
+    input_level: InputLevels = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Bifurcation diagram (.png, .svg or .pdf): stable solid, unstable dashed, "
+        "folds marked.")] = None,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Write the branch points to this .csv or .parquet file.")] = None,
+    state: Annotated[str | None, typer.Option(
+        "--state", help="State on the vertical axis of the diagram (default pain).")] = None,
+) -> None:
+    """Continue the steady states of one patient across a range, locate the folds, and read off
+    the onset and recovery thresholds (pseudo-arclength continuation)."""
+    from fitts.analysis.continuation import continuation
+    from fitts.io.results import save_table
+
+    compiled, params, inputs = _patient(model, patient_params, input_level)
+    if out_path is not None:
+        from fitts.plot.diagram import figure_format
+
+        figure_format(out_path)  # a bad suffix is an error before the work
+    with _spinner(f"continuing steady states in {param}"):
+        cont = continuation(compiled, param, span, params=params, inputs=inputs)
+    folds = Table(title=f"{len(cont.folds)} folds of {compiled.spec.name} in {param}")
+    for col in ("branch", param, "the branches exist for", "attractor lost"):
+        folds.add_column(col)
+    for f in cont.folds:
+        _add_row(folds, str(f.branch), f"{f.value:.6g}",
+                 f"{param} {'below' if f.lost_when == 'increasing' else 'above'} it", f.lost)
+    out.print(folds)
+    th = cont.thresholds()
+    show = lambda v: "none in range" if v is None else f"{v:.6g}"  # noqa: E731
+    typer.echo(f"onset threshold: {show(th.onset)}; recovery threshold: {show(th.recovery)}; "
+               f"ratio onset/recovery: {th.ratio:.4g}; hysteresis width: {th.width:.4g}")
+    for note in cont.notes:
+        err.print(f"warning: {note}", markup=False)
+    if out_path is not None:
+        from fitts.plot.steady import plot_bifurcation
+
+        plot_bifurcation(cont, out_path, state=state)
+        typer.echo(f"wrote {out_path}")
+    if table is not None:
+        save_table(cont.table(), table, {**cont.table().attrs, "command": _command()})
+        typer.echo(f"wrote {table}")
+
+
+@app.command()
+def mobile(
+    model: ModelArg,
+    patient_params: PatientParams = None,
+    input_level: InputLevels = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Heatmap figure (.png, .svg or .pdf), one panel per attractor.")] = None,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Write the sensitivity matrices as a long .csv or .parquet table.")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Strongest responses listed per attractor.")] = 8,
+) -> None:
+    """The "hanging mobile": steady-state response of every state to a sustained small push on
+    each node's drive, S = -J⁻¹B, at the healthy and at the ill attractor."""
+    from fitts.analysis.mobile import mobile as run_mobile
+    from fitts.io.results import save_table
+
+    compiled, params, inputs = _patient(model, patient_params, input_level)
+    if out_path is not None:
+        from fitts.plot.diagram import figure_format
+
+        figure_format(out_path)
+    with _spinner("finding attractors"):
+        ds = run_mobile(compiled, params, inputs)
+    long = ds["sensitivity"].to_dataframe().reset_index()[["attractor", "response", "push", "sensitivity"]]
+    for att in ds.attractor.values:
+        sub = long[(long["attractor"] == att) & (long["response"] != long["push"])]
+        sub = sub.reindex(sub["sensitivity"].abs().sort_values(ascending=False).index).head(top)
+        t = Table(title=f"{att} attractor: strongest responses to a push (activation per unit drive)")
+        for col in ("push on", "response of", "S"):
+            t.add_column(col)
+        for _, r in sub.iterrows():
+            _add_row(t, r["push"], r["response"], f"{r['sensitivity']:+.4f}")
+        out.print(t)
+    if out_path is not None:
+        from fitts.plot.steady import plot_mobile
+
+        plot_mobile(ds, out_path)
+        typer.echo(f"wrote {out_path}")
+    if table is not None:
+        save_table(long, table, {"model_hash": compiled.model_hash, "command": _command()})
+        typer.echo(f"wrote {table}")
+
+
 # --------------------------------------------------------------------------- entry point
 
 
