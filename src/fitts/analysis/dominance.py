@@ -615,19 +615,27 @@ def dominance_over_time(model: CompiledModel, scenario: Scenario | None = None, 
     out["trajectory"] = (("time", "state"), ds.trajectory.values[0])
     out = out.assign_coords(state=list(model.states))
     out.attrs.update(treatment_start=float(scenario.treatment_start), scenario=scenario.label,
-                     stressor_end=float(max((_end(c) for c in scenario.stressor), default=0.0)))
+                     stressor_end=float(max((_end(c) for c in scenario.stressor), default=0.0)),
+                     stressor_start=float(min((_get(c, "start", 0.0) for c in scenario.stressor),
+                                              default=0.0)))
     return out
 
 
+def _get(comp: Mapping[str, Any] | ScheduleComponent, key: str, default: Any = None) -> Any:
+    return comp.get(key, default) if isinstance(comp, Mapping) else getattr(comp, key, default)
+
+
 def _end(comp: Mapping[str, Any] | ScheduleComponent) -> float:
-    get = comp.get if isinstance(comp, Mapping) else lambda k, d=None: getattr(comp, k, d)
-    if get("duration") is not None:
-        return float(get("start", 0.0)) + float(get("duration"))
-    return float(get("end") or get("start", 0.0))
+    if _get(comp, "duration") is not None:
+        return float(_get(comp, "start", 0.0)) + float(_get(comp, "duration"))
+    return float(_get(comp, "end") or _get(comp, "start", 0.0))
 
 
-def top_loops(dom: xr.Dataset, k: int = 6) -> pd.DataFrame:
+def top_loops(dom: xr.Dataset, k: int = 6, *, include_decay: bool = True) -> pd.DataFrame:
     """The `k` loops with the highest peak dominance, with when they dominate.
+
+    With ``include_decay=False`` the first-order decay loops are left out of the ranking
+    (their dominance still counts in every share).
 
     Returns
     -------
@@ -637,13 +645,15 @@ def top_loops(dom: xr.Dataset, k: int = 6) -> pd.DataFrame:
     """
     share = dom["dominance"].values
     peak = np.nanmax(np.nan_to_num(share, nan=0.0), axis=0)
-    top = np.argsort(-peak)[:k]
+    ok = np.array([include_decay or not str(n).startswith(DECAY_PREFIX) for n in dom.name.values])
+    top = [j for j in np.argsort(-peak) if ok[j]][:k]
     arg = np.nanargmax(np.nan_to_num(share, nan=-1.0), axis=1)
     step = float(np.median(np.diff(dom.time.values))) if dom.sizes["time"] > 1 else 0.0
     rows = []
     for j in top:
         rows.append({"loop": int(j), "name": str(dom.name.values[j]),
                      "polarity": str(dom.polarity.values[j]), "peak_dominance": float(peak[j]),
-                     "mean_dominance": float(np.nanmean(share[:, j])),
+                     "mean_dominance": float(np.nanmean(share[:, j])) if np.isfinite(share[:, j]).any()
+                     else float("nan"),
                      "days_dominant": float((arg == j).sum() * step)})
     return pd.DataFrame(rows)
