@@ -23,6 +23,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 #: public name -> (module, attribute)
 _API: dict[str, tuple[str, str]] = {
+    "attribute": ("fitts.analysis.attribution", "attribute"),
+    "Scenario": ("fitts.analysis.dominance", "Scenario"),
+    "dominance_over_time": ("fitts.analysis.dominance", "dominance_over_time"),
+    "loop_dominance": ("fitts.analysis.dominance", "loop_dominance"),
+    "loop_table": ("fitts.analysis.loops", "loop_table"),
     "stress_thresholds": ("fitts.analysis.thresholds", "stress_thresholds"),
     "CompiledModel": ("fitts.compile.compiled", "CompiledModel"),
     "compile_model": ("fitts.compile.compiled", "compile_model"),
@@ -66,6 +71,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
+    from fitts.analysis.attribution import attribute as attribute
+    from fitts.analysis.dominance import Scenario as Scenario
+    from fitts.analysis.dominance import dominance_over_time as dominance_over_time
+    from fitts.analysis.dominance import loop_dominance as loop_dominance
+    from fitts.analysis.loops import loop_table as loop_table
     from fitts.analysis.thresholds import stress_thresholds as stress_thresholds
     from fitts.compile.compiled import CompiledModel as CompiledModel
     from fitts.compile.compiled import compile_model as compile_model

@@ -473,6 +473,7 @@ def dominance(
     top: Annotated[int, typer.Option("--top", min=1, help="Loops shown in the figure.")] = 6,
     table: Annotated[Path | None, typer.Option(
         "--table", help="Also write dominance per loop and day (.csv or .parquet).")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
 ) -> None:
     """Which loops dominate along onset, persistence and recovery (loop eigenvalue elasticity).
 
@@ -495,7 +496,8 @@ def dominance(
                                  + did_you_mean(behaviour, m.states), param_hint="--behaviour")
     over = {"early_adversity": 1.0} if predisposed and "early_adversity" in m.param_index else {}
     sc = default_scenario(m)
-    dom = dominance_over_time(m, sc, params=typical_parameters(m, over), behaviour=behaviour)
+    dom = dominance_over_time(m, sc, params=typical_parameters(m, over), behaviour=behaviour,
+                              backend=backend.value)
     plot_dominance(dom, out_path, top=top, state=behaviour)
     tops = top_loops(dom, top, include_decay=False)
     t = Table(title=f"top loops of {m.spec.name} ({sc.label})")
