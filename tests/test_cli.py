@@ -242,7 +242,10 @@ COMMAND_OPTIONS = {
                  "--record", "--record-every", "--no-noise", "--intervention", "--schedule",
                  "--table", "--chunk-size", "--keep-going"],
     "diagram": ["--out", "--highlight-loop"],
-    "loops": ["--limit"],
+    "loops": ["--limit", "--theories", "--out", "--draw", "--figure"],
+    "dominance": ["--out", "--scenario", "--behaviour", "--top", "--table", "--backend"],
+    "attribute": ["--patients", "--seed", "--out", "--figure", "--threshold", "--max-length",
+                  "--backend"],
     "plot": ["--out", "--states", "--max-lines"],
     "demo": ["--out", "--patients", "--days", "--seed"],
 }

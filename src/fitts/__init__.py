@@ -29,6 +29,11 @@ _API: dict[str, tuple[str, str]] = {
     "sensitivity_matrix": ("fitts.analysis.mobile", "sensitivity_matrix"),
     "steady_states": ("fitts.analysis.steady", "steady_states"),
     "vector_field": ("fitts.analysis.steady", "vector_field"),
+    "attribute": ("fitts.analysis.attribution", "attribute"),
+    "Scenario": ("fitts.analysis.dominance", "Scenario"),
+    "dominance_over_time": ("fitts.analysis.dominance", "dominance_over_time"),
+    "loop_dominance": ("fitts.analysis.dominance", "loop_dominance"),
+    "loop_table": ("fitts.analysis.loops", "loop_table"),
     "stress_thresholds": ("fitts.analysis.thresholds", "stress_thresholds"),
     "CompiledModel": ("fitts.compile.compiled", "CompiledModel"),
     "compile_model": ("fitts.compile.compiled", "compile_model"),
@@ -36,6 +41,10 @@ _API: dict[str, tuple[str, str]] = {
     "FittsError": ("fitts.errors", "FittsError"),
     "ModelError": ("fitts.errors", "ModelError"),
     "SimulationError": ("fitts.errors", "SimulationError"),
+    "calibrate": ("fitts.evaluate.calibrate", "calibrate"),
+    "load_calibration": ("fitts.evaluate.calibrate", "load_calibration"),
+    "load_protocol": ("fitts.evaluate.protocol", "load_protocol"),
+    "evaluate": ("fitts.evaluate.scorecard", "evaluate"),
     "load_targets": ("fitts.evaluate.targets", "load_targets"),
     "load_dataset": ("fitts.io.results", "load_dataset"),
     "save_dataset": ("fitts.io.results", "save_dataset"),
@@ -72,8 +81,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
+    from fitts.analysis.attribution import attribute as attribute
     from fitts.analysis.continuation import continuation as continuation
     from fitts.analysis.continuation import fold_thresholds as fold_thresholds
+    from fitts.analysis.dominance import Scenario as Scenario
+    from fitts.analysis.dominance import dominance_over_time as dominance_over_time
+    from fitts.analysis.dominance import loop_dominance as loop_dominance
+    from fitts.analysis.loops import loop_table as loop_table
     from fitts.analysis.mobile import mobile as mobile
     from fitts.analysis.mobile import sensitivity_matrix as sensitivity_matrix
     from fitts.analysis.steady import steady_states as steady_states
@@ -85,6 +99,10 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.errors import FittsError as FittsError
     from fitts.errors import ModelError as ModelError
     from fitts.errors import SimulationError as SimulationError
+    from fitts.evaluate.calibrate import calibrate as calibrate
+    from fitts.evaluate.calibrate import load_calibration as load_calibration
+    from fitts.evaluate.protocol import load_protocol as load_protocol
+    from fitts.evaluate.scorecard import evaluate as evaluate
     from fitts.evaluate.targets import load_targets as load_targets
     from fitts.io.results import load_dataset as load_dataset
     from fitts.io.results import save_dataset as save_dataset

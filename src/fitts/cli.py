@@ -403,19 +403,193 @@ def loops(
     model: ModelArg,
     limit: Annotated[int, typer.Option(
         "--limit", min=0, help="Show at most this many loops (0: all).")] = 50,
+    theories: Annotated[bool, typer.Option(
+        "--theories", help="Add a column naming the built-in theories that contain each loop "
+        "(same links by source, target and sign).")] = False,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Write the full loop table (.csv or .parquet).")] = None,
+    draw: Annotated[int | None, typer.Option(
+        "--draw", min=0, help="Draw loop K highlighted on the diagram (needs --figure).")] = None,
+    figure: Annotated[Path | None, typer.Option(
+        "--figure", help="Figure file for --draw: .svg, .png or .pdf.")] = None,
 ) -> None:
     """List the feedback loops of a model with their index, polarity and nodes."""
     from fitts.analysis.graph import elementary_loops
+    from fitts.analysis.loops import loop_table
     from fitts.spec.load import load_model
 
     spec = load_model(model)
+    if (draw is None) != (figure is None):
+        raise typer.BadParameter("give --draw K and --figure FILE together", param_hint="--draw")
     found = elementary_loops(spec)
+    df = loop_table(spec, theories=None if (theories or out_path is not None) else ())
     table = Table(title=f"{len(found)} feedback loops of {spec.name}")
-    for col in ("K", "polarity", "length", "path"):
+    cols = ["K", "polarity", "length", "path"] + (["theories"] if theories else [])
+    for col in cols:
         table.add_column(col)
     for k, lp in enumerate(found[:limit] if limit else found):
-        _add_row(table, str(k), lp.polarity, str(lp.length), " -> ".join((*lp.nodes, lp.nodes[0])))
+        cells = [str(k), lp.polarity, str(lp.length), " -> ".join((*lp.nodes, lp.nodes[0]))]
+        if theories:
+            cells.append(df["theories"].iloc[k])
+        _add_row(table, *cells)
     out.print(table)
+    if out_path is not None:
+        from fitts.io.results import save_table
+
+        if out_path.suffix not in (".csv", ".parquet"):
+            raise typer.BadParameter(f"{out_path}: name the table .csv or .parquet", param_hint="--out")
+        save_table(df, out_path, {"model": spec.name, "model_hash": spec.content_hash,
+                                  "command": _command()})
+        typer.echo(f"wrote {out_path}")
+    if draw is not None and figure is not None:
+        from fitts.plot.diagram import draw_diagram
+
+        if draw >= len(found):
+            raise typer.BadParameter(f"the model has {len(found)} loops (0..{len(found) - 1}), no loop "
+                                     f"{draw}", param_hint="--draw")
+        chosen = found[draw]
+        draw_diagram(spec, figure, highlight=chosen.edges,
+                     title=f"{spec.name}: loop {draw} ({chosen.polarity}) "
+                     + " -> ".join((*chosen.nodes, chosen.nodes[0])))
+        typer.echo(f"wrote {figure}")
+
+
+class ScenarioName(StrEnum):
+    default = "default"
+
+
+@app.command()
+def dominance(
+    model: ModelArg,
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Output figure: .svg, .png or .pdf.", show_default=False)],
+    scenario: Annotated[ScenarioName, typer.Option(
+        "--scenario", help="default: psychosocial stressor (level 2, days 30-150), persistence, "
+        "treatment cutting pain's feedback edges from day 300, end at day 500.")] = ScenarioName.default,
+    predisposed: Annotated[bool, typer.Option(
+        "--predisposed/--not-predisposed", help="Set early_adversity = 1 when the model has it.")] = True,
+    behaviour: Annotated[str, typer.Option(
+        "--behaviour", help="State whose behaviour weights the eigenvalues.")] = "pain",
+    top: Annotated[int, typer.Option("--top", min=1, help="Loops shown in the figure.")] = 6,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Also write dominance per loop and day (.csv or .parquet).")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+) -> None:
+    """Which loops dominate along onset, persistence and recovery (loop eigenvalue elasticity).
+
+    Simulates the model's typical patient (deterministic) through the scenario and scores
+    each loop's elasticity on the eigenvalues that carry the behaviour of `--behaviour`.
+    """
+    from fitts.analysis.dominance import default_scenario, dominance_over_time, top_loops
+    from fitts.compile.compiled import compile_model
+    from fitts.plot.diagram import figure_format
+    from fitts.plot.dominance import plot_dominance
+    from fitts.sim.sample import typical_parameters
+    from fitts.spec.load import load_model
+
+    figure_format(out_path)
+    if table is not None and table.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"{table}: name the table .csv or .parquet", param_hint="--table")
+    m = compile_model(load_model(model))
+    if behaviour not in m.state_index:
+        raise typer.BadParameter(f"the model has no state {behaviour!r}."
+                                 + did_you_mean(behaviour, m.states), param_hint="--behaviour")
+    over = {"early_adversity": 1.0} if predisposed and "early_adversity" in m.param_index else {}
+    sc = default_scenario(m)
+    dom = dominance_over_time(m, sc, params=typical_parameters(m, over), behaviour=behaviour,
+                              backend=backend.value)
+    plot_dominance(dom, out_path, top=top, state=behaviour)
+    tops = top_loops(dom, top, include_decay=False)
+    t = Table(title=f"top loops of {m.spec.name} ({sc.label})")
+    for col in ("K", "loop", "peak", "mean", "days dominant"):
+        t.add_column(col)
+    for r in tops.itertuples():
+        _add_row(t, str(r.loop), r.name, f"{r.peak_dominance:.3f}", f"{r.mean_dominance:.3f}",
+                 f"{r.days_dominant:g}")
+    out.print(t)
+    if table is not None:
+        from fitts.io.results import save_table
+
+        df = dom[["dominance", "elasticity", "gain"]].to_dataframe().reset_index()
+        save_table(df, table, {"model": m.spec.name, "model_hash": m.model_hash,
+                               "scenario": sc.label, "command": _command()})
+        typer.echo(f"wrote {table}")
+    typer.echo(f"wrote {out_path}")
+
+
+@app.command()
+def attribute(
+    model: ModelArg,
+    patients: Annotated[int, typer.Option("--patients", min=1, help="Patients sampled.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Per-patient table (.csv or .parquet); loop and group tables are written "
+        "beside it with suffixes _loops and _groups.")] = None,
+    figure: Annotated[Path | None, typer.Option(
+        "--figure", help="Bar figure of subtype shares (.svg, .png or .pdf).")] = None,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="Pain (0-1) above which a patient is ill.")] = 0.5,
+    max_length: Annotated[int, typer.Option(
+        "--max-length", min=0, help="Analyse loops up to this length one by one (0: all).")] = 4,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+) -> None:
+    """Which loop holds which patient: cut loops and mechanism groups from the ill state.
+
+    Samples patients, tips them with the standard stressor (psychosocial_stress 2.0 for 120
+    days), keeps those whose pain stays above the threshold, and cuts each mechanism group
+    and each loop to see who recovers. Prints the subtype shares.
+    """
+    from fitts.analysis.attribution import attribute as run_attribution
+    from fitts.analysis.attribution import attribution_work
+    from fitts.compile.compiled import compile_model
+    from fitts.spec.load import load_model
+
+    for p, what in ((out_path, "--out"),):
+        if p is not None and p.suffix not in (".csv", ".parquet"):
+            raise typer.BadParameter(f"{p}: name the table .csv or .parquet", param_hint=what)
+    if figure is not None:
+        from fitts.plot.diagram import figure_format
+
+        figure_format(figure)
+    m = compile_model(load_model(model))
+    ml = max_length or None
+    total = attribution_work(m, patients, max_length=ml)
+    with _progress_task(f"attribute {m.spec.name}", total) as advance:
+        res = run_attribution(m, patients, seed=seed, threshold=threshold, max_length=ml,
+                              backend=backend.value, progress=advance)
+    typer.echo(f"{m.spec.name}: {res.n_ill} of {res.n_sampled} patients ill after the stressor "
+               f"(pain > {threshold:g})")
+    if res.n_ill == 0:
+        typer.echo("no patient reached the ill state: nothing to attribute")
+    else:
+        t = Table(title="subtype shares of the ill patients")
+        t.add_column("subtype")
+        t.add_column("share")
+        for name, v in res.shares.items():
+            _add_row(t, str(name), f"{v:.3f}")
+        out.print(t)
+        g = Table(title="mechanism cuts: share of ill patients cured")
+        g.add_column("group")
+        g.add_column("cured")
+        for r in res.groups.itertuples():
+            _add_row(g, r.group, f"{r.cured_share:.3f}")
+        out.print(g)
+    meta = {"command": _command(), **res.settings}
+    if out_path is not None:
+        from fitts.io.results import save_table
+
+        save_table(res.patients, out_path, meta)
+        for part, df in (("loops", res.loops), ("groups", res.groups)):
+            path = out_path.with_name(f"{out_path.stem}_{part}{out_path.suffix}")
+            save_table(df, path, meta)
+            typer.echo(f"wrote {path}")
+        typer.echo(f"wrote {out_path}")
+    if figure is not None:
+        from fitts.plot.dominance import plot_subtypes
+
+        plot_subtypes(res.shares, figure, title=f"{m.spec.name}: {res.n_ill} of {res.n_sampled} "
+                      "patients ill")
+        typer.echo(f"wrote {figure}")
 
 
 @app.command()
