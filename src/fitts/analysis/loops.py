@@ -17,10 +17,11 @@ import pandas as pd
 
 from fitts.analysis.graph import Loop, elementary_loops, signed_graph
 from fitts.compile.compiled import CompiledModel
+from fitts.spec.load import builtin_theories
 from fitts.spec.model import Spec
 
-#: the built-in theories (``models/claims.yaml`` sits beside them but is not a theory)
-THEORIES: tuple[str, ...] = ("fitts", "sympathetic_drg", "integrated")
+#: the built-in theories
+THEORIES: tuple[str, ...] = tuple(builtin_theories())
 
 
 def _triples(spec: Spec) -> dict[str, tuple[str, str, int]]:
