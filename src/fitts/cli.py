@@ -659,13 +659,13 @@ def evaluate(
     from fitts.evaluate.targets import load_targets
     from fitts.plot.forest import forest_plot
 
+    if calibration is not None and no_calibration:
+        raise ModelError("--calibration and --no-calibration exclude each other")
     ts = load_targets(targets)
     proto = load_protocol(protocol)
     compiled = _theory(model)
     n = patients or proto.cohort.patients
     cal_path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name))
-    if calibration is not None and no_calibration:
-        raise ModelError("--calibration and --no-calibration exclude each other")
     params, proto = calibrated(compiled, cal_path, proto, n, seed)
     days = n * proto.cohort.years * 365.25
     with _progress_task(f"cohort of {compiled.spec.name}", days) as progress:

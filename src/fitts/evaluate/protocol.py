@@ -63,7 +63,7 @@ class Protocol(_Model):
     source: str | None = Field(None, exclude=True)
 
     # ------------------------------------------------------------------ lookups
-    def exposure(self, kind: str | None, input: str | None) -> ExposureDef | None:
+    def exposure(self, kind: str | None) -> ExposureDef | None:
         """The definition of an exposure `kind` (text before its first colon), or None."""
         if kind is None:
             return None

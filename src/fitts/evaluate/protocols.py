@@ -42,9 +42,10 @@ _THRESHOLD = re.compile(r"(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)")
 _PERCENTILE = re.compile(r"\b(below|above)\s+the\s+(\d+(?:\.\d+)?)(?:st|nd|rd|th)?\s+percentile\s+of\s+controls",
                          re.IGNORECASE)
 _WITH = re.compile(r"\bwith\s+([A-Za-z_][A-Za-z0-9_-]*)", re.IGNORECASE)
-_ALIASES = {"fiq": "fiqr", "fiqr": "fiqr", "nrs": "pain_nrs", "pain": "pain_nrs", "ppt": "pressure_pain_threshold",
-            "rmssd": "hrv_rmssd", "hrv": "hrv_rmssd", "psqi": "psqi", "cpm": "cpm_effect", "scs": "self_compassion",
-            "hads": "distress_scale", "ienfd": "ienfd"}
+#: short names used in the literature -> instrument names (any instrument name works as is)
+_ALIASES = {"fiq": "fiqr", "nrs": "pain_nrs", "pain": "pain_nrs", "ppt": "pressure_pain_threshold",
+            "rmssd": "hrv_rmssd", "hrv": "hrv_rmssd", "cpm": "cpm_effect", "scs": "self_compassion",
+            "hads": "distress_scale"}
 
 
 class NotExpressible(Exception):
@@ -65,10 +66,6 @@ class Outcome:
     quantities: dict[str, Estimate] = field(default_factory=dict)
     n: str = ""
     note: str = ""
-
-    @property
-    def passed(self) -> bool | None:
-        return None if self.status == "not expressible" else self.status == "pass"
 
 
 # ---------------------------------------------------------------------- helpers
@@ -100,21 +97,30 @@ def _flip(target: Target) -> bool:
     return bool(target.measure.of and _FLIP.match(target.measure.of))
 
 
-def _event(target: Target, obs: str) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray] | str:
-    """How a proportion counts: a function of (values, control values) -> 0/1, or 'percentile'."""
+def _ever(target: Target, obs: str) -> bool:
+    """Whether the target asks if a 0/1 observation was *ever* 1 (by the end of the cohort)."""
+    return obs in BINARY and re.search(r"\bever\b", target.measure.of or "") is not None
+
+
+def _second_observation(target: Target, cohort: Cohort) -> str | None:
+    """The instrument a correlation pairs with: ``with:``, or 'with NAME' in `of`."""
+    m = _WITH.search(target.measure.of or "")
+    name = target.measure.with_ or (m.group(1) if m else None)
+    return None if name is None else _instrument(name, cohort)
+
+
+def _event(target: Target, obs: str) -> Callable[[np.ndarray], np.ndarray]:
+    """How a proportion without a control percentile counts: values -> 0/1."""
     of = target.measure.of or ""
     if obs in BINARY:
         if re.search(r"\bnegative\b", of, re.IGNORECASE):
-            return lambda v, c=None: 1.0 - v
-        return lambda v, c=None: v
-    m = _PERCENTILE.search(of)
-    if m:
-        return "percentile"
+            return lambda v: 1.0 - v
+        return lambda v: v
     m = _THRESHOLD.search(of)
     if m:
         op, x = m.group(1), float(m.group(2))
         ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
-        return lambda v, c=None: ops[op](v, x).astype(float)
+        return lambda v: ops[op](v, x).astype(float)
     raise NotExpressible(f"a proportion of the continuous observation {obs!r} needs an event in `of`, "
                          "e.g. 'psqi > 5' or 'below the 5th percentile of controls'")
 
@@ -127,15 +133,13 @@ def _percentile_stat(q: float, below: bool) -> Callable[..., np.ndarray]:
 
 
 def _proportion(target: Target, obs: str, x: np.ndarray, ctrl: np.ndarray | None, seed: int, B: int) -> Estimate:
-    rule = _event(target, obs)
-    if rule == "percentile":
-        m = _PERCENTILE.search(target.measure.of or "")
-        assert m is not None
+    m = _PERCENTILE.search(target.measure.of or "") if obs not in BINARY else None
+    if m:
         if ctrl is None:
             raise NotExpressible("a percentile of controls needs a control group")
         return estimate(_percentile_stat(float(m.group(2)), m.group(1).lower() == "below"), x, ctrl,
                         resamples=B, seed=seed)
-    return estimate(proportion, rule(x, None), resamples=B, seed=seed)  # type: ignore[operator]
+    return estimate(proportion, _event(target, obs)(x), resamples=B, seed=seed)
 
 
 def _compare(target: Target, x: np.ndarray, y: np.ndarray, *, paired: bool, seed: int, B: int) -> Estimate:
@@ -151,11 +155,9 @@ def _compare(target: Target, x: np.ndarray, y: np.ndarray, *, paired: bool, seed
 
 def _correlation(target: Target, cohort: Cohort, obs: str, mask: np.ndarray, seed: int, B: int,
                  time: float | None = None) -> Estimate:
-    m = _WITH.search(target.measure.of or "") if target.measure.with_ is None else None
-    other = target.measure.with_ or (m.group(1) if m else None)
+    other = _second_observation(target, cohort)
     if other is None:
         raise NotExpressible("a correlation needs a second observation: `with:` or 'with NAME' in `of`")
-    other = _instrument(other, cohort)
     x, y = cohort.values(obs, mask, time), cohort.values(other, mask, time)
     return estimate(TWO_SAMPLE["correlation"], x, y, paired=True, resamples=B, seed=seed)
 
@@ -164,7 +166,7 @@ def _exposure_components(cohort: Cohort, exp: Exposure, start: float) -> list[Sc
     """Input components of an exposure (protocol definition of its kind), shifted to `start`."""
     if exp.input is not None and exp.input not in cohort.model.input_index:
         raise NotExpressible(f"the theory has no input {exp.input!r}")
-    definition = cohort.protocol.exposure(exp.kind, exp.input)
+    definition = cohort.protocol.exposure(exp.kind)
     if definition is None:
         if exp.kind is not None:
             raise NotExpressible(f"the protocol defines no exposure kind {exp.kind.split(':')[0]!r}; "
@@ -210,7 +212,7 @@ def prevalence(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     _need(mask, f"patients in population {t.population!r}")
     if t.measure.statistic != "proportion":
         raise NotExpressible(f"a prevalence is a proportion, not {t.measure.statistic!r}")
-    if obs in BINARY and re.search(r"\bever\b", t.measure.of or ""):
+    if _ever(t, obs):
         est = estimate(proportion, c.ever_case()[mask].astype(float), resamples=B, seed=seed)
     else:
         ctrl = c.values(obs, _group(c, "controls")) if _PERCENTILE.search(t.measure.of or "") else None
@@ -232,7 +234,7 @@ def case_control(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         exposed = mask & (trait >= 0.5 if binary else trait > np.median(trait[mask]))
         unexposed = mask & ~exposed
         _need(exposed, "exposed patients")
-        if obs in BINARY and re.search(r"\bever\b", t.measure.of or ""):
+        if _ever(t, obs):
             outcome = c.ever_case().astype(float)
             xe, xu = outcome[exposed], outcome[unexposed]
         else:
@@ -324,11 +326,10 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
 
 def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _instrument(t.measure.observation, c)
-    other_name = t.measure.with_ or (m.group(1) if (m := _WITH.search(t.measure.of or "")) else None)
-    if other_name is None or t.measure.statistic != "correlation":
+    other = _second_observation(t, c)
+    if other is None or t.measure.statistic != "correlation":
         raise NotExpressible("a diary target is a within-person correlation: give `statistic: correlation` and "
                              "`with: OBSERVATION` (and optionally `lag: DAYS`)")
-    other = _instrument(other_name, c)
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     days = duration_days(t.exposure.for_ if t.exposure else None, 28.0) or 28.0
@@ -339,21 +340,17 @@ def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     lag = t.measure.lag or 0
     if lag:
         x, y = x[:, lag:], y[:, :-lag]
-    # within-person: centre on each person's mean, then correlate the pooled deviations
-    xc = (x - x.mean(axis=1, keepdims=True))
-    yc = (y - y.mean(axis=1, keepdims=True))
+    # within-person: centre on each person's mean, then correlate the pooled deviations; the
+    # per-person sums of products are what a resample of persons adds up
+    xc = x - x.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
 
-    def within(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-        num = np.sum(a * b, axis=(axis, -2)) if a.ndim > 2 else np.sum(a * b)
-        den = np.sqrt(np.sum(a * a, axis=(axis, -2)) * np.sum(b * b, axis=(axis, -2))) if a.ndim > 2 \
-            else np.sqrt(np.sum(a * a) * np.sum(b * b))
-        return num / den
+    def within(xy: np.ndarray, xx: np.ndarray, yy: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.sum(xy, axis=axis) / np.sqrt(np.sum(xx, axis=axis) * np.sum(yy, axis=axis))
 
-    value = float(within(xc, yc))
-    rng = np.random.default_rng(seed)
-    boots = [within(xc[i], yc[i]) for i in (rng.integers(0, len(xc), len(xc)) for _ in range(B))]
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return Outcome(t, "", Estimate(value, float(lo), float(hi)), n=_n(patients=len(xc)),
+    est = estimate(within, (xc * yc).sum(axis=1), (xc * xc).sum(axis=1), (yc * yc).sum(axis=1), paired=True,
+                   resamples=B, seed=seed)
+    return Outcome(t, "", est, n=_n(patients=len(xc)),
                    note=f"within-person correlation over {days:g} daily reports, lag {lag} d ({other} leads)")
 
 
@@ -363,19 +360,17 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         raise NotExpressible("a trial target needs `exposure: {intervention: NAME, for: DURATION}`")
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
+    if t.measure.statistic == "proportion":
+        raise NotExpressible("responder proportions are not yet read from target files; use a difference statistic")
     days = duration_days(t.exposure.for_, None) or duration_days(t.measure.at, 84.0) or 84.0
-    arms = {"treated": t.exposure}
-    if isinstance(t.comparator, Exposure):
-        arms["comparator"] = t.comparator
+    arms = {"treated": t.exposure, "comparator": t.comparator if isinstance(t.comparator, Exposure) else None}
     change = {}
-    for arm, exp in {**arms, **({} if "comparator" in arms else {"comparator": None})}.items():
+    for arm, exp in arms.items():
         applies, comps = _challenge(c, exp, days) if exp is not None else ([], [])
         ds = c.follow(mask, days=days, purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
                       schedule=comps, interventions=applies)
         v = np.asarray(measure(ds, obs, time=[0.0, float(ds.time.values[-1])]).values, dtype=float)
         change[arm] = v[:, 1] - v[:, 0]
-    if t.measure.statistic == "proportion":
-        raise NotExpressible("responder proportions are not yet read from target files; use a difference statistic")
     est = _compare(t, change["treated"], change["comparator"], paired=True, seed=seed, B=B)
     return Outcome(t, "", est, n=_n(per_arm=len(change["treated"])), note=f"change over {days:g} days")
 
