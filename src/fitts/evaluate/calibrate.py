@@ -243,6 +243,9 @@ def calibrate(model: CompiledModel, knobs: Calibration, targets: TargetSet | str
               progress: Callable[[int, float], None] | None = None) -> CalibrationResult:
     """Minimise the scorecard loss over the knobs with CMA-ES and common random numbers.
 
+    A single knob is searched on an even grid of `evaluations` points instead (CMA-ES
+    needs at least two dimensions).
+
     Parameters
     ----------
     knobs
@@ -265,34 +268,36 @@ def calibrate(model: CompiledModel, knobs: Calibration, targets: TargetSet | str
     x0 = (np.array(list(knobs.values().values())) - lo) / (hi - lo)
     names = [k.name for k in knobs.knobs]
     history: list[tuple[list[float], float]] = []
-    best: tuple[float, np.ndarray | None, Scorecard | None] = (math.inf, None, None)
+    best: tuple[float, list[float] | None, Scorecard | None] = (math.inf, None, None)
 
-    def run(z: np.ndarray) -> tuple[float, Scorecard]:
-        vals = dict(zip(names, (lo + np.clip(z, 0, 1) * (hi - lo)).tolist(), strict=True))
-        params, p2 = knobs.apply(model, proto, ids, seed, vals)
+    def run(values: list[float]) -> tuple[float, Scorecard]:
+        params, p2 = knobs.apply(model, proto, ids, seed, dict(zip(names, values, strict=True)))
         sc = evaluate(model, ts, protocol=p2, patients=patients, seed=seed, params=params)
         return scorecard_loss(sc), sc
 
-    es = cma.CMAEvolutionStrategy(np.clip(x0, 0, 1).tolist(), sigma0,
-                                  {"bounds": [0, 1], "popsize": popsize, "seed": seed + 1, "verbose": -9,
-                                   "maxfevals": evaluations})
-    done = 0
-    while not es.stop() and done < evaluations:
-        zs = es.ask()
-        losses = []
-        for z in zs:
-            loss, sc = run(np.asarray(z))
-            losses.append(loss)
-            done += 1
-            history.append(((lo + np.clip(z, 0, 1) * (hi - lo)).tolist(), loss))
-            if loss < best[0]:
-                best = (loss, np.asarray(z), sc)
-            if progress is not None:
-                progress(done, best[0])
-        es.tell(zs, losses)
+    def record(z: np.ndarray) -> float:
+        nonlocal best
+        values = (lo + np.clip(z, 0, 1) * (hi - lo)).tolist()  # the search works on the unit cube
+        loss, sc = run(values)
+        history.append((values, loss))
+        if loss < best[0]:
+            best = (loss, values, sc)
+        if progress is not None:
+            progress(len(history), best[0])
+        return loss
+
+    if len(names) == 1:  # CMA-ES needs two dimensions or more; one knob gets an even grid
+        for z in np.linspace(0.0, 1.0, evaluations):
+            record(np.array([z]))
+    else:
+        es = cma.CMAEvolutionStrategy(np.clip(x0, 0, 1).tolist(), sigma0,
+                                      {"bounds": [0, 1], "popsize": popsize, "seed": seed + 1, "verbose": -9,
+                                       "maxfevals": evaluations})
+        while not es.stop() and len(history) < evaluations:
+            zs = es.ask()
+            es.tell(zs, [record(np.asarray(z)) for z in zs])
     assert best[1] is not None and best[2] is not None
-    values = lo + np.clip(best[1], 0, 1) * (hi - lo)
-    fitted = [k.model_copy(update={"value": float(v)}) for k, v in zip(knobs.knobs, values, strict=True)]
+    fitted = [k.model_copy(update={"value": float(v)}) for k, v in zip(knobs.knobs, best[1], strict=True)]
     cal = Calibration(model.spec.name, fitted, seed, patients, best[0])
     return CalibrationResult(cal, best[2], history)
 

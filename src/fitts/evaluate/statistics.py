@@ -9,6 +9,7 @@ simulating a finite population, not the uncertainty of the published value.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -110,7 +111,10 @@ def estimate(statistic: Statistic, *samples: np.ndarray, paired: bool = False, r
         return Estimate(value, float("nan"), float("nan"))
     if all(np.ptp(a) == 0 for a in arrays):  # every patient alike: no Monte-Carlo spread to resample
         return Estimate(value, value, value)
-    with np.errstate(all="ignore"):  # resamples may give inf (a ratio over an all-zero resample)
+    # resamples may give inf (a ratio over an all-zero resample) or all-equal statistics, about
+    # which scipy warns; the percentile interval is still what is wanted
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         res = stats.bootstrap(arrays, statistic, paired=paired, vectorized=True, n_resamples=resamples,
                               confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
     low, high = res.confidence_interval
