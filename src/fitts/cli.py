@@ -94,6 +94,20 @@ def _add_row(table: Table, *cells: str | None) -> None:
     table.add_row(*(Text(c or "") for c in cells))
 
 
+def _theory(model: str) -> Any:
+    """The compiled model of a model file or built-in theory name."""
+    from fitts.compile.compiled import compile_model
+    from fitts.spec.load import load_model
+
+    return compile_model(load_model(model))
+
+
+def _check_table_suffix(path: Path | None, option: str) -> None:
+    """A table option must name a .csv or .parquet file (checked before any work)."""
+    if path is not None and path.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"{path}: name the table .csv or .parquet", param_hint=option)
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -436,8 +450,7 @@ def loops(
     if out_path is not None:
         from fitts.io.results import save_table
 
-        if out_path.suffix not in (".csv", ".parquet"):
-            raise typer.BadParameter(f"{out_path}: name the table .csv or .parquet", param_hint="--out")
+        _check_table_suffix(out_path, "--out")
         save_table(df, out_path, {"model": spec.name, "model_hash": spec.content_hash,
                                   "command": _command()})
         typer.echo(f"wrote {out_path}")
@@ -481,16 +494,13 @@ def dominance(
     each loop's elasticity on the eigenvalues that carry the behaviour of `--behaviour`.
     """
     from fitts.analysis.dominance import default_scenario, dominance_over_time, top_loops
-    from fitts.compile.compiled import compile_model
     from fitts.plot.diagram import figure_format
     from fitts.plot.dominance import plot_dominance
     from fitts.sim.sample import typical_parameters
-    from fitts.spec.load import load_model
 
     figure_format(out_path)
-    if table is not None and table.suffix not in (".csv", ".parquet"):
-        raise typer.BadParameter(f"{table}: name the table .csv or .parquet", param_hint="--table")
-    m = compile_model(load_model(model))
+    _check_table_suffix(table, "--table")
+    m = _theory(model)
     if behaviour not in m.state_index:
         raise typer.BadParameter(f"the model has no state {behaviour!r}."
                                  + did_you_mean(behaviour, m.states), param_hint="--behaviour")
@@ -541,17 +551,13 @@ def attribute(
     """
     from fitts.analysis.attribution import attribute as run_attribution
     from fitts.analysis.attribution import attribution_work
-    from fitts.compile.compiled import compile_model
-    from fitts.spec.load import load_model
 
-    for p, what in ((out_path, "--out"),):
-        if p is not None and p.suffix not in (".csv", ".parquet"):
-            raise typer.BadParameter(f"{p}: name the table .csv or .parquet", param_hint=what)
+    _check_table_suffix(out_path, "--out")
     if figure is not None:
         from fitts.plot.diagram import figure_format
 
         figure_format(figure)
-    m = compile_model(load_model(model))
+    m = _theory(model)
     ml = max_length or None
     total = attribution_work(m, patients, max_length=ml)
     with _progress_task(f"attribute {m.spec.name}", total) as advance:
@@ -611,13 +617,6 @@ def plot(
     names = [s.strip() for s in states.split(",") if s.strip()] if states else None
     plot_trajectories(ds, out_path, states=names, max_lines=max_lines)
     typer.echo(f"wrote {out_path}")
-
-
-def _theory(model: str) -> Any:
-    from fitts.compile.compiled import compile_model
-    from fitts.spec.load import load_model
-
-    return compile_model(load_model(model))
 
 
 _STATUS_STYLE = {"pass": "green", "fail": "red", "not expressible": "dim"}
@@ -916,12 +915,10 @@ def _parse_levels(items: Sequence[str] | None) -> dict[str, float]:
 def _patient(model: str, patient_params: Path | None, input_items: Sequence[str] | None
              ) -> tuple[Any, dict[str, float], dict[str, float]]:
     """Compiled model, the patient's parameters (typical, overridden by the file) and input levels."""
-    from fitts.compile.compiled import compile_model
     from fitts.io.params import read_patient_params
     from fitts.sim.sample import typical_parameters
-    from fitts.spec.load import load_model
 
-    compiled = compile_model(load_model(model))
+    compiled = _theory(model)
     params = typical_parameters(compiled)
     if patient_params is not None:
         params.update(read_patient_params(patient_params, compiled.param_index))
