@@ -54,6 +54,7 @@ import pandas as pd
 from fitts.analysis.graph import Loop, elementary_loops, gate_edge_id
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
+from fitts.sim.sample import start_at
 
 #: mechanism groups -> node `group` values they cover
 MECHANISMS: dict[str, tuple[str, ...]] = {
@@ -235,8 +236,7 @@ def run_cuts(model: CompiledModel, ids: np.ndarray, X: np.ndarray, P: np.ndarray
     if not 0 < settle_days <= follow_days:
         raise ModelError(f"settle_days ({settle_days}) must lie in (0, follow_days={follow_days}]")
     pidx = model.param_index
-    over: dict[str, np.ndarray] = {f"initial.{s}": np.tile(X[:, i], k)
-                                   for i, s in enumerate(model.states)}
+    over: dict[str, np.ndarray] = start_at(model, np.tile(X, (k, 1)))
     touched = sorted(set().union(*cuts))
     for eid in touched:
         if f"weight.{eid}" not in pidx:

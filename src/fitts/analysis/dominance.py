@@ -53,6 +53,7 @@ import xarray as xr
 from fitts.analysis.graph import Loop, elementary_loops, gate_edge_id
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
+from fitts.sim.sample import start_at
 from fitts.spec.expr import SympyRenderer
 from fitts.spec.schema import ScheduleComponent
 
@@ -461,8 +462,7 @@ def run_scenario(model: CompiledModel, scenario: Scenario, *, params: Mapping[st
     kw = dict(dt=dt, seed=seed, noise=False, record_every=record_every, backend=backend)
     a = simulate(model, patients=patients, days=t1, schedule=list(scenario.stressor),
                  params=params, **kw)
-    final = a.trajectory.isel(time=-1)
-    init = {f"initial.{s}": final.sel(state=s).values for s in model.states}
+    init = start_at(model, a.trajectory.isel(time=-1).transpose("patient", "state").values)
     shifted = [_shift(c, t1, model) for c in scenario.stressor]
     b = simulate(model, patients=a.patient.values, days=scenario.days - t1,
                  schedule=[*shifted, *scenario.treatment_schedule],

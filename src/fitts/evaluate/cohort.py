@@ -20,6 +20,7 @@ import xarray as xr
 
 from fitts.compile.compiled import CompiledModel
 from fitts.observe.instruments import measure
+from fitts.sim.sample import start_at
 from fitts.sim.simulate import Apply, simulate
 from fitts.spec.schema import ScheduleComponent
 
@@ -159,8 +160,7 @@ class Cohort:
         for k, row in enumerate(m.params):
             if row.kind == "prior" or row.name in self.params:
                 params[row.name] = P[pos, k]
-        for i, s in enumerate(m.states):
-            params[f"initial.{s}"] = traj[pos, k0, i]
+        params.update(start_at(m, traj[pos, k0, :]))
         step = record_every or self.protocol.cohort.record_every
         comps = [*(self.protocol.everyday if everyday else ()), *schedule]
         return simulate(m, patients=self.ids[pos], days=grid_days(days, step), dt=self.protocol.cohort.dt,

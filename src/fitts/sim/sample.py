@@ -121,6 +121,16 @@ def sample_parameters(model: CompiledModel, patients: np.ndarray | int, seed: in
     return derive(model, P, ids, adjust)
 
 
+def start_at(model: CompiledModel, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Parameter overrides (``initial.NODE`` rows) that start each patient at states X.
+
+    X has shape (n, n_states), states in model order; pass the result as ``params`` to
+    :func:`fitts.simulate` to continue patients from where an earlier run left them.
+    """
+    X = np.asarray(X, dtype=float)
+    return {f"initial.{s}": X[:, i] for i, s in enumerate(model.states)}
+
+
 def typical_parameters(model: CompiledModel, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
     """The typical patient: every sampled row at its prior median (all uniforms 0.5).
 
