@@ -56,12 +56,11 @@ def loop_table(spec: Spec, *, theories: Iterable[str] | None = None,
         and ``edges`` (`` -> `` and ``; `` joined text), ``has_gating`` (bool), ``theories``
         (comma-joined names of the theories containing the loop), optional ``gain``.
     """
-    from fitts.spec.load import builtin_theories, load_model
+    from fitts.spec.load import load_model
 
     loops = elementary_loops(spec)
     links = _triples(spec)
-    names = ([n for n in THEORIES if n in builtin_theories()] if theories is None
-             else list(theories))
+    names = list(THEORIES if theories is None else theories)
     others = {}
     for name in names:
         other = spec if name == spec.name else load_model(name)
@@ -102,16 +101,14 @@ def loop_gains(model: CompiledModel, loops: list[Loop], point: Mapping[str, Any]
         Shape (n_loops,), (1/day)**length.
     """
     from fitts.analysis.dominance import _link_gains
+    from fitts.analysis.steady import parameter_vector
     from fitts.errors import ModelError, did_you_mean
-    from fitts.sim.sample import sample_parameters, typical_parameters
 
     for name in point:
         if name not in model.state_index and name not in model.param_index:
             raise ModelError(f"operating point: {name!r} is neither a state nor a parameter."
                              + did_you_mean(name, [*model.states, *model.param_index]))
-    pars = {**typical_parameters(model), **{k: float(v) for k, v in point.items()
-                                            if k in model.param_index}}
-    P = sample_parameters(model, np.array([0]), 0, overrides=pars)
+    P = parameter_vector(model, {k: float(v) for k, v in point.items() if k in model.param_index})[:, None]
     X = np.array([[float(point.get(s, P[model.param_index[f"initial.{s}"], 0]))]
                   for s in model.states])
     U = model.input_defaults[:, None]
