@@ -163,3 +163,18 @@ def test_typical_patient_sits_at_prior_medians(two) -> None:
     assert p["weight.b -> a"] == pytest.approx(-1.0)  # normal(-1, 0.2) cut at 0, 5 sd away
     with pytest.raises(ModelError, match="unknown parameter 'kk'"):
         typical_parameters(two, {"kk": 1.0})
+
+
+def test_ad_hoc_intervention_is_applied_and_checked() -> None:
+    """An Apply with its own InterventionSpec (as evaluation protocols build) clamps like a model's
+    intervention, and a name the model lacks is a ModelError, not a KeyError."""
+    from fitts import load_model
+    from fitts.spec.schema import ClampAction, InterventionSpec
+
+    m = compile_model(load_model("fitts"))
+    clamp = Apply("challenge", 0.0, 2.0, spec=InterventionSpec(actions=[ClampAction(clamp="pain", value=0.7)]))
+    ds = simulate(m, patients=2, days=2.0, dt=0.05, noise=False, interventions=[clamp], record_every=0.5)
+    np.testing.assert_allclose(ds.trajectory.sel(state="pain").values[:, 1:], 0.7)
+    bad = Apply("challenge", 0.0, 2.0, spec=InterventionSpec(actions=[ClampAction(clamp="pian", value=0.7)]))
+    with pytest.raises(ModelError, match="unknown state 'pian'.*pain"):
+        simulate(m, patients=1, days=1.0, dt=0.05, interventions=[bad])

@@ -94,10 +94,29 @@ def _applies(items: Iterable[Apply | tuple | str], model: CompiledModel) -> list
             raise ModelError(f"unknown intervention {item.name!r}."
                              + did_you_mean(item.name, model.spec.interventions),
                              hint="interventions: " + (", ".join(model.spec.interventions) or "(none)"))
+        if item.spec is not None:
+            _check_actions(item, model)
         if item.end is not None and item.end <= item.start:
             raise ModelError(f"intervention {item.name!r}: end {item.end} is not after start {item.start}")
         out.append(item)
     return out
+
+
+def _check_actions(item: Apply, model: CompiledModel) -> None:
+    """An ad-hoc intervention must name states, edges and parameters the model has (model
+    files are checked when they load; an `Apply(spec=...)` is checked here)."""
+    for action in item.spec.actions if item.spec is not None else ():
+        for attr, known, what in (("clamp", model.state_index, "state"), ("scale_edge", model.spec.edges, "edge"),
+                                  ("cut_edge", model.spec.edges, "edge"), ("shift", model.param_index, "parameter"),
+                                  ("set", model.param_index, "parameter")):
+            name = getattr(action, attr, None)
+            if isinstance(name, str) and name not in known:
+                raise ModelError(f"intervention {item.name!r}: unknown {what} {name!r}."
+                                 + did_you_mean(name, known))
+        comp = getattr(action, "add_input", None)
+        if comp is not None and comp.input not in model.input_index:
+            raise ModelError(f"intervention {item.name!r}: unknown input {comp.input!r}."
+                             + did_you_mean(comp.input, model.inputs))
 
 
 class _Plans:
