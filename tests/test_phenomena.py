@@ -1,8 +1,9 @@
-"""Phenomena of theory.md section 5 that the built-in theories must show (deterministic patients).
+"""Phenomena of theory.md section 5 (items 1, 2, 4, 6) that every built-in theory must show.
 
-The sympathetic-DRG theory is not yet calibrated: with its current priors its
-sympathetic-DRG-nociception engine does not produce pain, so its phenomenon tests come
-with the calibration (issue 4); they are not silently skipped here.
+Each test runs deterministic typical patients of each theory. "Predisposed" means the
+predisposition the theory itself names as the risk factor: early-life adversity for FITTS
+and the integrated model (threat baseline up, soothing down), the DRG sodium-channel
+variant for the sympathetic-DRG model (sympathetic-to-DRG coupling up).
 """
 
 from __future__ import annotations
@@ -14,17 +15,25 @@ from fitts import compile_model, load_model, simulate
 from fitts.analysis.thresholds import stress_thresholds
 from fitts.sim.sample import typical_parameters
 
-CENTRAL_THEORIES = ("fitts", "integrated")
+#: theory -> the predisposition parameter that makes its typical patient "predisposed"
+PREDISPOSITION = {"fitts": "early_adversity", "integrated": "early_adversity",
+                  "sympathetic_drg": "nav_variant"}
 
 
 def _patient(model, predisposed: bool) -> dict[str, float]:
-    """The typical patient of the theory, with or without early-life adversity."""
-    return typical_parameters(model, {"early_adversity": 1.0 if predisposed else 0.0})
+    """The typical patient of the theory, with or without its predisposition."""
+    return typical_parameters(model, {PREDISPOSITION[model.spec.name]: 1.0 if predisposed else 0.0})
 
 
-@pytest.fixture(scope="module", params=CENTRAL_THEORIES)
+@pytest.fixture(scope="module", params=sorted(PREDISPOSITION))
 def model(request):
     return compile_model(load_model(request.param))
+
+
+def test_every_builtin_theory_is_covered() -> None:
+    from fitts.spec.load import builtin_theories
+
+    assert set(PREDISPOSITION) == set(builtin_theories())
 
 
 def _final_pain(model, params, schedule, days) -> float:
@@ -69,12 +78,12 @@ def test_predisposition_lowers_the_onset_threshold(model) -> None:
 
 
 def test_different_origins_end_in_the_same_attractor(model) -> None:
-    """Egg and chicken: psychosocial stress, invalidation and physical trauma leave the same end
-    state, so the origin cannot be read off it. Small fibre pathology relaxes with a 180-day
-    time constant, so the end state is read after 1500 days."""
+    """Egg and chicken: a psychosocial stressor, a peripheral injury and an infection leave
+    the same end state, so the origin cannot be read off it. Small fibre pathology relaxes
+    with a 180-day time constant, so the end state is read after 1500 days."""
     params = _patient(model, True)
     ends = []
-    for inp, level in (("psychosocial_stress", 2.0), ("invalidation", 2.0), ("physical_trauma", 3.0)):
+    for inp, level in (("psychosocial_stress", 2.0), ("physical_trauma", 3.0), ("infection", 3.0)):
         ds = simulate(model, patients=1, days=1500.0, noise=False, params=params, record_every=1500.0,
                       schedule=[{"input": inp, "kind": "pulse", "start": 30, "duration": 90,
                                  "level": level}])
@@ -84,16 +93,39 @@ def test_different_origins_end_in_the_same_attractor(model) -> None:
     np.testing.assert_allclose(ends, np.broadcast_to(ends[0], ends.shape), atol=1e-3)
 
 
+TIP = [{"input": "psychosocial_stress", "kind": "pulse", "start": 30, "duration": 120, "level": 2.0}]
+
+
 def test_lower_resting_vagal_tone_when_ill(model) -> None:
-    """Autonomic signature, first half: lower resting vagal tone in the persistent-pain state.
-    (The blunted sympathetic response to a new stressor needs a hyporeactivity mechanism the
-    modules do not have yet; it belongs to the calibration of issue 4.)"""
+    """Autonomic signature, first half: lower resting vagal tone in the persistent-pain state."""
     params = _patient(model, True)
-    pulse = [{"input": "psychosocial_stress", "kind": "pulse", "start": 30, "duration": 120, "level": 2.0}]
-    ill = simulate(model, patients=1, days=600.0, noise=False, params=params, schedule=pulse,
+    ill = simulate(model, patients=1, days=600.0, noise=False, params=params, schedule=TIP,
                    record_every=600.0)
     healthy = simulate(model, patients=1, days=600.0, noise=False, params=params, record_every=600.0)
     assert float(ill.trajectory.sel(state="pain").values[0, -1]) > 0.5
     v_ill = float(ill.trajectory.sel(state="vagal").values[0, -1])
     v_healthy = float(healthy.trajectory.sel(state="vagal").values[0, -1])
     assert v_ill < v_healthy - 0.1
+
+
+def _sympathetic_response(model, params, schedule) -> tuple[float, float]:
+    """(pain at day 600, peak rise of sympathetic tone over 12 h after a new stressor at day 600)."""
+    new = [{"input": "psychosocial_stress", "kind": "pulse", "start": 600.0, "duration": 0.5, "level": 1.5}]
+    kw = dict(patients=1, days=600.5, dt=0.05, noise=False, params=params, record_every=0.05)
+    base = simulate(model, schedule=schedule, **kw).trajectory
+    pushed = simulate(model, schedule=schedule + new, **kw).trajectory
+    rise = (pushed.sel(state="sympathetic") - base.sel(state="sympathetic")).values[0]
+    return float(base.sel(state="pain").values[0, -11]), float(rise.max())
+
+
+def test_blunted_sympathetic_response_to_a_new_stressor_when_ill(model) -> None:
+    """Autonomic signature, second half: the same new stressor raises sympathetic tone less in
+    the persistent-pain state than in the same person healthy. No dedicated hyporeactivity
+    mechanism is needed: sustained drive (threat or pain acting on sympathetic tone) puts the
+    ill person on the flat part of the sympathetic node's saturating response."""
+    params = _patient(model, True)
+    pain_healthy, rise_healthy = _sympathetic_response(model, params, [])
+    pain_ill, rise_ill = _sympathetic_response(model, params, TIP)
+    assert pain_healthy < 0.2 < 0.5 < pain_ill
+    assert rise_healthy > 0.0
+    assert rise_ill < 0.85 * rise_healthy, (rise_ill, rise_healthy)
