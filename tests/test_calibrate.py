@@ -14,6 +14,7 @@ from fitts.evaluate.calibrate import (
     load_calibration,
     save_result,
     scorecard_loss,
+    stale_note,
     target_loss,
 )
 from fitts.evaluate.protocol import CohortSettings, load_protocol
@@ -80,6 +81,11 @@ def test_calibrate_finds_a_loss_it_can_reproduce_and_saves_it(model, protocol, t
     loaded = load_calibration(path)
     assert loaded.values() == res.calibration.values()
     assert loaded.extra["scorecard"]["of"] == 13
+    assert stale_note(loaded, model) is None
+    # the same file read against a changed theory says so and how to refit
+    changed = compile_model(load_model("integrated"))
+    note = stale_note(loaded, changed)
+    assert note is not None and model.model_hash in note and "fitts calibrate integrated" in note
 
 
 def test_a_single_knob_is_searched_on_a_grid(model, protocol) -> None:

@@ -652,7 +652,7 @@ def evaluate(
     interval (bootstrap over virtual patients), and pass, fail or `not expressible` with the
     reason. Failing targets are reported, never hidden; the exit code is 0 either way.
     """
-    from fitts.evaluate.calibrate import builtin_calibration, calibrated
+    from fitts.evaluate.calibrate import builtin_calibration, calibrated, load_calibration, stale_note
     from fitts.evaluate.protocol import load_protocol
     from fitts.evaluate.scorecard import evaluate as run
     from fitts.evaluate.targets import load_targets
@@ -665,6 +665,8 @@ def evaluate(
     compiled = _theory(model)
     n = patients or proto.cohort.patients
     cal_path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name))
+    if cal_path is not None and (note := stale_note(load_calibration(cal_path), compiled)):
+        err.print(f"[yellow]note:[/] {note}")
     params, proto = calibrated(compiled, cal_path, proto, n, seed)
     days = n * proto.cohort.years * 365.25
     with _progress_task(f"cohort of {compiled.spec.name}", days) as progress:

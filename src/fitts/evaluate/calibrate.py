@@ -315,6 +315,20 @@ def calibrated(model: CompiledModel, calibration: Calibration | str | Path | Non
     return cal.apply(model, protocol, np.arange(patients), seed)
 
 
+def stale_note(calibration: Calibration, model: CompiledModel) -> str | None:
+    """Why a finished calibration may no longer fit the model, or None when it does.
+
+    A calibration records the hash of the model it was fitted to; after the theory changes,
+    its knob values still apply by name but were not searched for this model.
+    """
+    made_for = calibration.extra.get("model_hash")
+    if made_for is None or made_for == model.model_hash:
+        return None
+    return (f"the calibration was fitted to model hash {made_for}; {model.spec.name} is now "
+            f"{model.model_hash}. Its knob values still apply, but re-run `fitts calibrate "
+            f"{model.spec.name}` to fit this version")
+
+
 def save_result(result: CalibrationResult, path: str | Path, model: CompiledModel, targets: str | None) -> Path:
     """Write a finished calibration (knob values, loss, scorecard at the optimum, search history)."""
     sc = result.scorecard
