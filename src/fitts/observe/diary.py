@@ -358,7 +358,7 @@ def simulate_diary(
     prelude: Iterable[Mapping[str, Any]] = (),
     params: Mapping[str, float | np.ndarray] | None = None,
     backend: str = "numba",
-    chunk_size: int = 64,
+    chunk_size: int = 256,
     progress: Callable[[float], None] | None = None,
 ) -> pd.DataFrame:
     """Simulate a diary study of a model's virtual patients.
@@ -396,22 +396,53 @@ def simulate_diary(
         Long table with columns :data:`COLUMNS` (see the module docstring); ``attrs['fitts']``
         holds the design, model name and hash, seed and the measures' units.
     """
+    return simulate_diaries(model, [design or DiaryDesign()], patients=patients, seed=seed, schedule=schedule,
+                            challenge=challenge, interventions=interventions, prelude=prelude, params=params,
+                            backend=backend, chunk_size=chunk_size, progress=progress)[0]
+
+
+def simulate_diaries(
+    model: CompiledModel | Spec | str | Path,
+    designs: Sequence[DiaryDesign],
+    *,
+    patients: int | Sequence[int] | np.ndarray = 50,
+    seed: int = 0,
+    schedule: Iterable[Mapping[str, Any]] | None = None,
+    challenge: Iterable[Mapping[str, Any]] = (),
+    interventions: Iterable[Apply] = (),
+    prelude: Iterable[Mapping[str, Any]] = (),
+    params: Mapping[str, float | np.ndarray] | None = None,
+    backend: str = "numba",
+    chunk_size: int = 256,
+    progress: Callable[[float], None] | None = None,
+) -> list[pd.DataFrame]:
+    """Several diary designs read from one simulation of the same patients.
+
+    The designs must share ``burn_in``; the patients are simulated for the longest design,
+    and each design reads its own prompts (a shorter design sees the first days). Arguments
+    as :func:`simulate_diary`; returns one table per design.
+    """
     m = as_compiled(model)
-    design = design or DiaryDesign()
-    momentary, nightly = resolve_measures(m, design)
+    if not designs:
+        raise DataError("no diary designs given")
+    burn_ins = {d.burn_in for d in designs}
+    if len(burn_ins) > 1:
+        raise DataError(f"designs read from one simulation must share burn_in, got {sorted(burn_ins)}")
+    measures = [resolve_measures(m, d) for d in designs]
+    burn_in = designs[0].burn_in
     ids = np.arange(patients) if isinstance(patients, int | np.integer) else np.asarray(patients, np.int64)
     if ids.ndim != 1 or len(ids) == 0:
         raise DataError("patients must be a positive count or a non-empty list of ids")
     base_sched = everyday_schedule(m) if schedule is None else [dict(c) for c in schedule]
-    sched = base_sched + [dict(c) for c in prelude] + _shift(challenge, design.burn_in)
-    applies = [replace(a, start=a.start + design.burn_in,
-                       end=None if a.end is None else a.end + design.burn_in) for a in interventions]
-    burn = round(design.burn_in / GRID) * GRID
-    if abs(burn - design.burn_in) > 1e-9:
-        raise DataError(f"burn_in ({design.burn_in} days) must be a multiple of {GRID:g} days")
-    total = burn + design.days + 1.0
+    sched = base_sched + [dict(c) for c in prelude] + _shift(challenge, burn_in)
+    applies = [replace(a, start=a.start + burn_in,
+                       end=None if a.end is None else a.end + burn_in) for a in interventions]
+    burn = round(burn_in / GRID) * GRID
+    if abs(burn - burn_in) > 1e-9:
+        raise DataError(f"burn_in ({burn_in} days) must be a multiple of {GRID:g} days")
+    total = burn + max(d.days for d in designs) + 1.0
     params = dict(params or {})
-    parts = []
+    parts: list[list[pd.DataFrame]] = [[] for _ in designs]
     for c0 in range(0, len(ids), chunk_size):
         sub = ids[c0:c0 + chunk_size]
         sub_params = {k: (np.asarray(v)[c0:c0 + chunk_size] if np.ndim(v) else v) for k, v in params.items()}
@@ -421,15 +452,19 @@ def simulate_diary(
                           backend=backend, progress=progress, command="")
         except ModelError as exc:
             raise DataError(f"diary simulation: {exc}") from None
-        parts.append(_sample(m, ds, design, momentary, nightly, seed))
-    df = pd.concat(parts, ignore_index=True)
-    df["measure"] = pd.Categorical(df["measure"], categories=[*momentary, *nightly])
-    df.attrs["fitts"] = {
-        "design": design.to_dict(), "model_name": m.spec.name, "model_hash": m.model_hash, "seed": int(seed),
-        "momentary": list(momentary), "nightly": list(nightly),
-        "units": {k: _units(m, k) for k in (*momentary, *nightly)},
-    }
-    return df
+        for k, (d, (momentary, nightly)) in enumerate(zip(designs, measures, strict=True)):
+            parts[k].append(_sample(m, ds, d, momentary, nightly, seed))
+    out = []
+    for d, (momentary, nightly), chunks in zip(designs, measures, parts, strict=True):
+        df = pd.concat(chunks, ignore_index=True)
+        df["measure"] = pd.Categorical(df["measure"], categories=[*momentary, *nightly])
+        df.attrs["fitts"] = {
+            "design": d.to_dict(), "model_name": m.spec.name, "model_hash": m.model_hash, "seed": int(seed),
+            "momentary": list(momentary), "nightly": list(nightly),
+            "units": {k: _units(m, k) for k in (*momentary, *nightly)},
+        }
+        out.append(df)
+    return out
 
 
 def _units(model: CompiledModel, name: str) -> str:
