@@ -223,7 +223,9 @@ def lagged_mlm(diary: pd.DataFrame, *, level: str = "prompt",
                 if not slope:
                     res, conv = _fit_one(df, False)
                 if res is not None:
-                    est, se = float(res.fe_params["x_c"]), float(res.bse_fe["x_c"])
+                    with warnings.catch_warnings():  # a singular fit has no standard error: NaN
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        est, se = float(res.fe_params["x_c"]), float(res.bse_fe["x_c"])
                     p = float(2 * stats.norm.sf(abs(est / se))) if se > 0 else np.nan
                     row.update(estimate=est, se=se, ci_low=est - z * se, ci_high=est + z * se, p=p,
                                std_estimate=est * sd_x / sd_y, found=bool(p < alpha),
