@@ -12,7 +12,6 @@ from fitts.analysis.power import recovery_curves
 from fitts.observe.diary import DiaryDesign
 from fitts.plot.diary import plot_recovery
 
-
 UNLINKED = """
 name: unlinked
 nodes:
