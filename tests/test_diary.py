@@ -23,6 +23,9 @@ nodes:
   pain: {baseline: 0.2, noise: 0.3, rate: "(drive - pain) / 0.25", initial: 0.5}
 edges:
   - {from: distress, to: pain, sign: '+', weight: w, source: test, grade: plausible}
+observations:
+  pain_level: {expr: "pain", units: activation}
+  distress_level: {expr: "distress", units: activation}
 """
 TAU_DISTRESS, TAU_PAIN, W_MEDIAN, W_SIGMA = 0.5, 0.25, 0.6, 0.2
 MEASURES = ("pain_nrs", "distress_scale")

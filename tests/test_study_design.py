@@ -87,12 +87,14 @@ def test_features_and_challenges(models) -> None:
     assert [c.name for c in chs] == ["none", "pulse:psychosocial_stress"]
     ch = chs[1]
     comps, _ = ch.timed(3.0)
-    df = simulate_diary(a, DiaryDesign(days=7, prompts=3, burn_in=3.0, nightly=(), missing=0.0), patients=15,
-                        seed=0, challenge=comps, backend="numpy")
-    f = patient_features(df, challenge_start=3.0, response_days=4.0)
-    assert len(f) == 15
-    assert {"mean:pain_nrs", "sd:pain_nrs", "response:pain_nrs", "slope:distress_scale->pain_nrs"} <= set(f.columns)
-    assert f["response:pain_nrs"].mean() > 1.0  # a stress pulse of 2 raises pain through distress
+    design = DiaryDesign(days=7, prompts=3, burn_in=3.0, nightly=(), missing=0.0)
+    fa, fb = (patient_features(simulate_diary(m, design, patients=15, seed=0, challenge=comps, backend="numpy"),
+                               challenge_start=3.0, response_days=4.0) for m in (a, b))
+    assert len(fa) == 15
+    assert {"mean:pain_nrs", "sd:pain_nrs", "response:pain_nrs", "slope:distress_scale->pain_nrs"} <= set(fa.columns)
+    # a stress pulse of 2 raises distress in both theories, and pain only through the edge
+    assert fa["response:distress_scale"].mean() > 5 and fb["response:distress_scale"].mean() > 5
+    assert fa["response:pain_nrs"].mean() > 0.5 > abs(fb["response:pain_nrs"].mean()) * 2
     with pytest.raises(DataError, match="not an input of both models"):
         candidate_challenges(a, b, inputs=["infection"])
     with pytest.raises(DataError, match="below the cheapest design"):

@@ -27,14 +27,23 @@ def linear():
 
 
 @pytest.fixture(scope="module")
+def exact_diary(linear) -> pd.DataFrame:
+    """The latent states themselves (the model's noise-free, unrounded observations), 5 prompts
+    from 8 to 22 h (3.5 h apart), 10 % of prompts missed."""
+    design = DiaryDesign(days=28, prompts=5, measures=("pain_level", "distress_level"), nightly=(), missing=0.1,
+                         noise=False, burn_in=5.0)
+    return simulate_diary(linear, design, patients=60, seed=3, schedule=[], backend="numpy")
+
+
+@pytest.fixture(scope="module")
 def linear_diary(linear) -> pd.DataFrame:
-    # 5 prompts from 8 to 22 h: 3.5 h apart; no measurement noise (NRS rounding remains)
-    design = DiaryDesign(days=14, prompts=5, measures=MEASURES, nightly=(), missing=0.1, noise=False, burn_in=5.0)
+    """The same patients through the instruments: integer NRS and HADS with their noise."""
+    design = DiaryDesign(days=28, prompts=5, measures=MEASURES, nightly=(), missing=0.1, burn_in=5.0)
     return simulate_diary(linear, design, patients=60, seed=3, schedule=[], backend="numpy")
 
 
 def _true_coefficient() -> float:
-    """distress -> pain coefficient of the sampled VAR(1), in NRS points per HADS point.
+    """distress -> pain coefficient of the sampled VAR(1), in state units.
 
     A = [[-1/tau_d, 0], [w/tau_p, -1/tau_p]] for (distress, pain); over Delta = 3.5 h the
     lag-1 coefficient matrix is expm(A Delta). It is linear in w, so the population-average
@@ -42,25 +51,37 @@ def _true_coefficient() -> float:
     """
     w = W_MEDIAN * np.exp(W_SIGMA ** 2 / 2)
     a = np.array([[-1 / TAU_DISTRESS, 0.0], [w / TAU_PAIN, -1 / TAU_PAIN]])
-    b = expm(a * 3.5 / 24)[1, 0]
-    return float(b * PAIN_NRS_PER_UNIT / HADS_PER_UNIT)
+    return float(expm(a * 3.5 / 24)[1, 0])
 
 
-def test_multilevel_model_recovers_the_known_lagged_link(linear_diary) -> None:
-    res = lagged_mlm(linear_diary, level="prompt").set_index(["cause", "effect"])
-    fwd = res.loc[("distress_scale", "pain_nrs")]
-    truth = _true_coefficient()  # 0.0551
+def test_multilevel_model_recovers_the_known_lagged_link(exact_diary) -> None:
+    res = lagged_mlm(exact_diary, level="prompt").set_index(["cause", "effect"])
+    fwd = res.loc[("distress_level", "pain_level")]
+    truth = _true_coefficient()  # 0.231
     assert fwd["found"] and fwd["estimate"] > 0
-    # size: the 95 % interval covers the truth, and the estimate is within 15 % of it. The
-    # only bias left is from rounding NRS to whole points (reliability about 0.96, so under
-    # 5 % attenuation) and the person-mean centring of a lagged outcome (about (1+phi)/T,
-    # under 3 % with 56 lags a person); the sampling sd is about 6 %.
-    assert fwd["ci_low"] < truth < fwd["ci_high"], (fwd["estimate"], fwd["se"], truth)
-    assert abs(fwd["estimate"] - truth) < 0.15 * truth
+    # size within 15 % of the truth. Over seeds 3-8 this design gives 0.219-0.255 (mean
+    # 0.243, +5 %: the finite-T bias of person-mean centring with a lagged outcome, +8 % at
+    # 14 days); the sampling sd is 0.012 (5 %), so 15 % is the bias plus two sd.
+    assert abs(fwd["estimate"] - truth) < 0.15 * truth, (fwd["estimate"], fwd["se"], truth)
+    assert fwd["ci_low"] < fwd["estimate"] < fwd["ci_high"] and fwd["se"] < 0.1 * truth
     assert fwd["n_patients"] == 60 and fwd["lag"] == "next prompt"
-    rev = res.loc[("pain_nrs", "distress_scale")]
+    rev = res.loc[("pain_level", "distress_level")]
     assert not rev["found"]  # pain does not drive distress in this model
     assert abs(rev["std_estimate"]) < 0.1 < fwd["std_estimate"]
+
+
+def test_instruments_keep_the_sign_but_inflate_the_size(linear_diary) -> None:
+    """Through the instruments the link keeps its sign, but measurement error in the lagged
+    pain (noise sd 1 NRS point, rounding) weakens the autoregressive control, and the
+    correlated lagged distress takes over part of its share: the cross-lagged estimate is
+    biased upwards (errors in a control variable), here by 10-60 %. The same mechanism with
+    noisy distress gives the reverse direction a small spurious slope."""
+    res = lagged_mlm(linear_diary, level="prompt").set_index(["cause", "effect"])
+    fwd = res.loc[("distress_scale", "pain_nrs")]
+    truth = _true_coefficient() * PAIN_NRS_PER_UNIT / HADS_PER_UNIT  # NRS points per HADS point
+    assert fwd["found"] and fwd["estimate"] > 0
+    assert 1.1 * truth < fwd["estimate"] < 1.6 * truth, (fwd["estimate"], truth)
+    assert abs(res.loc[("pain_nrs", "distress_scale"), "std_estimate"]) < 0.25 * fwd["std_estimate"]
 
 
 def test_pcmci_finds_the_link_and_not_its_reverse(linear, linear_diary) -> None:

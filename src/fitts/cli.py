@@ -1096,14 +1096,15 @@ def _steps_progress(description: str, total: int) -> Iterator[Callable[[int, int
 
 def _diary_design(days: int, prompts: int, jitter: float, measures: str | None, nightly: str | None,
                   missing: float, missing_slope: float, noise: bool, burn_in: float | None, tip: bool) -> Any:
-    from fitts.observe.diary import TIP_BURN_IN, DiaryDesign
+    from fitts.observe.diary import TIP_BURN_IN, TIP_PRELUDE, DiaryDesign
 
     night = None if nightly is None else (() if nightly.strip().lower() == "none" else
                                           tuple(_csv_list(nightly, "--nightly") or ()))
     burn = burn_in if burn_in is not None else (TIP_BURN_IN if tip else 30.0)
     return DiaryDesign(days=days, prompts=prompts, jitter=jitter,
                        measures=tuple(_csv_list(measures, "--measures")) if measures else None,
-                       nightly=night, missing=missing, missing_slope=missing_slope, noise=noise, burn_in=burn)
+                       nightly=night, missing=missing, missing_slope=missing_slope, noise=noise, burn_in=burn,
+                       prelude=TIP_PRELUDE if tip else ())
 
 
 DiaryDays = Annotated[int, typer.Option("--days", min=2, help="Diary days.")]
@@ -1147,15 +1148,14 @@ def diary(
     an empty value. See docs/diary.md.
     """
     from fitts.io.results import save_table
-    from fitts.observe.diary import TIP_PRELUDE, simulate_diary
+    from fitts.observe.diary import simulate_diary
 
     _check_table_suffix(out_path, "--out")
     design = _diary_design(days, prompts, jitter, measures, nightly, missing, missing_slope, noise, burn_in, tip)
     m = _theory(model)
     total = patients * (design.burn_in + days + 1.0)
     with _progress_task(f"diary {m.spec.name}", total) as advance:
-        df = simulate_diary(m, design, patients=patients, seed=seed, prelude=TIP_PRELUDE if tip else (),
-                            backend=backend.value, progress=advance)
+        df = simulate_diary(m, design, patients=patients, seed=seed, backend=backend.value, progress=advance)
     meta = {**df.attrs["fitts"], "command": _command()}
     save_table(df.assign(measure=df["measure"].astype(str)), out_path, meta)
     answered = df.loc[df["prompt"] > 0, "value"].notna().mean()
@@ -1180,6 +1180,7 @@ def within(
     days: DiaryDays = 28,
     prompts: DiaryPrompts = 5,
     missing: DiaryMissing = 0.1,
+    tip: DiaryTip = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (simulated diary).")] = 0,
     alpha: Annotated[float, typer.Option("--alpha", min=1e-6, max=0.5, help="Significance level.")] = 0.05,
     no_pcmci: Annotated[bool, typer.Option("--no-pcmci", help="Skip PCMCI.")] = False,
@@ -1207,9 +1208,9 @@ def within(
             raise DataError(f"{data}: no such file")
         diary_df = pd.read_csv(data) if data.suffix == ".csv" else pd.read_parquet(data)
     else:
-        from fitts.observe.diary import DiaryDesign, simulate_diary
+        from fitts.observe.diary import simulate_diary
 
-        design = DiaryDesign(days=days, prompts=prompts, missing=missing)
+        design = _diary_design(days, prompts, 0.0, None, None, missing, 0.0, True, None, tip)
         with _progress_task(f"diary {m.spec.name}", patients * (design.burn_in + days + 1.0)) as advance:
             diary_df = simulate_diary(m, design, patients=patients, seed=seed, backend=backend.value,
                                       progress=advance)
@@ -1252,6 +1253,7 @@ def power(
     levels: Annotated[str, typer.Option("--levels", help="prompt and/or day.")] = "prompt,day",
     methods: Annotated[str, typer.Option("--methods", help="mlm and/or pcmci.")] = "mlm,pcmci",
     missing: DiaryMissing = 0.1,
+    tip: DiaryTip = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="Recovery table (.csv or .parquet).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Recovery curves (.png, .svg or .pdf).")] = None,
@@ -1260,7 +1262,6 @@ def power(
     """Power of diary studies: how often each true link is recovered, over patients x days x prompts."""
     from fitts.analysis.power import recovery_curves
     from fitts.io.results import save_table
-    from fitts.observe.diary import DiaryDesign
 
     _check_table_suffix(out_path, "--out")
     if figure is not None:
@@ -1276,7 +1277,8 @@ def power(
     with _steps_progress(f"power {m.spec.name}", total) as advance:
         res = recovery_curves(m, patients=n_grid, days=d_grid, prompts=p_grid, replicates=replicates,
                               levels=lv, methods=_csv_list(methods, "--methods"), seed=seed,
-                              diary=DiaryDesign(missing=missing), backend=backend.value, progress=advance)
+                              diary=_diary_design(2, 1, 0.0, None, None, missing, 0.0, True, None, tip),
+                              backend=backend.value, progress=advance)
     t = Table(title=f"{m.spec.name}: recovery of true links ({replicates} studies per design)")
     for col in ("level", "method", "link", "sign", "patients", "days", "prompts", "recovery"):
         t.add_column(col)
@@ -1310,6 +1312,8 @@ def design(
     challenge_level: Annotated[float, typer.Option("--challenge-level", help="Pulse size (input units).")] = 1.0,
     challenge_days: Annotated[float, typer.Option("--challenge-days", min=0.5, help="Pulse length, days.")] = 3.0,
     replicates: Annotated[int, typer.Option("--replicates", min=3, help="Replicate studies per design.")] = 20,
+    missing: DiaryMissing = 0.1,
+    tip: DiaryTip = False,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     top: Annotated[int, typer.Option("--top", min=1, help="Designs listed.")] = 10,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
@@ -1330,6 +1334,7 @@ def design(
     n_days = sum(any(space.affordable(n, d) for n in space.patients) for d in set(space.days))
     with _steps_progress(f"design {ma.spec.name} vs {mb.spec.name}", 2 * len(chs) * n_days) as advance:
         res = discriminating_designs(ma, mb, space, replicates=replicates, seed=seed,
+                                     diary=_diary_design(2, 1, 0.0, None, None, missing, 0.0, True, None, tip),
                                      challenge_level=challenge_level, challenge_duration=challenge_days,
                                      backend=backend.value, progress=advance)
     t = Table(title=f"{ma.spec.name} vs {mb.spec.name}: designs by power to tell them apart")

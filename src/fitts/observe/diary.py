@@ -22,10 +22,12 @@ measure; a missed prompt has ``value`` NaN, so the table has exactly
 
 Timing
 ------
-Patients are simulated with step :data:`STEP` (15 min) and their states recorded every
-:data:`GRID` days (30 min); a prompt reads the states at the grid point nearest its time.
-The simulation runs ``burn_in`` days before the diary starts (patients leave their initial
-state, and a ``prelude`` such as a tipping stressor acts then).
+Patients are first simulated for ``burn_in`` whole days (they leave their initial state; a
+``prelude`` such as a tipping stressor acts then), recording only where they end. The diary
+then continues each patient from there, with the same parameters, with step :data:`STEP`
+(15 min) and states recorded every :data:`GRID` days (30 min); a prompt reads the states at
+the grid point nearest its time. The diary phase draws its dynamic noise and everyday events
+from the seed :func:`diary_seed` (a function of the seed), so it does not replay the burn-in's.
 
 Randomness
 ----------
@@ -48,7 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,7 @@ from fitts.errors import DataError, ModelError, did_you_mean
 from fitts.observe.instruments import INSTRUMENTS, expressible, measure
 from fitts.observe.measure import observe
 from fitts.sim.rng import uniforms
-from fitts.sim.sample import derive, sample_free
+from fitts.sim.sample import derive, sample_free, start_at
 from fitts.sim.simulate import Apply, as_compiled, simulate
 from fitts.spec.expr import parse_expr
 from fitts.spec.model import Spec
@@ -137,7 +139,9 @@ class DiaryDesign:
     missing_night
         Probability that a nightly measurement is missed (at random).
     burn_in
-        Days simulated before the diary starts.
+        Whole days simulated before the diary starts.
+    prelude
+        Input components during the burn-in, timed in burn-in days (e.g. :data:`TIP_PRELUDE`).
     """
 
     days: int = 28
@@ -154,7 +158,7 @@ class DiaryDesign:
     missing_on: str = "pain_nrs"
     missing_night: float = 0.05
     burn_in: float = 30.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    prelude: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if int(self.days) != self.days or self.days < 2:
@@ -173,8 +177,11 @@ class DiaryDesign:
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
                 raise DataError(f"{name} must be a probability in [0, 1), got {v}")
-        if self.jitter < 0 or self.burn_in < 0:
-            raise DataError("jitter and burn_in must be >= 0")
+        if self.jitter < 0:
+            raise DataError(f"jitter must be >= 0, got {self.jitter}")
+        if self.burn_in < 0 or int(self.burn_in) != self.burn_in:
+            raise DataError(f"burn_in must be a whole number of days >= 0, got {self.burn_in}")
+        object.__setattr__(self, "prelude", tuple(dict(c) for c in self.prelude))
 
     def hours(self) -> tuple[float, ...]:
         """The nominal prompt hours of a day."""
@@ -333,17 +340,9 @@ def everyday_schedule(model: CompiledModel) -> list[dict[str, Any]]:
     return [dict(c) for c in EVERYDAY if c["input"] in model.input_index]
 
 
-def _shift(components: Iterable[Mapping[str, Any]], by: float) -> list[dict[str, Any]]:
-    out = []
-    for c in components:
-        c = dict(c)
-        for key in ("start", "end"):
-            if c.get(key) is not None:
-                c[key] = float(c[key]) + by
-        if "start" not in c and c.get("kind") in ("pulse", "step"):
-            c["start"] = by
-        out.append(c)
-    return out
+def diary_seed(seed: int) -> int:
+    """Seed of the diary phase's dynamics and events (the burn-in uses `seed` itself)."""
+    return int((seed * 1_000_003 + 7_919) % (1 << 62))
 
 
 def simulate_diary(
@@ -374,19 +373,20 @@ def simulate_diary(
     seed
         Seed of the simulation, the measurement noise, the jitter and the missingness.
     schedule
-        Everyday inputs during the whole simulation, times in simulation days (default:
-        :func:`everyday_schedule`).
+        Everyday inputs during the burn-in and the diary, each timed from its own start
+        (default: :func:`everyday_schedule`).
     challenge
         Extra input components timed in diary days (day 0 = the diary's first day), e.g. a
         stress pulse mid-diary.
     interventions
         Interventions (``Apply``) timed in diary days.
     prelude
-        Input components timed in simulation days, for the burn-in (e.g. :data:`TIP_PRELUDE`).
+        Input components of the burn-in, timed in burn-in days, added to the design's own
+        ``prelude`` (e.g. :data:`TIP_PRELUDE`).
     params
         Parameter overrides, as for :func:`fitts.simulate` (scalars, or arrays of shape (n,)).
     chunk_size
-        Patients simulated at once (memory: about chunk x (burn_in + days) x 48 x states x 8 bytes).
+        Patients simulated at once (memory: about chunk x days x 48 x states x 8 bytes).
     progress
         Called with the patient-days just simulated.
 
@@ -430,24 +430,32 @@ def simulate_diaries(
         raise DataError(f"designs read from one simulation must share burn_in, got {sorted(burn_ins)}")
     measures = [resolve_measures(m, d) for d in designs]
     burn_in = designs[0].burn_in
+    preludes = {repr(d.prelude) for d in designs}
+    if len(preludes) > 1:
+        raise DataError("designs read from one simulation must share their prelude")
     ids = np.arange(patients) if isinstance(patients, int | np.integer) else np.asarray(patients, np.int64)
     if ids.ndim != 1 or len(ids) == 0:
         raise DataError("patients must be a positive count or a non-empty list of ids")
     base_sched = everyday_schedule(m) if schedule is None else [dict(c) for c in schedule]
-    sched = base_sched + [dict(c) for c in prelude] + _shift(challenge, burn_in)
-    applies = [replace(a, start=a.start + burn_in,
-                       end=None if a.end is None else a.end + burn_in) for a in interventions]
-    burn = round(burn_in / GRID) * GRID
-    if abs(burn - burn_in) > 1e-9:
-        raise DataError(f"burn_in ({burn_in} days) must be a multiple of {GRID:g} days")
-    total = burn + max(d.days for d in designs) + 1.0
+    pre_sched = base_sched + [dict(c) for c in (*designs[0].prelude, *prelude)]
+    sched = base_sched + [dict(c) for c in challenge]
+    applies = list(interventions)
+    span = max(d.days for d in designs) + 1.0
     params = dict(params or {})
+    free = [row.name for row in m.params if row.kind == "prior"]
     parts: list[list[pd.DataFrame]] = [[] for _ in designs]
     for c0 in range(0, len(ids), chunk_size):
         sub = ids[c0:c0 + chunk_size]
         sub_params = {k: (np.asarray(v)[c0:c0 + chunk_size] if np.ndim(v) else v) for k, v in params.items()}
         try:
-            ds = simulate(m, patients=sub, days=total, dt=STEP, seed=seed, schedule=sched,
+            if burn_in > 0:
+                pre = simulate(m, patients=sub, days=burn_in, dt=STEP, seed=seed, schedule=pre_sched,
+                               params=sub_params, record="summary", record_every=burn_in, backend=backend,
+                               progress=progress, command="")
+                P = pre["params"]
+                sub_params = {**{k: P.sel(parameter=k).values for k in free}, **sub_params,
+                              **start_at(m, pre["final"].values)}
+            ds = simulate(m, patients=sub, days=span, dt=STEP, seed=diary_seed(seed), schedule=sched,
                           interventions=applies, params=sub_params, record="grid", record_every=GRID,
                           backend=backend, progress=progress, command="")
         except ModelError as exc:
@@ -479,7 +487,7 @@ def _sample(m: CompiledModel, ds: xr.Dataset, design: DiaryDesign, momentary: tu
     ids = np.asarray(ds.patient.values, dtype=np.int64)
     n, days = len(ids), int(design.days)
     p = len(design.hours())
-    burn_slots = int(round(design.burn_in / GRID))
+    burn_slots = 0  # the diary simulation starts with the diary
     t_prompt = prompt_times(design, ids, seed)  # (n, days, p), diary days
     slot = burn_slots + np.rint(t_prompt / GRID).astype(np.int64)
     lo, hi = int(slot.min()), int(slot.max())
