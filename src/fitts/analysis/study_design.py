@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fitts.analysis.within_person import diary_measures, lagged_pairs
+from fitts.analysis.within_person import Measures, diary_measures, lagged_pairs, occasions
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import DataError
 from fitts.observe.diary import DiaryDesign, resolve_measures, simulate_diaries
@@ -134,9 +134,10 @@ class DesignSpace:
         return self.budget is None or n * d <= self.budget + 1e-9
 
 
-def _per_patient_slopes(diary: pd.DataFrame, cause: str, effect: str, level: str) -> pd.Series:
+def _per_patient_slopes(diary: pd.DataFrame, cause: str, effect: str, level: str, occ: pd.DataFrame,
+                        ms: Measures) -> pd.Series:
     """Per-patient within-person slope of effect_t on cause_{t-1}, adjusting for effect_{t-1}."""
-    df = lagged_pairs(diary, cause, effect, level)
+    df = lagged_pairs(diary, cause, effect, level, occ=occ, measures=ms)
     if df.empty:
         return pd.Series(dtype=float)
     g = df.groupby("patient")
@@ -170,10 +171,11 @@ def patient_features(diary: pd.DataFrame, *, challenge_start: float | None, resp
         feats.append(resp.add_prefix("response:"))
     n_prompts = int(diary.loc[diary["prompt"] > 0, "prompt"].max()) if (diary["prompt"] > 0).any() else 0
     level = "prompt" if n_prompts > 1 else "day"
-    sub = diary[diary["measure"].astype(str).isin(names)]
     lv = [m for m in (ms.momentary if level == "prompt" else (*ms.nightly, *ms.momentary)) if m in names]
-    for x, y in itertools.permutations(lv, 2):
-        feats.append(_per_patient_slopes(sub, x, y, level).rename(f"slope:{x}->{y}").to_frame())
+    if len(lv) > 1:
+        occ = occasions(diary, level)
+        for x, y in itertools.permutations(lv, 2):
+            feats.append(_per_patient_slopes(diary, x, y, level, occ, ms).rename(f"slope:{x}->{y}").to_frame())
     out = pd.concat(feats, axis=1)
     out.columns = [str(c) for c in out.columns]
     return out

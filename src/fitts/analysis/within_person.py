@@ -116,23 +116,25 @@ def _lag_label(level: str, cause_night: bool, effect_night: bool) -> str:
     return "next night" if effect_night else "next day"
 
 
-def lagged_pairs(diary: pd.DataFrame, cause: str, effect: str, level: str) -> pd.DataFrame:
+def lagged_pairs(diary: pd.DataFrame, cause: str, effect: str, level: str, *,
+                 occ: pd.DataFrame | None = None, measures: Measures | None = None) -> pd.DataFrame:
     """Rows (patient, y, y_lag, x_lag) of one directed pair, lagged as the level says.
 
     ``prompt``: x and y at the previous prompt of the same day. ``day``: a nightly cause
     leading a day effect is taken on the same day (the night before it); otherwise the cause
     is taken on the previous day; ``y_lag`` is always the effect on the previous day (or
-    prompt). Rows with any value missing are dropped.
+    prompt). Rows with any value missing are dropped. `occ` and `measures` may pass the
+    diary's :func:`occasions` at this level and its :func:`diary_measures`, computed once.
     """
     _check_level(level)
-    ms = diary_measures(diary)
+    ms = measures or diary_measures(diary)
     names = ms.at(level)
     for v in (cause, effect):
         if v not in names:
             raise DataError(f"measure {v!r} is not in the diary at the {level} level (measures: {', '.join(names)})")
     if cause == effect:
         raise DataError(f"cause and effect are the same measure {cause!r}")
-    w = occasions(diary, level)
+    w = occasions(diary, level) if occ is None else occ
     key = ["patient", "day", "prompt"] if level == "prompt" else ["patient", "day"]
     w = w.sort_values(key)
     group = ["patient", "day"] if level == "prompt" else ["patient"]
