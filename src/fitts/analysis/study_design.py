@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -117,7 +117,6 @@ class DesignSpace:
     challenges: tuple[Challenge, ...] | None = None
     measure_sets: tuple[tuple[str, ...], ...] | None = None
     budget: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("patients", "days", "prompts"):
