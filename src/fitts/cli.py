@@ -1304,7 +1304,7 @@ def design(
         "--out", help="Directory for designs.csv and designs.png.", show_default=False)],
     budget: Annotated[float | None, typer.Option(
         "--budget", min=1, help="Maximum cost, participants x days (default: no limit).")] = None,
-    patients: Annotated[str, typer.Option("--patients", help="Participants grid, comma-separated.")] = "20,50",
+    patients: Annotated[str, typer.Option("--patients", help="Participants grid, comma-separated.")] = "10,20,50",
     days: Annotated[str, typer.Option("--days", help="Diary days grid.")] = "14,28",
     prompts: Annotated[str, typer.Option("--prompts", help="Prompts-a-day grid.")] = "1,3",
     challenges: Annotated[str | None, typer.Option(

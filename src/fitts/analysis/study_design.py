@@ -22,7 +22,8 @@ feature rejects at `alpha`. The *power* of a design is the fraction of replicate
 (both directions) that do. When the theories are the same, every test is a test of a
 true null, and the power stays at or below `alpha` (up to Monte-Carlo error).
 
-Designs are ranked by power, then by cost; those over the budget are not simulated.
+Designs are ranked by power, then by cost, then by burden (prompts a day, number of
+measures), then by separation; those over the budget are not simulated.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class DesignSpace:
         Maximum participants x days (None: no limit).
     """
 
-    patients: tuple[int, ...] = (20, 50)
+    patients: tuple[int, ...] = (10, 20, 50)
     days: tuple[int, ...] = (14, 28)
     prompts: tuple[int, ...] = (1, 3)
     challenges: tuple[Challenge, ...] | None = None
@@ -343,8 +344,13 @@ def discriminating_designs(
                                      "features": k})
     if not rows:
         raise DataError("no candidate design fits the budget")
-    table = pd.DataFrame(rows).sort_values(["power", "cost", "effect"], ascending=[False, True, False],
-                                           kind="stable").reset_index(drop=True)
+    # ties in power go to the cheaper design, then to the lighter one for participants (fewer
+    # prompts, fewer measures), then to the larger separation
+    table = pd.DataFrame(rows)
+    table["_n_measures"] = table["measures"].str.count(r"\+") + 1
+    table = table.sort_values(["power", "cost", "prompts", "_n_measures", "effect"],
+                              ascending=[False, True, True, True, False], kind="stable")
+    table = table.drop(columns="_n_measures").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     settings = {"model_a": model_a.spec.name, "model_b": model_b.spec.name, "model_a_hash": model_a.model_hash,
                 "model_b_hash": model_b.model_hash, "replicates": replicates, "seed": seed, "alpha": alpha,
