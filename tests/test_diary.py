@@ -121,3 +121,20 @@ def test_bad_designs_and_measures(linear) -> None:
         _diary(linear, nightly=("hrv_rmssd",))
     with pytest.raises(DataError, match="state-dependent missingness reads 'pain_nrs'"):
         _diary(linear, measures=("distress_scale",), missing_slope=1.0)
+
+
+def test_prelude_acts_in_the_burn_in_only() -> None:
+    from test_study_design import WITH_EDGE
+
+    m = compile_model(load_model_text(WITH_EDGE))
+    # a stress step through the last 2 burn-in days: distress starts the diary high, then settles
+    prelude = ({"input": "psychosocial_stress", "kind": "pulse", "start": 8.0, "duration": 2.0, "level": 3.0},)
+    kw = dict(days=4, prompts=2, nightly=(), missing=0.0, noise=False, burn_in=10.0)
+    calm = simulate_diary(m, DiaryDesign(**kw), patients=10, seed=4, schedule=[], backend="numpy")
+    tipped = simulate_diary(m, DiaryDesign(**kw, prelude=prelude), patients=10, seed=4, schedule=[], backend="numpy")
+
+    def distress(df: pd.DataFrame, day: int) -> float:
+        return df[(df["measure"] == "distress_scale") & (df["day"] == day) & (df["prompt"] == 1)]["value"].mean()
+
+    assert distress(tipped, 0) > distress(calm, 0) + 10  # HADS points, the morning after the step
+    assert abs(distress(tipped, 3) - distress(calm, 3)) < 2  # tau 0.5 d: gone within days
