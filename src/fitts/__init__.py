@@ -63,6 +63,17 @@ _API: dict[str, tuple[str, str]] = {
     "load_model": ("fitts.spec.load", "load_model"),
     "load_model_text": ("fitts.spec.load", "load_model_text"),
     "Spec": ("fitts.spec.model", "Spec"),
+    # diary studies (issue 7)
+    "DiaryDesign": ("fitts.observe.diary", "DiaryDesign"),
+    "simulate_diary": ("fitts.observe.diary", "simulate_diary"),
+    "simulate_diaries": ("fitts.observe.diary", "simulate_diaries"),
+    "lagged_mlm": ("fitts.analysis.within_person", "lagged_mlm"),
+    "pcmci_links": ("fitts.analysis.within_person", "pcmci_links"),
+    "true_links": ("fitts.analysis.within_person", "true_links"),
+    "compare_with_truth": ("fitts.analysis.within_person", "compare_with_truth"),
+    "recovery_curves": ("fitts.analysis.power", "recovery_curves"),
+    "DesignSpace": ("fitts.analysis.study_design", "DesignSpace"),
+    "discriminating_designs": ("fitts.analysis.study_design", "discriminating_designs"),
 }
 __all__ = ["__version__", *_API]
 
@@ -90,9 +101,16 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.analysis.loops import loop_table as loop_table
     from fitts.analysis.mobile import mobile as mobile
     from fitts.analysis.mobile import sensitivity_matrix as sensitivity_matrix
+    from fitts.analysis.power import recovery_curves as recovery_curves
     from fitts.analysis.steady import steady_states as steady_states
     from fitts.analysis.steady import vector_field as vector_field
+    from fitts.analysis.study_design import DesignSpace as DesignSpace
+    from fitts.analysis.study_design import discriminating_designs as discriminating_designs
     from fitts.analysis.thresholds import stress_thresholds as stress_thresholds
+    from fitts.analysis.within_person import compare_with_truth as compare_with_truth
+    from fitts.analysis.within_person import lagged_mlm as lagged_mlm
+    from fitts.analysis.within_person import pcmci_links as pcmci_links
+    from fitts.analysis.within_person import true_links as true_links
     from fitts.compile.compiled import CompiledModel as CompiledModel
     from fitts.compile.compiled import compile_model as compile_model
     from fitts.errors import DataError as DataError
@@ -107,6 +125,9 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.io.results import load_dataset as load_dataset
     from fitts.io.results import save_dataset as save_dataset
     from fitts.io.results import save_table as save_table
+    from fitts.observe.diary import DiaryDesign as DiaryDesign
+    from fitts.observe.diary import simulate_diaries as simulate_diaries
+    from fitts.observe.diary import simulate_diary as simulate_diary
     from fitts.observe.instruments import INSTRUMENTS as INSTRUMENTS
     from fitts.observe.instruments import expressible as expressible
     from fitts.observe.instruments import measure as measure

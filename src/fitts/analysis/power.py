@@ -1,0 +1,151 @@
+"""Power and recovery curves: how often a diary study recovers each true link of a theory.
+
+For every replicate, the theory's patients are simulated once for the longest diary
+(``max(days)``, independent patients per replicate: ids ``r * max(patients) + 0..``) and read
+at every prompt density; a study with N patients and D days takes the first N patients of
+the replicate and its first D days. Each study is analysed with the lagged multilevel model
+and/or PCMCI (:mod:`fitts.analysis.within_person`) and compared with the true graph; a
+true link is *recovered* when it is found (p < alpha) with its true sign. Its recovery rate
+over replicates is the power of that design for that link.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fitts.analysis.within_person import compare_with_truth, lagged_mlm, pcmci_links, true_links
+from fitts.compile.compiled import CompiledModel
+from fitts.errors import DataError
+from fitts.observe.diary import DiaryDesign, resolve_measures, simulate_diaries
+
+METHODS = ("mlm", "pcmci")
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """Recovery per design and link (``table``), per replicate (``replicates``), settings."""
+
+    table: pd.DataFrame
+    replicates: pd.DataFrame
+    settings: dict[str, Any]
+
+
+def _subset(diary: pd.DataFrame, ids: np.ndarray, days: int) -> pd.DataFrame:
+    return diary[diary["patient"].isin(ids) & (diary["day"] < days)]
+
+
+def recovery_curves(
+    model: CompiledModel,
+    *,
+    patients: Sequence[int] = (20, 50),
+    days: Sequence[int] = (14, 28),
+    prompts: Sequence[int] = (3, 5),
+    replicates: int = 5,
+    levels: Sequence[str] = ("prompt", "day"),
+    methods: Sequence[str] = METHODS,
+    alpha: float = 0.05,
+    seed: int = 0,
+    diary: DiaryDesign | None = None,
+    schedule: Sequence[dict[str, Any]] | None = None,
+    random_slope: bool = False,
+    backend: str = "numba",
+    progress: Callable[[int, int], None] | None = None,
+) -> PowerResult:
+    """Recovery of each true link over a grid of patients x days x prompts a day.
+
+    Parameters
+    ----------
+    model
+        The theory (compiled).
+    patients, days, prompts
+        Grids of the design (prompts a day >= 2 for the prompt level).
+    replicates
+        Independent studies per design.
+    levels
+        ``prompt`` and/or ``day`` analyses (see :mod:`fitts.analysis.within_person`).
+    methods
+        ``mlm`` and/or ``pcmci``.
+    diary
+        Template diary (missingness, noise, measures, burn-in); days and prompts are set here.
+    random_slope
+        Random slopes in the multilevel models (slower; off by default for the grid).
+    progress
+        Called as ``progress(done, total)`` after each analysed study.
+
+    Returns
+    -------
+    PowerResult
+        ``table``: ``level, method, cause, effect, sign, patients, days, prompts, cost,
+        recovery`` (fraction of replicates), ``replicates``; sorted by link then design.
+    """
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise DataError(f"unknown method {bad[0]!r} (methods: {', '.join(METHODS)})")
+    if replicates < 1:
+        raise DataError("replicates must be >= 1")
+    template = diary or DiaryDesign()
+    momentary, nightly = resolve_measures(model, template)
+    truth = true_links(model, momentary, nightly)
+    direct = truth[truth["kind"] == "direct"]
+    if direct.empty:
+        raise DataError(f"model {model.spec.name!r} has no direct link between the diary measures "
+                        f"({', '.join((*momentary, *nightly))}); nothing to recover")
+    block = max(patients)
+    designs = [DiaryDesign(**{**template.__dict__, "days": int(max(days)), "prompts": int(p), "prompt_hours": None})
+               for p in sorted(set(prompts))]
+    cells = list(itertools.product(sorted(set(patients)), sorted(set(days)), sorted(set(prompts)), levels))
+    cells = [c for c in cells if not (c[3] == "prompt" and c[2] < 2)]
+    total, done = replicates * len(cells), 0
+    rows = []
+    for r in range(replicates):
+        ids = r * block + np.arange(block)
+        tables = dict(zip(sorted(set(prompts)), simulate_diaries(
+            model, designs, patients=ids, seed=seed, schedule=schedule, backend=backend), strict=True))
+        for n, d, p, level in cells:
+            sub = _subset(tables[p], ids[:n], d)
+            names = momentary if level == "prompt" else (*nightly, *momentary)
+            links = direct[direct["cause"].isin(names) & direct["effect"].isin(names)]
+            for method in methods:
+                if links.empty:
+                    continue
+                if method == "mlm":
+                    res = lagged_mlm(sub, level=level, alpha=alpha, random_slope=random_slope,
+                                     pairs=list(zip(links["cause"], links["effect"], strict=True)))
+                else:
+                    try:
+                        res = pcmci_links(sub, level=level, alpha=alpha)
+                    except DataError:
+                        res = None
+                if res is None:
+                    cmp = links.assign(status="missed")
+                else:
+                    cmp = compare_with_truth(model, res, method=method, truth=truth)
+                    cmp = links[["cause", "effect"]].merge(cmp, on=["cause", "effect"], how="left")
+                    cmp["status"] = cmp["status"].fillna("missed")
+                for link in cmp.itertuples():
+                    rows.append({"replicate": r, "level": level, "method": method, "cause": link.cause,
+                                 "effect": link.effect, "patients": n, "days": d, "prompts": p,
+                                 "recovered": link.status == "recovered"})
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    reps = pd.DataFrame(rows)
+    if reps.empty:
+        raise DataError("no true link can be analysed at the chosen levels and prompts")
+    key = ["level", "method", "cause", "effect", "patients", "days", "prompts"]
+    table = reps.groupby(key, sort=False)["recovered"].agg(["mean", "size"]).reset_index()
+    table = table.rename(columns={"mean": "recovery", "size": "replicates"})
+    table = table.merge(direct[["cause", "effect", "sign"]], on=["cause", "effect"], how="left")
+    table.insert(table.columns.get_loc("patients"), "sign", table.pop("sign"))
+    table["cost"] = table["patients"] * table["days"]
+    table = table.sort_values(key).reset_index(drop=True)
+    settings = {"model_name": model.spec.name, "model_hash": model.model_hash, "seed": seed,
+                "replicates": replicates, "alpha": alpha, "random_slope": random_slope,
+                "diary": template.to_dict()}
+    return PowerResult(table, reps, settings)
