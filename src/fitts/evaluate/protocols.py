@@ -74,8 +74,8 @@ def _instrument(name: str, cohort: Cohort) -> str:
     if key not in INSTRUMENTS:
         raise NotExpressible(f"no instrument {name!r} (instruments: {', '.join(INSTRUMENTS)})")
     ok, reason = expressible(cohort.model.states, key)
-    if not ok:
-        raise NotExpressible(reason)
+    if not ok:  # the scorecard prints the status word itself
+        raise NotExpressible(reason.removeprefix("not expressible: "))
     return key
 
 
