@@ -129,3 +129,11 @@ def test_a_killed_dask_worker_is_recomputed_identically():
         cluster.close()
     assert killed, "no worker was busy when the first chunk finished"
     assert res.table.equals(ref.table)
+
+
+def test_numba_results_do_not_depend_on_threads_or_chunks():
+    """The compiled backend threads over patient blocks; each patient's numbers stay the same."""
+    a = run_population("fitts", 50, seed=2, population=POP, recruitment=RUN_IN, chunk_size=50)
+    with InlineExecutor(threads=1) as ex:
+        b = run_population("fitts", 50, seed=2, population=POP, recruitment=RUN_IN, chunk_size=17, executor=ex)
+    assert a.table.equals(b.table)

@@ -199,5 +199,6 @@ def write_trial(result: TrialResult, out: str | Path, *, figure_format: str = "p
         paths.append(save_table(df, out / f"{name}.parquet", meta))
     paths.append(plot_trial(result.timecourse, out / f"outcomes.{figure_format}",
                             title=f"{result.trial.spec.name} ({result.trial.model.spec.name}): "
-                                  f"{result.run.patients} patients"))
+                                  f"{result.run.patients} patients (treatment shaded)",
+                            treatment_days=result.trial.spec.duration_days))
     return paths
