@@ -135,3 +135,14 @@ def test_dropouts_are_carried_forward_and_count_as_non_responders(tmp_path):
     assert o["pain_nrs_end"].tolist() == [2.0, 4.0]  # LOCF
     assert o["pain_nrs_change_end"].tolist() == [-6.0, -4.0]
     assert o["responder_50_end"].tolist() == [0, 1]  # the dropout is a non-responder
+
+
+def test_a_theory_without_the_outcome_states_is_refused(tmp_path):
+    from tests.helpers import TWO_NODE
+
+    (tmp_path / "two.yaml").write_text(TWO_NODE)
+    text = SMALL_TRIAL.format(patients=10).replace("theory: fitts", "theory: two.yaml")
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    with pytest.raises(ModelError, match="cannot measure the trial outcome 'pain_nrs'"):
+        load_trial(p)

@@ -16,7 +16,7 @@ the same whatever the chunk size or executor.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,5 +219,3 @@ def describe(rule: str, screened: int, accepted: int) -> str:
     return (f"recruited {accepted} {rule} of {screened} candidates screened "
             f"(acceptance rate {accepted / max(screened, 1):.2%})")
 
-
-__all__: Sequence[str] = ("RULES", "Recruitment", "Recruited", "Screened", "everyday_schedule", "recruit", "screen")

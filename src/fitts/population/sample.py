@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from fitts.compile.compiled import CompiledModel
+from fitts.compile.compiled import CompiledModel, ParamInfo
 from fitts.errors import ModelError, did_you_mean
 from fitts.sim.rng import normals, uniforms
 from fitts.sim.sample import sample_parameters
@@ -104,7 +104,7 @@ class PopulationSpec:
             _prior_row(model, b, "correlation")
 
 
-def _prior_row(model: CompiledModel, name: str, what: str):  # noqa: ANN202 - ParamInfo
+def _prior_row(model: CompiledModel, name: str, what: str) -> ParamInfo:
     sampled = [p.name for p in model.params if p.kind == "prior"]
     if name not in model.param_index or model.params[model.param_index[name]].kind != "prior":
         raise ModelError(f"{what}: {name!r} is not a sampled parameter of {model.spec.name!r}."

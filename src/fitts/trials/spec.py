@@ -7,7 +7,6 @@ and the entry, and says what to write instead. See ``docs/trials.md`` for the fo
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fitts.compile.compiled import CompiledModel, compile_model
 from fitts.errors import FittsError, Location, ModelError, did_you_mean, display_path
+from fitts.observe.instruments import expressible
 from fitts.population.recruit import RULES, Recruitment, everyday_schedule
 from fitts.population.sample import PopulationSpec
 from fitts.sim.simulate import Apply
@@ -224,6 +224,12 @@ def load_trial(path: str | Path, theory: str | None = None) -> Trial:
 
 def _checked(spec: TrialSpec, model: CompiledModel, ref: str, data: Any, shown: str | None) -> Trial:
     """Check the trial's names and times against the theory."""
+    for outcome in ("pain_nrs", "fiqr"):
+        ok, reason = expressible(model.states, outcome)
+        if not ok:
+            raise ModelError(f"theory {model.spec.name!r} cannot measure the trial outcome {outcome!r}: {reason}",
+                             Location(shown, line_at(data, "theory"), "theory"),
+                             "run trials on a theory with pain, fatigue, sleep and activity states")
     known = model.spec.interventions
     for i, arm in enumerate(spec.arms):
         for j, use in enumerate(arm.interventions):
@@ -242,17 +248,17 @@ def _checked(spec: TrialSpec, model: CompiledModel, ref: str, data: Any, shown: 
                     raise ModelError(f"intervention {use.name!r}: day {t:g} is not a whole number of steps "
                                      f"(dt = {spec.dt:g})", loc)
     pop_loc = Location(shown, line_at(data, "population"), "population")
-    trial = None
     try:
         trial = Trial(spec, model, ref, shown)
         trial.population.matrix(model)
         trial.recruitment.check(model)
-        for i in range(len(spec.arms)):
-            trial.applies(i)
     except ModelError as exc:
         raise exc.at(pop_loc) from None
-    if not math.isfinite(spec.days / spec.dt):
-        raise ModelError("duration is not finite", Location(shown, None, "duration_days"))
+    for i, arm in enumerate(spec.arms):
+        try:
+            trial.applies(i)
+        except ModelError as exc:
+            raise exc.at(Location(shown, locate(data, ["arms", i]), f"arms[{i}] ({arm.name})")) from None
     return trial
 
 
