@@ -148,9 +148,10 @@ class DaskExecutor(AbstractExecutor):
 
                 raise DataError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         else:
-            self._cluster = LocalCluster(n_workers=max(1, int(workers or os.cpu_count() or 1)),
-                                         threads_per_worker=1, processes=True, dashboard_address=None)
+            n = max(1, int(workers or os.cpu_count() or 1))
+            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
             self.client = Client(self._cluster)
+            self.client.wait_for_workers(n, timeout=120)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or int(workers or 1))
 
     def imap(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
