@@ -53,6 +53,21 @@ _API: dict[str, tuple[str, str]] = {
     "expressible": ("fitts.observe.instruments", "expressible"),
     "measure": ("fitts.observe.instruments", "measure"),
     "observe": ("fitts.observe.measure", "observe"),
+    # populations, trials and executors at scale (issue 6): one block
+    "PopulationSpec": ("fitts.population.sample", "PopulationSpec"),
+    "sample_population": ("fitts.population.sample", "sample_population"),
+    "Recruitment": ("fitts.population.recruit", "Recruitment"),
+    "everyday_schedule": ("fitts.population.recruit", "everyday_schedule"),
+    "recruit": ("fitts.population.recruit", "recruit"),
+    "DaskExecutor": ("fitts.run.executors", "DaskExecutor"),
+    "InlineExecutor": ("fitts.run.executors", "InlineExecutor"),
+    "LocalExecutor": ("fitts.run.executors", "LocalExecutor"),
+    "run_job": ("fitts.run.jobs", "run_job"),
+    "run_population": ("fitts.run.population", "run_population"),
+    "run_trial": ("fitts.run.trial", "run_trial"),
+    "write_trial": ("fitts.run.trial", "write_trial"),
+    "effect_sizes": ("fitts.trials.analysis", "effect_sizes"),
+    "load_trial": ("fitts.trials.spec", "load_trial"),
     "sample_parameters": ("fitts.sim.sample", "sample_parameters"),
     "typical_parameters": ("fitts.sim.sample", "typical_parameters"),
     "Apply": ("fitts.sim.simulate", "Apply"),
@@ -132,6 +147,18 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.observe.instruments import expressible as expressible
     from fitts.observe.instruments import measure as measure
     from fitts.observe.measure import observe as observe
+    from fitts.population.recruit import Recruitment as Recruitment
+    from fitts.population.recruit import everyday_schedule as everyday_schedule
+    from fitts.population.recruit import recruit as recruit
+    from fitts.population.sample import PopulationSpec as PopulationSpec
+    from fitts.population.sample import sample_population as sample_population
+    from fitts.run.executors import DaskExecutor as DaskExecutor
+    from fitts.run.executors import InlineExecutor as InlineExecutor
+    from fitts.run.executors import LocalExecutor as LocalExecutor
+    from fitts.run.jobs import run_job as run_job
+    from fitts.run.population import run_population as run_population
+    from fitts.run.trial import run_trial as run_trial
+    from fitts.run.trial import write_trial as write_trial
     from fitts.sim.sample import sample_parameters as sample_parameters
     from fitts.sim.sample import typical_parameters as typical_parameters
     from fitts.sim.simulate import Apply as Apply
@@ -142,3 +169,5 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.spec.load import load_model as load_model
     from fitts.spec.load import load_model_text as load_model_text
     from fitts.spec.model import Spec as Spec
+    from fitts.trials.analysis import effect_sizes as effect_sizes
+    from fitts.trials.spec import load_trial as load_trial

@@ -1354,6 +1354,187 @@ def design(
     typer.echo(f"wrote {fig_path}")
 
 
+# --------------------------------------------------------------------------- populations and trials
+
+
+class Recruit(StrEnum):
+    all = "all"
+    cases = "cases"
+    controls = "controls"
+
+
+Workers = Annotated[int | None, typer.Option(
+    "--workers", min=1, help="Local worker processes (default: all cores; 1 runs in this process).")]
+ChunkSize = Annotated[int, typer.Option(
+    "--chunk-size", min=1, help="Candidates per chunk (results do not depend on it).")]
+Scheduler = Annotated[str | None, typer.Option(
+    "--scheduler", help="Run on an existing Dask cluster at this address (tcp://HOST:PORT).")]
+DaskLocal = Annotated[bool, typer.Option(
+    "--dask-local", help="Start a Dask LocalCluster (--workers processes) and run on it.")]
+Resume = Annotated[bool, typer.Option(
+    "--resume", help="Continue an interrupted run from its checkpoint (finished chunks are not redone).")]
+
+
+@contextmanager
+def _job_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over candidates (its total grows as screening waves are planned)."""
+    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TaskProgressColumn(),
+                   MofNCompleteColumn(), TextColumn("candidates"), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=err, transient=True, disable=not err.is_terminal)
+    with bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, planned: bar.update(task, completed=done, total=planned)
+
+
+def _executor(workers: int | None, scheduler: str | None, dask_local: bool) -> Any:
+    from fitts.run.executors import make_executor
+
+    if scheduler and dask_local:
+        raise typer.BadParameter("give either --scheduler or --dask-local, not both", param_hint="--scheduler")
+    return make_executor(workers=workers, scheduler=scheduler, dask_local=dask_local)
+
+
+def _parse_prevalence(items: Sequence[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"{item!r}: write NAME=P, as in early_adversity=0.3",
+                                     param_hint="--prevalence") from None
+    return out
+
+
+def _parse_correlation(items: Sequence[str] | None) -> list[tuple[str, str, float]]:
+    out = []
+    for item in items or ():
+        pair, sep, value = item.partition("=")
+        a, comma, b = pair.partition(",")
+        try:
+            if not (sep and comma and a.strip() and b.strip()):
+                raise ValueError
+            out.append((a.strip(), b.strip(), float(value)))
+        except ValueError:
+            raise typer.BadParameter(f"{item!r}: write A,B=RHO, as in threat_bias,pain_sensitivity=0.3",
+                                     param_hint="--correlation") from None
+    return out
+
+
+@app.command()
+def trial(
+    trial_file: Annotated[Path, typer.Argument(help="Trial file (.yaml, format fitts-trial/1).", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the tables and the figure.")],
+    theory: Annotated[str | None, typer.Option(
+        "--theory", help="Run the trial on this theory instead of the file's.")] = None,
+    patients: Annotated[int | None, typer.Option("--patients", min=2, help="Patients randomised.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the virtual patients.")] = None,
+    workers: Workers = None,
+    chunk_size: ChunkSize = 1024,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
+    resume: Resume = False,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    figure: Annotated[str, typer.Option("--figure-format", help="png, svg or pdf.")] = "png",
+) -> None:
+    """Run an in silico trial: recruit, randomise, treat, follow up; effect sizes by arm and subtype.
+
+    Writes `patients.parquet`, `effects.parquet` (Hedges g, risk difference, NNT with 95 %
+    intervals, overall and per subtype), `arms.parquet`, `timecourse.parquet` and
+    `outcomes.png` to --out. Finished chunks are checkpointed in OUT/checkpoint until the
+    run completes; after an interruption, run again with --resume.
+    """
+    import shutil
+
+    from fitts.run.trial import run_trial, write_trial
+
+    if figure not in ("png", "svg", "pdf"):
+        raise typer.BadParameter("choose png, svg or pdf", param_hint="--figure-format")
+    from fitts.trials.spec import load_trial
+
+    load_trial(trial_file, theory)  # a bad trial file fails here, before any worker starts
+    checkpoint = out_dir / "checkpoint"
+    with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"trial {trial_file.name}") as advance:
+        res = run_trial(trial_file, theory=theory, patients=patients, seed=seed, executor=ex, chunk_size=chunk_size,
+                        checkpoint=checkpoint, resume=resume, backend=backend.value, progress=advance)
+        where = ex.describe()
+    paths = write_trial(res, out_dir, figure_format=figure, metadata={"command": _command()})
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    run = res.run
+    typer.echo(f"{res.trial.spec.name} on {res.trial.model.spec.name} ({where}): randomised {run.patients} of "
+               f"{run.screened} candidates screened ({res.trial.spec.population.recruit}; acceptance rate "
+               f"{run.acceptance_rate:.2%}); {len(run.computed)} chunk(s) computed, {len(run.reused)} resumed")
+    t = Table(title="effects against control at the end of treatment (all patients)")
+    for col in ("arm", "outcome", "effect", "value [95% CI]", "NNT"):
+        t.add_column(col)
+    eff = res.effects
+    for r in eff[(eff["subgroup"] == "all") & (eff["timepoint"] == "end")].itertuples():
+        nnt = f"{r.nnt:.1f}" if r.effect == "risk_difference" and abs(r.nnt) < 1e6 else ""
+        _add_row(t, r.arm, r.outcome, r.effect, f"{r.value:+.3f} [{r.low:+.3f}, {r.high:+.3f}]", nnt)
+    out.print(t)
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+@app.command()
+def population(
+    model: ModelArg,
+    out_path: Annotated[Path, typer.Option("--out", help="Per-patient table (.parquet or .csv).")],
+    patients: Annotated[int, typer.Option("--patients", min=1, help="Patients to recruit.")] = 1000,
+    recruit: Annotated[Recruit, typer.Option(
+        "--recruit", help="all, ACR 2016 cases at the end of the run-in, or never-ill controls.")] = Recruit.all,
+    run_in_days: Annotated[float, typer.Option(
+        "--run-in-days", help="Days of everyday life before screening.")] = 364.0,
+    dt: Annotated[float, typer.Option("--dt", help="Integration step, days.")] = 0.05,
+    prevalence: Annotated[list[str] | None, typer.Option(
+        "--prevalence", help="Prevalence of a predisposition, NAME=P (repeatable).")] = None,
+    correlation: Annotated[list[str] | None, typer.Option(
+        "--correlation", help="Copula correlation of two sampled parameters, A,B=RHO (repeatable).")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    workers: Workers = None,
+    chunk_size: ChunkSize = 4096,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="Folder for finished chunks (default: beside --out, removed on success).")] = None,
+    resume: Resume = False,
+    max_screened: Annotated[int | None, typer.Option(
+        "--max-screened", min=1, help="Give up after screening this many candidates.")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+) -> None:
+    """Sample a virtual population and recruit from it like a study: run-in, screen, keep.
+
+    Parameters follow the theory's priors, joined by a Gaussian copula (--correlation) and
+    with predisposition prevalences (--prevalence). Prints the acceptance rate.
+    """
+    import shutil
+
+    from fitts.io.results import save_table
+    from fitts.population.recruit import Recruitment, describe, everyday_schedule
+    from fitts.population.sample import PopulationSpec
+    from fitts.run.population import run_population
+
+    _check_table_suffix(out_path, "--out")
+    m = _theory(model)
+    pop = PopulationSpec(_parse_prevalence(prevalence), tuple(_parse_correlation(correlation)))
+    pop.matrix(m)
+    rec = Recruitment(recruit.value, run_in_days, dt, 7.0, tuple(everyday_schedule()))
+    rec.check(m)
+    own = checkpoint is None
+    ckpt = checkpoint or out_path.with_name(f".{out_path.name}.checkpoint")
+    with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"population {m.spec.name}") as advance:
+        res = run_population(model, patients, seed=seed, population=pop, recruitment=rec, executor=ex,
+                             chunk_size=chunk_size, checkpoint=ckpt, resume=resume, max_screened=max_screened,
+                             backend=backend.value, progress=advance)
+    save_table(res.table, out_path, {**res.metadata, "command": _command()})
+    if own:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    typer.echo(f"{m.spec.name}: " + describe(recruit.value, res.run.screened, res.run.patients))
+    typer.echo(f"wrote {out_path}")
+
+
 # --------------------------------------------------------------------------- entry point
 
 

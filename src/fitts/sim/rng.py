@@ -19,7 +19,8 @@ import math
 import numpy as np
 from numba import njit, vectorize
 
-PURPOSES: dict[str, int] = {"noise": 0, "params": 1, "events": 2, "observe": 3, "schedule": 4}
+PURPOSES: dict[str, int] = {"noise": 0, "params": 1, "events": 2, "observe": 3, "schedule": 4,
+                           "population": 5, "trial": 6}
 
 _U32 = np.uint64(32)
 _MASK32 = np.uint64(0xFFFFFFFF)

@@ -1,0 +1,1 @@
+"""Virtual populations: correlated parameters, predisposition prevalences, recruitment."""

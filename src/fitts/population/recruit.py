@@ -1,0 +1,221 @@
+"""Recruit like a study does: simulate candidates, keep those with the wanted status.
+
+Candidates are drawn from a population (:mod:`fitts.population.sample`) and live
+``run_in_days`` of everyday life (the stressors of a protocol file); at the end of that
+run-in they are screened:
+
+- ``all``: every candidate whose simulation did not fail;
+- ``cases``: ACR 2016 positive at the end of the run-in (a clinic's fibromyalgia cases;
+  the instrument's 3-month persistence rule reads the last 90 days);
+- ``controls``: never met the ACR 2016 criteria during the run-in (never-ill controls).
+
+The acceptance rate (accepted / screened) is what a recruiting study would report as
+its screening yield. Candidates are screened in id order, so the first n accepted are
+the same whatever the chunk size or executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import TypeAdapter, ValidationError
+
+from fitts.compile.compiled import CompiledModel
+from fitts.errors import Location, ModelError, display_path
+from fitts.observe.instruments import expressible, measure
+from fitts.sim.simulate import simulate
+from fitts.spec.schema import ScheduleComponent
+from fitts.spec.yamlio import load_yaml_file
+
+from .sample import PopulationSpec, population_overrides
+
+RULES = ("all", "cases", "controls")
+CASE_INSTRUMENT = "acr2016_case"
+
+
+def everyday_schedule(source: str | Path = "default") -> list[ScheduleComponent]:
+    """The ``everyday`` stressors of a protocol file (``default``: the built-in protocol)."""
+    from fitts.spec.load import models_dir
+
+    path = models_dir() / "protocols" / "default.yaml" if str(source) == "default" else Path(source)
+    if not path.exists():
+        raise ModelError(f"protocol file {display_path(path)!r} does not exist",
+                         hint="give `default` or the path of a protocol file with an `everyday:` list")
+    data = load_yaml_file(path)
+    items = data.get("everyday", []) if isinstance(data, dict) else []
+    adapter: TypeAdapter[ScheduleComponent] = TypeAdapter(ScheduleComponent)
+    try:
+        return [adapter.validate_python(dict(item)) for item in items]
+    except (ValidationError, TypeError) as exc:
+        raise ModelError(f"everyday stressors of {display_path(path)}: {exc}", Location(display_path(path))) from None
+
+
+@dataclass(frozen=True)
+class Recruitment:
+    """How candidates are screened.
+
+    Attributes
+    ----------
+    rule
+        ``all``, ``cases`` or ``controls`` (see the module docstring).
+    run_in_days
+        Days of everyday life simulated before screening (a multiple of `record_every`).
+    dt, record_every
+        Integration step and recording interval of the run-in, days.
+    everyday
+        Input components every candidate lives with during the run-in.
+    """
+
+    rule: str = "all"
+    run_in_days: float = 364.0
+    dt: float = 0.05
+    record_every: float = 7.0
+    everyday: tuple[ScheduleComponent, ...] = field(default_factory=tuple)
+
+    def check(self, model: CompiledModel) -> None:
+        if self.rule not in RULES:
+            raise ModelError(f"unknown recruitment rule {self.rule!r}", hint="rules: " + ", ".join(RULES))
+        if self.rule != "all":
+            ok, reason = expressible(model.states, CASE_INSTRUMENT)
+            if not ok:
+                raise ModelError(f"recruiting {self.rule} needs ACR 2016 case status, which {model.spec.name!r} "
+                                 f"cannot measure: {reason}", hint="recruit `all` instead")
+        if self.run_in_days <= 0 or self.record_every <= 0 or self.dt <= 0:
+            raise ModelError("run-in days, dt and record_every must be > 0")
+        weeks = self.run_in_days / self.record_every
+        if self.rule != "all" and abs(weeks - round(weeks)) > 1e-9:
+            raise ModelError(f"the run-in ({self.run_in_days:g} days) must be a whole number of recording "
+                             f"intervals ({self.record_every:g} days) to screen {self.rule}",
+                             hint=f"for example {round(weeks) * self.record_every:g} days")
+
+
+@dataclass
+class Screened:
+    """Candidates of one chunk after the run-in.
+
+    Attributes
+    ----------
+    patient, accepted, status
+        Candidate ids, whether each was recruited, simulation status (0 ok), shape (n,).
+    params
+        Full parameter table of the accepted candidates, shape (n_accepted, n_params).
+    states
+        Their states at the end of the run-in, shape (n_accepted, n_states).
+    """
+
+    patient: np.ndarray
+    accepted: np.ndarray
+    status: np.ndarray
+    params: np.ndarray
+    states: np.ndarray
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Ids of the accepted candidates."""
+        return self.patient[self.accepted]
+
+
+def screen(model: CompiledModel, ids: np.ndarray, *, seed: int, population: PopulationSpec | None,
+           recruitment: Recruitment, backend: str = "numba",
+           progress: Callable[[float], None] | None = None) -> Screened:
+    """Simulate the run-in of candidates `ids` and apply the recruitment rule.
+
+    A candidate's result depends only on (model, seed, population, recruitment, id).
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    r = recruitment
+    grid = r.rule != "all"
+    ds = simulate(model, patients=ids, days=r.run_in_days, dt=r.dt, seed=seed, schedule=list(r.everyday),
+                  params=population_overrides(model, population, ids, seed), backend=backend,  # type: ignore[arg-type]
+                  record="grid" if grid else "summary", record_every=r.record_every if grid else r.run_in_days,
+                  throw=False, progress=progress, command="fitts recruit")
+    status = np.asarray(ds.status.values)
+    ok = status == 0
+    if grid:
+        case = np.asarray(measure(ds, CASE_INSTRUMENT).values) == 1
+        accepted = ok & (case[:, -1] if r.rule == "cases" else ~case.any(axis=1))
+        final = np.asarray(ds.trajectory.values[:, -1, :])
+    else:
+        accepted = ok
+        final = np.asarray(ds["final"].values)
+    return Screened(ids, accepted, status, np.asarray(ds.params.values)[accepted], final[accepted])
+
+
+@dataclass
+class Recruited:
+    """The result of :func:`recruit`.
+
+    Attributes
+    ----------
+    table
+        One row per recruited patient: ``patient``, the sampled parameters, and the
+        states at recruitment (columns ``state.NODE``).
+    screened
+        Candidates screened to recruit them (ids 0 .. screened-1).
+    """
+
+    table: pd.DataFrame
+    screened: int
+
+    @property
+    def acceptance_rate(self) -> float:
+        """Recruited / screened."""
+        return len(self.table) / self.screened if self.screened else float("nan")
+
+
+def recruited_table(model: CompiledModel, ids: np.ndarray, params: np.ndarray, states: np.ndarray) -> pd.DataFrame:
+    """Per-patient table of recruits: ``patient``, sampled parameters, ``state.NODE``."""
+    cols: dict[str, np.ndarray] = {"patient": np.asarray(ids, dtype=np.int64)}
+    for k, row in enumerate(model.params):
+        if row.kind == "prior":
+            cols[row.name] = params[:, k]
+    for i, s in enumerate(model.states):
+        cols[f"state.{s}"] = states[:, i]
+    return pd.DataFrame(cols)
+
+
+def recruit(model: CompiledModel, patients: int, *, seed: int = 0, population: PopulationSpec | None = None,
+            recruitment: Recruitment | None = None, chunk_size: int = 4096, max_screened: int | None = None,
+            backend: str = "numba") -> Recruited:
+    """Screen candidates in id order until `patients` are recruited (in this process).
+
+    For large or parallel runs use :func:`fitts.run.run_population`, which gives the same
+    patients. Raises ModelError when `max_screened` candidates (default 1000 x patients)
+    do not yield enough recruits.
+    """
+    r = recruitment or Recruitment()
+    r.check(model)
+    limit = max_screened or 1000 * patients
+    parts: list[Screened] = []
+    n_acc, start = 0, 0
+    while n_acc < patients:
+        if start >= limit:
+            raise not_enough(n_acc, patients, start, r.rule)
+        ids = np.arange(start, min(start + chunk_size, limit))
+        s = screen(model, ids, seed=seed, population=population, recruitment=r, backend=backend)
+        parts.append(s)
+        n_acc += int(s.accepted.sum())
+        start = int(ids[-1]) + 1
+    ids = np.concatenate([p.ids for p in parts])[:patients]
+    params = np.concatenate([p.params for p in parts])[:patients]
+    states = np.concatenate([p.states for p in parts])[:patients]
+    return Recruited(recruited_table(model, ids, params, states), int(ids[-1]) + 1)
+
+
+def not_enough(accepted: int, wanted: int, screened: int, rule: str) -> ModelError:
+    """The error of a recruitment that screened its limit without enough recruits."""
+    return ModelError(f"recruited only {accepted} of {wanted} {rule} after screening {screened} candidates "
+                      f"(acceptance rate {accepted / max(screened, 1):.2%})",
+                      hint="recruit fewer patients, raise the screening limit, lengthen the run-in or raise "
+                           "predisposition prevalences")
+
+
+def describe(rule: str, screened: int, accepted: int) -> str:
+    """One line on a recruitment: rule, recruited / screened and the acceptance rate."""
+    return (f"recruited {accepted} {rule} of {screened} candidates screened "
+            f"(acceptance rate {accepted / max(screened, 1):.2%})")
+

@@ -1,0 +1,1 @@
+"""In silico trials: trial files, arms, randomisation, dropout, outcomes and effect sizes."""

@@ -1,0 +1,265 @@
+"""Trial files (format ``fitts-trial/1``): read, validate and check against the theory.
+
+A trial file is YAML validated like a model file: every error names the file, the line
+and the entry, and says what to write instead. See ``docs/trials.md`` for the format and
+``models/trials/example.yaml`` for an example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fitts.compile.compiled import CompiledModel, compile_model
+from fitts.errors import FittsError, Location, ModelError, did_you_mean, display_path
+from fitts.observe.instruments import expressible
+from fitts.population.recruit import RULES, Recruitment, everyday_schedule
+from fitts.population.sample import PopulationSpec
+from fitts.sim.simulate import Apply
+from fitts.spec.load import builtin_theories, load_model
+from fitts.spec.schema import InterventionSpec, ScaleEdgeAction, ScheduleComponent, ShiftAction
+from fitts.spec.yamlio import line_at, load_yaml_file, locate
+
+FORMAT = "fitts-trial/1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InterventionUse(_Model):
+    """One intervention of an arm: a model intervention, its window and dose."""
+
+    name: str = Field(description="an intervention of the theory")
+    start: float = Field(0.0, ge=0, description="days after randomisation")
+    end: float | None = Field(None, description="days after randomisation (default: end of treatment)")
+    dose: float = Field(1.0, gt=0, description="multiplies shifts; edge factors are raised to this power")
+
+
+class ArmSpec(_Model):
+    name: str = Field(min_length=1)
+    interventions: list[InterventionUse] = []
+    allocation: float = Field(1.0, gt=0, description="allocation ratio")
+    control: bool = False
+    description: str | None = None
+
+
+class CorrelationSpec(_Model):
+    between: tuple[str, str]
+    rho: float = Field(gt=-1, lt=1)
+
+
+class PopulationSettings(_Model):
+    recruit: Literal["all", "cases", "controls"] = "cases"
+    run_in_days: float = Field(364.0, gt=0, description="everyday life before screening, days")
+    everyday: str | list[ScheduleComponent] = Field(
+        "default", description="`default` (the built-in protocol's stressors), a protocol file, or components")
+    prevalence: dict[str, float] = {}
+    correlation: list[CorrelationSpec] = []
+    max_screened: int | None = Field(None, ge=1, description="stop screening after this many candidates")
+
+
+class Randomisation(_Model):
+    seed: int = Field(0, ge=0, description="seed of arm allocation and dropout")
+
+
+class DropoutSpec(_Model):
+    rate_per_year: float = Field(0.0, ge=0, description="baseline dropout hazard, per year")
+    pain_weight: float = Field(0.0, ge=0, description="log hazard ratio per NRS point of pain above baseline")
+
+
+class OutcomeSpec(_Model):
+    responders: list[float] = Field([0.3, 0.5], description="fractions of pain reduction defining responders")
+    subtypes: Literal["predisposition", "none"] = "predisposition"
+
+    @model_validator(mode="after")
+    def _fractions(self) -> OutcomeSpec:
+        for f in self.responders:
+            if not 0 < f <= 1:
+                raise ValueError(f"a responder threshold is a fraction of pain reduction in (0, 1], not {f}")
+        return self
+
+
+class TrialSpec(_Model):
+    """A trial file, as validated data."""
+
+    format: Literal["fitts-trial/1"]
+    name: str
+    description: str | None = None
+    theory: str
+    seed: int = Field(0, ge=0, description="seed of the virtual patients")
+    patients: int = Field(ge=2, description="patients randomised")
+    population: PopulationSettings = PopulationSettings()
+    arms: list[ArmSpec] = Field(min_length=2)
+    randomisation: Randomisation = Randomisation()
+    duration_days: float = Field(gt=0, description="treatment period, days")
+    follow_up_days: float = Field(0.0, ge=0, description="follow-up after treatment, days")
+    assess_every_days: float = Field(7.0, gt=0, description="days between visits")
+    dt: float = Field(0.05, gt=0, le=1, description="integration step, days")
+    dropout: DropoutSpec = DropoutSpec()
+    outcomes: OutcomeSpec = OutcomeSpec()
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _arms(self) -> TrialSpec:
+        names = [a.name for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arm names must be unique; {dup[0]!r} is used twice")
+        if sum(a.control for a in self.arms) > 1:
+            raise ValueError("at most one arm may be the control (`control: true`)")
+        for what, v in (("duration_days", self.duration_days), ("follow_up_days", self.follow_up_days)):
+            k = v / self.assess_every_days
+            if abs(k - round(k)) > 1e-9:
+                raise ValueError(f"{what} ({v:g}) must be a whole number of visits "
+                                 f"(assess_every_days = {self.assess_every_days:g})")
+        return self
+
+    @property
+    def control(self) -> int:
+        """Index of the control arm (the one marked `control`, else the first)."""
+        return next((i for i, a in enumerate(self.arms) if a.control), 0)
+
+    @property
+    def days(self) -> float:
+        return self.duration_days + self.follow_up_days
+
+
+class Trial:
+    """A validated trial with its compiled theory and resolved population settings."""
+
+    def __init__(self, spec: TrialSpec, model: CompiledModel, model_ref: str, path: str | None = None):
+        self.spec, self.model, self.model_ref, self.path = spec, model, model_ref, path
+        pop = spec.population
+        everyday = everyday_schedule(pop.everyday) if isinstance(pop.everyday, str) else list(pop.everyday)
+        self.population = PopulationSpec(dict(pop.prevalence),
+                                         tuple((c.between[0], c.between[1], c.rho) for c in pop.correlation))
+        self.recruitment = Recruitment(pop.recruit, pop.run_in_days, spec.dt, spec.assess_every_days,
+                                       tuple(everyday))
+        self.everyday = tuple(everyday)
+
+    def applies(self, arm: int) -> list[Apply]:
+        """The arm's interventions as :class:`Apply` (doses folded into the actions)."""
+        out = []
+        for use in self.spec.arms[arm].interventions:
+            base = self.model.spec.interventions[use.name]
+            end = self.spec.duration_days if use.end is None else use.end
+            out.append(Apply(use.name, use.start, end, spec=dosed(base, use.dose)))
+        return out
+
+
+def dosed(spec: InterventionSpec, dose: float) -> InterventionSpec:
+    """An intervention at `dose`: shifts times dose, edge factors to the power dose."""
+    if dose == 1.0:
+        return spec
+    actions = []
+    for a in spec.actions:
+        if isinstance(a, ShiftAction):
+            actions.append(a.model_copy(update={"by": a.by * dose}))
+        elif isinstance(a, ScaleEdgeAction):
+            actions.append(a.model_copy(update={"factor": a.factor ** dose}))
+        else:
+            raise ModelError(f"a dose other than 1 needs shift or scale_edge actions, and this intervention has "
+                             f"{type(a).__name__.removesuffix('Action').lower()}",
+                             hint="use dose: 1, or define a stronger intervention in the model")
+    return spec.model_copy(update={"actions": actions})
+
+
+def _validation_error(exc: ValidationError, data: Any, shown: str | None, here: Location) -> ModelError:
+    err = exc.errors(include_url=False)[0]
+    path_ = [p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p[:1].isupper()))]
+    where = ".".join(map(str, path_))
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        msg = f"unknown field {path_[-1]!r}"
+    if err.get("type") == "missing":
+        msg = f"missing field {path_[-1]!r}"
+    line = (locate(data, path_) or line_at(data, path_[0])) if path_ else None
+    return ModelError(f"{where + ': ' if where else ''}{msg}",
+                      Location(shown, line or here.line, str(path_[0]) if path_ else None),
+                      "see docs/trials.md for the fields of a trial file "
+                      "(example: fitts/models/trials/example.yaml)")
+
+
+def load_trial(path: str | Path, theory: str | None = None) -> Trial:
+    """Read a trial file, validate it and check it against its theory.
+
+    Parameters
+    ----------
+    theory
+        Replaces the file's `theory` (a built-in name or a model file).
+
+    Raises
+    ------
+    ModelError
+        Naming the file, line and entry of the first problem and what to write instead.
+    """
+    p = Path(path)
+    shown = display_path(p)
+    if not p.exists():
+        raise ModelError(f"trial file {shown!r} does not exist", hint="give the path of a .yaml trial file")
+    data = load_yaml_file(p)
+    here = Location(shown, 1)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"not a trial file: expected `format: {FORMAT}` at the top", here,
+                         "start from the example trial (fitts/models/trials/example.yaml)")
+    try:
+        spec = TrialSpec.model_validate({**data, "source": shown})
+    except ValidationError as exc:
+        raise _validation_error(exc, data, shown, here) from None
+    ref = theory or spec.theory
+    if ref not in builtin_theories():
+        cand = (p.parent / ref).resolve()
+        if cand.exists():
+            ref = str(cand)
+    try:
+        model = compile_model(load_model(ref))
+    except FittsError as exc:
+        raise ModelError(f"theory {spec.theory!r}: {exc}", Location(shown, line_at(data, "theory"), "theory")) from None
+    trial = _checked(spec, model, ref, data, shown)
+    return trial
+
+
+def _checked(spec: TrialSpec, model: CompiledModel, ref: str, data: Any, shown: str | None) -> Trial:
+    """Check the trial's names and times against the theory."""
+    for outcome in ("pain_nrs", "fiqr"):
+        ok, reason = expressible(model.states, outcome)
+        if not ok:
+            raise ModelError(f"theory {model.spec.name!r} cannot measure the trial outcome {outcome!r}: {reason}",
+                             Location(shown, line_at(data, "theory"), "theory"),
+                             "run trials on a theory with pain, fatigue, sleep and activity states")
+    known = model.spec.interventions
+    for i, arm in enumerate(spec.arms):
+        for j, use in enumerate(arm.interventions):
+            loc = Location(shown, locate(data, ["arms", i, "interventions", j]) or locate(data, ["arms", i]),
+                           f"arms[{i}] ({arm.name}) interventions[{j}]")
+            if use.name not in known:
+                raise ModelError(f"unknown intervention {use.name!r} for theory {model.spec.name!r}."
+                                 + did_you_mean(use.name, known), loc,
+                                 "interventions of the theory: " + (", ".join(known) or "(none)"))
+            end = spec.duration_days if use.end is None else use.end
+            if not use.start < end <= spec.days + 1e-9:
+                raise ModelError(f"intervention {use.name!r} runs from day {use.start:g} to day {end:g}; it must "
+                                 f"start before it ends and end by day {spec.days:g} (treatment + follow-up)", loc)
+            for t in (use.start, end):
+                if abs(t / spec.dt - round(t / spec.dt)) > 1e-6:
+                    raise ModelError(f"intervention {use.name!r}: day {t:g} is not a whole number of steps "
+                                     f"(dt = {spec.dt:g})", loc)
+    pop_loc = Location(shown, line_at(data, "population"), "population")
+    try:
+        trial = Trial(spec, model, ref, shown)
+        trial.population.matrix(model)
+        trial.recruitment.check(model)
+    except ModelError as exc:
+        raise exc.at(pop_loc) from None
+    for i, arm in enumerate(spec.arms):
+        try:
+            trial.applies(i)
+        except ModelError as exc:
+            raise exc.at(Location(shown, locate(data, ["arms", i]), f"arms[{i}] ({arm.name})")) from None
+    return trial
+
+
+__all__ = ["FORMAT", "RULES", "Trial", "TrialSpec", "load_trial"]
