@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fitts.errors import Location, ModelError, did_you_mean, display_path
 from fitts.spec.schema import ScheduleComponent
-from fitts.spec.yamlio import line_at, load_yaml_file, locate
+from fitts.spec.yamlio import data_file_error, load_yaml_file
 
 FORMAT = "fitts-protocol/1"
 DAYS_PER = {"night": 1.0, "day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}
@@ -141,12 +141,4 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
     try:
         return Protocol.model_validate({**data, "source": shown})
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        path_ = [p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p[:1].isupper()))]
-        where = ".".join(map(str, path_))
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        if err.get("type") == "extra_forbidden":
-            msg = f"unknown field {path_[-1]!r}"
-        line = locate(data, path_) or line_at(data, path_[0]) if path_ else None
-        raise ModelError(f"{where}: {msg}", Location(shown, line or here.line, str(path_[0]) if path_ else None),
-                         "see docs/targets.md (protocol files) for the fields") from None
+        raise data_file_error(exc, data, shown, here, "see docs/targets.md (protocol files) for the fields") from None

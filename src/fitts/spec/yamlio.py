@@ -156,3 +156,23 @@ def load_yaml_file(path: str | Path) -> Any:
     except UnicodeDecodeError:
         raise ModelError("file is not UTF-8 text", Location(shown)) from None
     return load_yaml_text(text, shown)
+
+
+def data_file_error(exc: Any, data: Any, shown: str | None, here: Location, hint: str) -> ModelError:
+    """The first error of a pydantic ValidationError of a data file, as a ModelError.
+
+    Names the dotted field path, the file and the line of the offending entry (found in the
+    YAML's line marks), and `hint` as what to do. Used by the protocol and trial files,
+    whose schemas are plain pydantic models rather than model-language entries.
+    """
+    err = exc.errors(include_url=False)[0]
+    path_ = [p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p[:1].isupper()))]
+    where = ".".join(map(str, path_))
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        msg = f"unknown field {path_[-1]!r}"
+    if err.get("type") == "missing":
+        msg = f"missing field {path_[-1]!r}"
+    line = (locate(data, path_) or line_at(data, path_[0])) if path_ else None
+    return ModelError(f"{where + ': ' if where else ''}{msg}",
+                      Location(shown, line or here.line, str(path_[0]) if path_ else None), hint)

@@ -20,7 +20,7 @@ from fitts.population.sample import PopulationSpec
 from fitts.sim.simulate import Apply
 from fitts.spec.load import builtin_theories, load_model
 from fitts.spec.schema import InterventionSpec, ScaleEdgeAction, ScheduleComponent, ShiftAction
-from fitts.spec.yamlio import line_at, load_yaml_file, locate
+from fitts.spec.yamlio import data_file_error, line_at, load_yaml_file, locate
 
 FORMAT = "fitts-trial/1"
 
@@ -168,19 +168,8 @@ def dosed(spec: InterventionSpec, dose: float) -> InterventionSpec:
 
 
 def _validation_error(exc: ValidationError, data: Any, shown: str | None, here: Location) -> ModelError:
-    err = exc.errors(include_url=False)[0]
-    path_ = [p for p in err.get("loc", ()) if not (isinstance(p, str) and ("[" in p or p[:1].isupper()))]
-    where = ".".join(map(str, path_))
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    if err.get("type") == "extra_forbidden":
-        msg = f"unknown field {path_[-1]!r}"
-    if err.get("type") == "missing":
-        msg = f"missing field {path_[-1]!r}"
-    line = (locate(data, path_) or line_at(data, path_[0])) if path_ else None
-    return ModelError(f"{where + ': ' if where else ''}{msg}",
-                      Location(shown, line or here.line, str(path_[0]) if path_ else None),
-                      "see docs/trials.md for the fields of a trial file "
-                      "(example: fitts/models/trials/example.yaml)")
+    return data_file_error(exc, data, shown, here, "see docs/trials.md for the fields of a trial file "
+                           "(example: fitts/models/trials/example.yaml)")
 
 
 def load_trial(path: str | Path, theory: str | None = None) -> Trial:
