@@ -665,9 +665,10 @@ def evaluate(
     compiled = _theory(model)
     n = patients or proto.cohort.patients
     cal_path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name))
-    if cal_path is not None and (note := stale_note(load_calibration(cal_path), compiled)):
+    cal = None if cal_path is None else load_calibration(cal_path)
+    if cal is not None and (note := stale_note(cal, compiled)):
         err.print(f"[yellow]note:[/] {note}")
-    params, proto = calibrated(compiled, cal_path, proto, n, seed)
+    params, proto = calibrated(compiled, cal, proto, n, seed)
     days = n * proto.cohort.years * 365.25
     with _progress_task(f"cohort of {compiled.spec.name}", days) as progress:
         sc = run(compiled, ts, protocol=proto, patients=n, seed=seed, params=params, progress=progress)
@@ -1022,7 +1023,8 @@ def bifurcate(
         plot_bifurcation(cont, out_path, state=state)
         typer.echo(f"wrote {out_path}")
     if table is not None:
-        save_table(cont.table(), table, {**cont.table().attrs, "command": _command()})
+        branches = cont.table()
+        save_table(branches, table, {**branches.attrs, "command": _command()})
         typer.echo(f"wrote {table}")
 
 
