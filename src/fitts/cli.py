@@ -619,7 +619,7 @@ def plot(
     typer.echo(f"wrote {out_path}")
 
 
-_STATUS_STYLE = {"pass": "green", "fail": "red", "not expressible": "dim"}
+_STATUS_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "not expressible": "dim"}
 
 
 @app.command()
@@ -703,29 +703,61 @@ def calibrate(
         "--knobs", help="Calibration file listing the knobs (prior:PARAM.FIELD or protocol:PATH) and their "
         "ranges. Default: the packaged knobs of a built-in theory.", show_default=False)] = None,
     patients: Annotated[int, typer.Option(
-        "--patients", min=50, help="General-cohort size of each evaluation (the same patients every time: "
-        "common random numbers).")] = 1500,
-    evaluations: Annotated[int, typer.Option(
-        "--evaluations", min=2, help="Budget of scorecard evaluations for CMA-ES.")] = 36,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the cohort and of CMA-ES.")] = 0,
+        "--patients", min=50, help="General-cohort size of each history-matching run (the same patients "
+        "every time: common random numbers; their Monte-Carlo noise enters the emulators).")] = 1000,
+    refine_patients: Annotated[int | None, typer.Option(
+        "--refine-patients", min=50, help="Cohort size of the refinement and of the shipped scorecard "
+        "(default: the protocol's, the size `fitts evaluate` uses).", show_default=False)] = None,
+    wave_size: Annotated[int | None, typer.Option(
+        "--wave-size", min=4, help="Runs per wave (default: 10 per knob, at least 20).",
+        show_default=False)] = None,
+    waves: Annotated[int, typer.Option("--waves", min=1, help="Waves at most.")] = 5,
+    cutoff: Annotated[float, typer.Option(
+        "--cutoff", min=0.5, max=20, help="Implausibility cut-off.")] = 3.0,
+    measure: Annotated[str, typer.Option(
+        "--measure", help="Implausibility over targets: max (every target must be met) or second "
+        "(the second-largest: tolerates one target in the early waves).")] = "max",
+    discrepancy: Annotated[float, typer.Option(
+        "--discrepancy", min=0.0, max=10.0, help="Model-discrepancy sd, as a fraction of each accept band's "
+        "half width.")] = 0.1,
+    refine: Annotated[int, typer.Option(
+        "--refine", min=0, help="CMA-ES evaluations at --refine-patients after the waves (0: re-run only "
+        "the least implausible run).")] = 12,
+    budget: Annotated[str | None, typer.Option(
+        "--budget", help="Limit for the whole calibration: evaluations (e.g. 300) or time (e.g. 2h, 90m).",
+        show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the cohort, the designs and CMA-ES.")] = 0,
     protocol: Annotated[Path | None, typer.Option(
         "--protocol", help="Protocol file (default: the built-in protocol).", show_default=False)] = None,
-    out_path: Annotated[Path | None, typer.Option(
-        "--out", help="Where to write the calibration (YAML; default: calibration-THEORY.yaml). Pass it to "
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Output folder (default: calibration-THEORY/). Its calibration.yaml goes to "
         "`fitts evaluate --calibration`.", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted calibration in --out (finished evaluations are kept).")] = False,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
 ) -> None:
-    """Estimate population-level knobs (prior hyperparameters, input intensities) against targets.
+    """Calibrate a theory by history matching in waves, then refine at full cohort size.
 
-    Minimises a robust loss of the scorecard (distance of each simulated statistic from its
-    published value, in half accept bands) with CMA-ES over the knobs' ranges. Every
-    evaluation simulates the same virtual patients with the same random numbers, so the
-    loss is deterministic. Prints the scorecard at the optimum; targets still missed are
-    reported as misses.
+    Each wave simulates a space-filling design of knob settings (whole scorecards on the
+    same virtual patients), fits a Gaussian-process emulator per target, and rules out the
+    settings whose implausibility (distance to the published value over emulator,
+    Monte-Carlo, tolerance and discrepancy sd) exceeds --cutoff. Waves stop when the space
+    is empty, stops shrinking, or the emulators are precise. Pairs of targets that no
+    setting meets together are reported as tensions. CMA-ES then refines the least
+    implausible run at --refine-patients. Writes calibration.yaml, waves.csv,
+    tensions.csv, emulators.csv, runs.csv, nroy.png and tensions.png to --out.
     """
-    from fitts.evaluate.calibrate import calibrate as run
-    from fitts.evaluate.calibrate import load_calibration, save_result
+    from fitts.evaluate.calibrate import load_calibration
+    from fitts.evaluate.history_matching import Settings
+    from fitts.evaluate.protocol import load_protocol
+    from fitts.run.calibration import Budget, run_calibration, save_calibration
     from fitts.spec.load import models_dir
 
+    if measure not in ("max", "second"):
+        raise typer.BadParameter("write max or second", param_hint="--measure")
+    plan = Budget.parse(budget)
     compiled = _theory(model)
     name = compiled.spec.name
     knob_file = knobs or models_dir() / "calibration" / "knobs" / f"{name}.yaml"
@@ -733,26 +765,62 @@ def calibrate(
         raise ModelError(f"no knobs for theory {name!r}", hint="pass --knobs FILE (see docs/targets.md, "
                          "section Calibration)")
     cal = load_calibration(knob_file)
-    with _progress() as bar:
-        task = bar.add_task(f"calibrating {name}", total=evaluations)
+    n_knobs = len(cal.knobs)
+    settings = Settings(wave_size=wave_size or max(20, 10 * n_knobs), max_waves=waves, cutoff=cutoff,
+                        measure=measure, discrepancy=discrepancy)
+    n_refine = refine_patients or load_protocol(protocol).cohort.patients
+    dest = out_dir or Path(f"calibration-{name}")
+    model_ref = name if not Path(model).exists() else str(Path(model).resolve())
+    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TaskProgressColumn(),
+                   MofNCompleteColumn(), TextColumn("evaluations"), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=err, disable=not err.is_terminal)
+    tasks: dict[str, Any] = {}
 
-        def progress(done: int, best: float) -> None:
-            bar.update(task, completed=done, description=f"calibrating {name} (best loss {best:.3g})")
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            label = f"{name}: {stage}" if stage != "refinement" else f"{name}: refinement at {n_refine} patients"
+            tasks[stage] = bar.add_task(label, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
 
-        res = run(compiled, cal, targets, protocol=protocol, patients=patients, seed=seed,
-                  evaluations=evaluations, progress=progress)
-    dest = out_path or Path(f"calibration-{name}.yaml")
-    save_result(res, dest, compiled, str(targets) if targets else "calibration.yaml")
-    table = Table(title=f"{name}: loss {res.calibration.loss:.3g} after {len(res.history)} evaluations",
+    def log(text: str) -> None:
+        bar.console.print(text) if bar.console.is_terminal else typer.echo(text, err=True)
+
+    with _executor(workers, scheduler, dask_local) as ex, bar:
+        res = run_calibration(compiled, cal, model_ref=model_ref, directory=dest, targets=targets, protocol=protocol,
+                              patients=patients, refine_patients=n_refine, settings=settings,
+                              refine_evaluations=refine, budget=plan, executor=ex, resume=resume, seed=seed,
+                              progress=progress, log=log)
+    paths = save_calibration(res, compiled, targets_name=str(targets) if targets else "calibration.yaml",
+                             knob_names=[k.name for k in cal.knobs], patients=patients, refine_patients=n_refine,
+                             settings=settings)
+    waves_table = Table(title=f"{name}: history matching ({res.stop_reason})", title_justify="left")
+    for col in ("wave", "runs", "space left", "rules out most", "empty pairs", "LOO |z|>3"):
+        waves_table.add_column(col)
+    for w in res.hm.wave_table().itertuples():
+        waves_table.add_row(str(w.wave), str(w.runs), f"{w.fraction:.3g}",
+                            f"{w.rules_out_most} ({w.ruled_out_share:.0%})" if w.rules_out_most else "",
+                            str(w.empty_pairs), f"{w.loo_outside_3:.0%}")
+    out.print(waves_table)
+    from fitts.run.calibration import tension_statements
+
+    for s in tension_statements(res.hm.waves[-1].tensions if res.hm.waves else None, name):
+        typer.echo(f"tension: {s['statement']}")
+    table = Table(title=f"{name}: knobs after refinement (loss {res.best['loss']:.3g} at {n_refine} patients)",
                   title_justify="left")
     table.add_column("knob")
     table.add_column("range")
     table.add_column("value")
-    for k in res.calibration.knobs:
+    for k in res.knobs:
         table.add_row(Text(k.name), f"[{k.range[0]:g}, {k.range[1]:g}]", f"{k.value:.4g}")
     out.print(table)
-    typer.echo(res.scorecard.summary())
-    typer.echo(f"wrote {dest}")
+    counts = {s: sum(v == s for v in res.best["status"].values())
+              for s in ("pass", "fail", "inconclusive", "not expressible")}
+    typer.echo(f"{name}: {counts['pass']} of {len(res.best['status'])} targets pass ({counts['fail']} fail, "
+               f"{counts['inconclusive']} inconclusive, {counts['not expressible']} not expressible) at "
+               f"{n_refine} patients; {res.evaluations} evaluations in {res.seconds / 3600:.2f} h "
+               f"({res.per_hour:.0f} per hour)")
+    for p in paths.values():
+        typer.echo(f"wrote {p}")
 
 
 @app.command()

@@ -38,9 +38,11 @@ from fitts.sim.rng import uniforms
 from fitts.sim.schedule import _ppf
 from fitts.spec.yamlio import load_yaml_file
 
+from .history_matching import Quantity, band_quantity, bound_quantity
 from .protocol import Protocol, load_protocol
 from .protocols import Outcome
 from .scorecard import Scorecard, evaluate
+from .statistics import Estimate
 from .targets import TargetSet, load_targets
 
 FORMAT = "fitts-calibration/1"
@@ -79,6 +81,8 @@ class CalibrationFile(BaseModel):
     targets: str | None = None
     scorecard: dict[str, Any] | None = None
     history: list[list[float]] | None = None
+    history_matching: dict[str, Any] | None = None
+    tensions: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -178,7 +182,8 @@ def load_calibration(path: str | Path) -> Calibration:
         if not k.range[0] < k.range[1]:
             raise ModelError(f"knob {k.name!r}: range {list(k.range)} is empty", Location(shown, None, k.name),
                              "write range: [lo, hi] with lo < hi")
-    extra = {k: v for k, v in data.items() if k in ("model_hash", "targets", "scorecard", "evaluations", "history")}
+    extra = {k: v for k, v in data.items() if k in ("model_hash", "targets", "scorecard", "evaluations", "history",
+                                                    "history_matching", "tensions")}
     return Calibration(f.theory, list(f.knobs), f.seed, f.patients, f.loss, extra)
 
 
@@ -227,6 +232,52 @@ def target_loss(o: Outcome) -> float:
 
 def scorecard_loss(sc: Scorecard) -> float:
     return float(sum(target_loss(o) for o in sc.outcomes))
+
+
+# ---------------------------------------------------------------------- emulated quantities
+def target_quantities(targets: TargetSet) -> list[Quantity]:
+    """The quantities history matching emulates for each target, with what each must match.
+
+    A target with one accept band is one quantity named by its id; a named accept
+    (``{exposed: [0.1, 0.3], ratio_min: 3}``) gives one quantity per band or bound,
+    named ``ID:NAME``.
+    """
+    out: list[Quantity] = []
+    for t in targets:
+        acc = t.accept
+        if not acc.named:
+            out.append(band_quantity(t.id, t.id, acc.band, t.value))  # type: ignore[arg-type]
+            continue
+        for name, band in acc.bands.items():
+            out.append(band_quantity(f"{t.id}:{name}", t.id, band, t.value if name == "exposed" else None))
+        for key, b in acc.bounds.items():
+            out.append(bound_quantity(f"{t.id}:{key}", t.id, b, key[-3:]))
+    return out
+
+
+def mc_variance(e: Estimate) -> float:
+    """Monte-Carlo variance of a statistic from its 95 % bootstrap interval (NaN when it has none)."""
+    if not (np.isfinite(e.low) and np.isfinite(e.high)):
+        return float("nan")
+    return float(((e.high - e.low) / (2 * 1.959964)) ** 2)
+
+
+def scorecard_outputs(sc: Scorecard) -> dict[str, tuple[float, float]]:
+    """Quantity name -> (simulated value, Monte-Carlo variance) of every expressed target."""
+    out: dict[str, tuple[float, float]] = {}
+    for o in sc.outcomes:
+        if o.status == "not expressible":
+            continue
+        t = o.target
+        if not t.accept.named:
+            if o.estimate is not None:
+                out[t.id] = (float(o.estimate.value), mc_variance(o.estimate))
+            continue
+        for key in [*t.accept.bands, *t.accept.bounds]:
+            e = o.quantities.get(key[:-4] if key in t.accept.bounds else key)
+            if e is not None:
+                out[f"{t.id}:{key}"] = (float(e.value), mc_variance(e))
+    return out
 
 
 # ---------------------------------------------------------------------- search

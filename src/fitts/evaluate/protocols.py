@@ -20,6 +20,7 @@ becomes an outcome with status ``not expressible`` and the reason; it is never s
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class Outcome:
     """
 
     target: Target
-    status: str  # pass | fail | not expressible
+    status: str  # pass | fail | inconclusive | not expressible
     estimate: Estimate | None = None
     quantities: dict[str, Estimate] = field(default_factory=dict)
     n: str = ""
@@ -390,13 +391,79 @@ def run_target(target: Target, cohort: Cohort, *, seed: int = 0, resamples: int 
         return Outcome(target, "not expressible", note=str(exc))
     acc = target.accept
     if acc.named:
-        values = {k: e.value for k, e in out.quantities.items()}
-        missing = [q for q in acc.quantities() if q not in values]
+        missing = [q for q in acc.quantities() if q not in out.quantities]
         if missing:
             return Outcome(target, "not expressible", out.estimate, out.quantities, out.n,
                            f"the protocol does not compute {', '.join(missing)} for this design")
-        ok = acc.passes(values)
+        checks = [(name, out.quantities[name], band, None) for name, band in acc.bands.items()]
+        checks += [(key[:-4], out.quantities[key[:-4]], None, (key[-3:], b)) for key, b in acc.bounds.items()]
     else:
-        ok = out.estimate is not None and acc.passes(out.estimate.value)
-    out.status = "pass" if ok else "fail"
+        checks = [(None, out.estimate, acc.band, None)]
+    out.status, why = verdict(checks)
+    if out.status == "inconclusive":
+        n = len(cohort.ids)
+        out.note = "; ".join(filter(None, [out.note, why + resolve_hint(checks, n)]))
     return out
+
+
+Check = tuple[str | None, Estimate | None, tuple[float, float] | None, tuple[str, float] | None]
+
+
+def _edges(band: tuple[float, float] | None, bound: tuple[str, float] | None) -> list[float]:
+    return list(band) if band is not None else [bound[1]]  # type: ignore[index]
+
+
+def _inside(x: float, band: tuple[float, float] | None, bound: tuple[str, float] | None) -> bool:
+    if band is not None:
+        return band[0] <= x <= band[1]
+    kind, b = bound  # type: ignore[misc]
+    return x >= b if kind == "min" else x <= b
+
+
+def verdict(checks: list[Check]) -> tuple[str, str]:
+    """pass, fail or inconclusive for a target's checks, and why when inconclusive.
+
+    A check whose Monte-Carlo interval lies wholly on one side of every edge of its band
+    (or bound) is decided by its value; one whose interval contains an edge cannot be
+    decided at this cohort size. A target fails when any check clearly fails, is
+    inconclusive when none fails but one is undecided, and passes otherwise.
+    """
+    undecided = []
+    failed = False
+    for name, e, band, bound in checks:
+        if e is None or not np.isfinite(e.value):
+            failed = True
+            continue
+        straddled = [x for x in _edges(band, bound)
+                     if np.isfinite(e.low) and np.isfinite(e.high) and e.low < x < e.high]
+        if straddled:
+            undecided.append(f"{name + ' ' if name else ''}Monte-Carlo interval [{e.low:.3g}, {e.high:.3g}] "
+                             f"contains the edge {straddled[0]:g}")
+        elif not _inside(e.value, band, bound):
+            failed = True
+    if failed:
+        return "fail", ""
+    if undecided:
+        return "inconclusive", "; ".join(undecided)
+    return "pass", ""
+
+
+def resolve_hint(checks: list[Check], patients: int) -> str:
+    """How many general-cohort patients would shrink the undecided intervals off their edges.
+
+    Intervals narrow as 1/sqrt(n): an interval of half width h around a value at distance
+    d from the edge needs about n (h/d)^2 patients.
+    """
+    need = 0.0
+    for _, e, band, bound in checks:
+        if e is None or not (np.isfinite(e.low) and np.isfinite(e.high)):
+            continue
+        for x in _edges(band, bound):
+            if e.low < x < e.high:
+                d = abs(e.value - x)
+                if d < 1e-12:
+                    return "; the value sits on the edge, so no cohort size decides it"
+                need = max(need, patients * ((e.high - e.low) / 2 / d) ** 2 * 1.2)
+    if need <= 0:
+        return ""
+    return f"; about --patients {int(min(math.ceil(need / 100) * 100, 1e8))} would decide it"

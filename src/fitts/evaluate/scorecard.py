@@ -79,9 +79,14 @@ class Scorecard:
     def expressible(self) -> int:
         return sum(o.status != "not expressible" for o in self.outcomes)
 
+    def count(self, status: str) -> int:
+        """Targets with this status (pass, fail, inconclusive, not expressible)."""
+        return sum(o.status == status for o in self.outcomes)
+
     def summary(self) -> str:
         return (f"{self.theory}: {self.passes} of {len(self.outcomes)} targets pass "
-                f"({len(self.outcomes) - self.expressible} not expressible)")
+                f"({self.count('fail')} fail, {self.count('inconclusive')} inconclusive, "
+                f"{len(self.outcomes) - self.expressible} not expressible)")
 
     # ------------------------------------------------------------------ reports
     def markdown(self) -> str:
@@ -91,14 +96,15 @@ class Scorecard:
         for r in self.table.itertuples():
             sim = "" if np.isnan(r.simulated) else f"{r.simulated:.3g} [{r.mc_low:.3g}, {r.mc_high:.3g}]"
             pub = "" if np.isnan(r.published) else f"{r.published:g}"
-            result = {"pass": "pass", "fail": "**fail**"}.get(r.status, f"not expressible: {r.note}")
+            result = {"pass": "pass", "fail": "**fail**", "inconclusive": f"*inconclusive*: {r.note}"}.get(
+                r.status, f"not expressible: {r.note}")
             lines.append(f"| {r.id} {r.title} | {pub} | {r.accept} | {sim} | {result} |")
         return "\n".join([f"**{self.summary()}**", "", *lines, ""])
 
     def html(self, figure: str | None = None) -> str:
         """A standalone HTML report; `figure` is a file name of the forest plot beside it."""
         rows = []
-        colour = {"pass": "#1a7f37", "fail": "#cf222e", "not expressible": "#6e7781"}
+        colour = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700", "not expressible": "#6e7781"}
         for r in self.table.itertuples():
             sim = "" if np.isnan(r.simulated) else f"{r.simulated:.3g} [{r.mc_low:.3g}, {r.mc_high:.3g}]"
             pub = "" if np.isnan(r.published) else f"{r.published:g} {r.published_interval}"

@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 from fitts.plot.diagram import save_figure  # noqa: E402
 
 PASS, FAIL, GREY = "#1a7f37", "#cf222e", "#6e7781"
+UNDECIDED = "#9a6700"  # inconclusive: the Monte-Carlo interval contains a band edge
 
 
 def _band(accept: str) -> tuple[float, float] | None:
@@ -55,7 +56,7 @@ def forest_plot(table: pd.DataFrame, path: str | Path, title: str | None = None)
 
         if not np.isnan(r.published):
             ax.plot(scale(r.published), y, marker="D", color="black", ms=5, zorder=3)
-        colour = PASS if r.status == "pass" else FAIL
+        colour = {"pass": PASS, "inconclusive": UNDECIDED}.get(r.status, FAIL)
         if not (np.isnan(r.mc_low) or np.isnan(r.mc_high)):
             ax.plot([scale(r.mc_low), scale(r.mc_high)], [y, y], color=colour, lw=2, zorder=2)
         ax.plot(scale(r.simulated), y, marker="o", color=colour, ms=6, zorder=4)
@@ -69,6 +70,8 @@ def forest_plot(table: pd.DataFrame, path: str | Path, title: str | None = None)
     ax.plot([], [], "D", color="black", label="published")
     ax.plot([], [], "o", color=PASS, label="simulated, pass")
     ax.plot([], [], "o", color=FAIL, label="simulated, fail")
+    if (table.status == "inconclusive").any():
+        ax.plot([], [], "o", color=UNDECIDED, label="inconclusive")
     ax.legend(loc="lower right", fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), ncol=3)
     if title:
         ax.set_title(title, fontsize=10, loc="left")
