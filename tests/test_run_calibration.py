@@ -140,9 +140,18 @@ def test_an_impossible_pair_is_reported_as_a_tension(problem, tmp_path) -> None:
     assert saved["scorecard"]["targets"]["K1"]["in_tension_with"] == ["K3"]
     for name in ("waves", "tensions", "emulators", "runs", "nroy", "tension_figure"):
         assert paths[name].exists() and paths[name].stat().st_size > 0, name
-    # the saved calibration applies as any calibration does
+    # the saved calibration applies as any calibration does, and the scorecard reports the tension
     cal = load_calibration(paths["calibration"])
     assert [k.name for k in cal.knobs] == [k.name for k in KNOBS]
+    from fitts.cli import main
+
+    d = problem[0]
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(d / "theory.yaml"), "--targets", str(d / "impossible.yaml"), "--protocol",
+              str(d / "protocol.yaml"), "--calibration", str(res.directory), "--out", str(tmp_path / "sc")])
+    assert exc.value.code == 0
+    assert "cannot meet K1 and K3 together" in (tmp_path / "sc" / "scorecard.md").read_text()
+    assert "cannot meet K1 and K3 together" in (tmp_path / "sc" / "scorecard.html").read_text()
 
 
 def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched, tmp_path) -> None:

@@ -665,6 +665,8 @@ def evaluate(
     compiled = _theory(model)
     n = patients or proto.cohort.patients
     cal_path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name))
+    if cal_path is not None and cal_path.is_dir():  # the folder `fitts calibrate` writes
+        cal_path = cal_path / "calibration.yaml"
     cal = None if cal_path is None else load_calibration(cal_path)
     if cal is not None and (note := stale_note(cal, compiled)):
         err.print(f"[yellow]note:[/] {note}")
@@ -674,6 +676,8 @@ def evaluate(
         sc = run(compiled, ts, protocol=proto, patients=n, seed=seed, params=params, progress=progress)
     sc.meta["calibration"] = str(cal_path) if cal_path else "none"
     sc.meta["command"] = _command()
+    if cal is not None and cal.extra.get("tensions"):
+        sc.tensions = [t["statement"] for t in cal.extra["tensions"]]
     table = Table(title=sc.summary(), title_justify="left")
     for col in ("target", "published", "accept", "simulated [MC 95%]", "result"):
         table.add_column(col)
@@ -689,6 +693,8 @@ def evaluate(
     forest_plot(sc.table, folder / "forest.png", title=sc.summary())
     paths = sc.save(folder, figure="forest.png")
     typer.echo(f"cohort of {sc.meta['patients']} ({sc.meta['cases_at_t0']} cases at t0) in {sc.meta['seconds']} s")
+    for t in sc.tensions:
+        typer.echo(f"tension (from the calibration): {t}")
     for p in (*paths.values(), folder / "forest.png"):
         typer.echo(f"wrote {p}")
 

@@ -466,4 +466,4 @@ def resolve_hint(checks: list[Check], patients: int) -> str:
                 need = max(need, patients * ((e.high - e.low) / 2 / d) ** 2 * 1.2)
     if need <= 0:
         return ""
-    return f"; about --patients {int(min(math.ceil(need / 100) * 100, 1e8))} would decide it"
+    return f"; about --patients {int(min(math.ceil(need / 100 - 1e-6) * 100, 1e8))} would decide it"

@@ -66,6 +66,8 @@ class Scorecard:
     theory: str
     outcomes: list[Outcome]
     meta: dict[str, Any] = field(default_factory=dict)
+    #: statements of targets the calibration found no knob setting to meet together
+    tensions: list[str] = field(default_factory=list)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -99,6 +101,8 @@ class Scorecard:
             result = {"pass": "pass", "fail": "**fail**", "inconclusive": f"*inconclusive*: {r.note}"}.get(
                 r.status, f"not expressible: {r.note}")
             lines.append(f"| {r.id} {r.title} | {pub} | {r.accept} | {sim} | {result} |")
+        if self.tensions:
+            lines += ["", "Target tensions found by the calibration:", *(f"- {t}" for t in self.tensions)]
         return "\n".join([f"**{self.summary()}**", "", *lines, ""])
 
     def html(self, figure: str | None = None) -> str:
@@ -116,11 +120,13 @@ class Scorecard:
                                                   "simulated [MC 95%]", "result", "n", "note"))
         meta = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in self.meta.items())
         img = f"<img src='{html.escape(figure)}' style='max-width:100%'>" if figure else ""
+        tensions = ("<h2>Target tensions found by the calibration</h2><ul>"
+                    + "".join(f"<li>{html.escape(t)}</li>" for t in self.tensions) + "</ul>") if self.tensions else ""
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>fitts scorecard: {self.theory}</title>"
                 "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
                 "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:90%}</style></head>"
                 f"<body><h1>Scorecard: {html.escape(self.theory)}</h1><p>{html.escape(self.summary())}</p>"
-                f"{img}<table><tr>{head}</tr>{''.join(rows)}</table><ul>{meta}</ul></body></html>")
+                f"{img}<table><tr>{head}</tr>{''.join(rows)}</table>{tensions}<ul>{meta}</ul></body></html>")
 
     def save(self, out: str | Path, *, figure: str | None = None) -> dict[str, Path]:
         """Write ``scorecard.csv``, ``scorecard.md`` and ``scorecard.html`` into `out` (atomically).
