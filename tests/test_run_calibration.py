@@ -11,10 +11,8 @@ import yaml
 
 from fitts import compile_model, load_model
 from fitts.errors import ModelError
-from fitts.evaluate.calibrate import Calibration, Knob, load_calibration, scorecard_outputs
+from fitts.evaluate.calibrate import Calibration, Knob, load_calibration, synthetic_targets
 from fitts.evaluate.history_matching import Settings
-from fitts.evaluate.protocol import load_protocol
-from fitts.evaluate.scorecard import evaluate
 from fitts.run.calibration import Budget, RunStore, run_calibration, save_calibration
 
 THEORY = """
@@ -69,28 +67,23 @@ def problem(tmp_path_factory):
     (d / "theory.yaml").write_text(THEORY)
     (d / "protocol.yaml").write_text(PROTOCOL)
     model = compile_model(load_model(d / "theory.yaml"))
-    proto = load_protocol(d / "protocol.yaml")
-    truth = Calibration(model.spec.name, [k.model_copy(update={"value": TRUTH[k.name]}) for k in KNOBS])
-    n = 1600
-    params, p2 = truth.apply(model, proto, np.arange(n), 99)
     kinds = [("K1", "poor sleepers", "psqi", "psqi > 5"), ("K2", "pain", "pain_nrs", "pain_nrs >= 4")]
-    text = "format: fitts-targets/1\ntargets:\n"
-    for tid, title, obs, of in kinds:
-        text += TARGET.format(id=tid, title=title, obs=obs, of=of, value=0.0, lo=0.0, hi=1.0)
-    (d / "targets.yaml").write_text(text)
-    sc = evaluate(model, d / "targets.yaml", protocol=p2, patients=n, seed=99, params=params)
-    got = scorecard_outputs(sc)
-    values = {tid: got[tid][0] for tid, *_ in kinds}
-    text = "format: fitts-targets/1\ntargets:\n"
-    for tid, title, obs, of in kinds:
-        v = values[tid]
-        text += TARGET.format(id=tid, title=title, obs=obs, of=of, value=v, lo=v - 0.06, hi=v + 0.06)
-    (d / "targets.yaml").write_text(text)
+    template = "format: fitts-targets/1\ntargets:\n" + "".join(
+        TARGET.format(id=tid, title=title, obs=obs, of=of, value=0.5, lo=0.44, hi=0.56)
+        for tid, title, obs, of in kinds)
+    (d / "template.yaml").write_text(template)
+    truth = Calibration(model.spec.name, [k.model_copy(update={"value": TRUTH[k.name]}) for k in KNOBS])
+    data = synthetic_targets(model, truth, d / "template.yaml", protocol=d / "protocol.yaml", patients=1600, seed=99)
+    (d / "targets.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    values = {t["id"]: t["value"] for t in data["targets"]}
+    assert set(values) == {"K1", "K2"} and all(t["accept"][1] - t["accept"][0] == pytest.approx(0.12)
+                                               for t in data["targets"])
     # a target no setting can meet together with K1: the same measure, a band far from it
     v = values["K1"]
     far = TARGET.format(id="K3", title="poor sleepers, contradicting K1", obs="psqi", of="psqi > 5",
                         value=min(v + 0.35, 0.97), lo=min(v + 0.3, 0.95), hi=min(v + 0.4, 0.99))
-    (d / "impossible.yaml").write_text(text + far)
+    data["targets"].append(yaml.safe_load("targets:\n" + far)["targets"][0])
+    (d / "impossible.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return d, model, values
 
 
