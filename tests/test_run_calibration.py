@@ -14,25 +14,10 @@ from fitts.errors import ModelError
 from fitts.evaluate.calibrate import Calibration, Knob, load_calibration, synthetic_targets
 from fitts.evaluate.history_matching import Settings
 from fitts.run.calibration import Budget, RunStore, run_calibration, save_calibration
+from fitts.spec.load import models_dir
 
-THEORY = """
-name: tiny_sleep_pain
-description: Four states, a few links; a known-answer problem for calibration.
-inputs:
-  psychosocial_stress: {units: a.u.}
-parameters:
-  sleep_bias: {prior: {dist: normal, mean: -1.0, sd: 0.6}, source: test}
-nodes:
-  sleep_disturbance: {tau: 2.0, baseline: sleep_bias, noise: 0.05}
-  pain: {tau: 2.0, baseline: -2.0, noise: 0.05}
-  fatigue: {tau: 2.0, baseline: -2.0, noise: 0.05}
-  central_gain: {tau: 5.0, baseline: -1.0, noise: 0.02}
-edges:
-  - {from: sleep_disturbance, to: pain, sign: '+', weight: {dist: normal, mean: 2.5, sd: 0.5, bounds: [0, .inf]}}
-  - {from: sleep_disturbance, to: fatigue, sign: '+', weight: 2.0}
-  - {from: pain, to: central_gain, sign: '+', weight: 1.0}
-  - {from: psychosocial_stress, to: sleep_disturbance, sign: '+', weight: 1.0}
-"""
+#: a four-state model made for known-answer checks (package data)
+THEORY = models_dir() / "examples" / "known_answer.yaml"
 
 PROTOCOL = """
 format: fitts-protocol/1
@@ -64,7 +49,7 @@ SETTINGS = Settings(wave_size=14, max_waves=4, samples=2048)
 def problem(tmp_path_factory):
     """The theory, a protocol, and targets generated at TRUTH on other patients (seed 99)."""
     d = tmp_path_factory.mktemp("known")
-    (d / "theory.yaml").write_text(THEORY)
+    (d / "theory.yaml").write_text(THEORY.read_text())
     (d / "protocol.yaml").write_text(PROTOCOL)
     model = compile_model(load_model(d / "theory.yaml"))
     kinds = [("K1", "poor sleepers", "psqi", "psqi > 5"), ("K2", "pain", "pain_nrs", "pain_nrs >= 4")]
@@ -182,7 +167,7 @@ def test_cli_calibrate_writes_the_folder_and_evaluate_reads_it(problem, tmp_path
     knobs = tmp_path / "knobs.yaml"
     knobs.write_text(textwrap.dedent("""
         format: fitts-calibration/1
-        theory: tiny_sleep_pain
+        theory: known_answer
         knobs:
           - {name: "prior:sleep_bias.mean", range: [-2.5, 0.5]}
           - {name: "prior:weight.sleep_disturbance -> pain.mean", range: [0.5, 4.5]}
