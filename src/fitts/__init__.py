@@ -43,6 +43,12 @@ _API: dict[str, tuple[str, str]] = {
     "SimulationError": ("fitts.errors", "SimulationError"),
     "calibrate": ("fitts.evaluate.calibrate", "calibrate"),
     "load_calibration": ("fitts.evaluate.calibrate", "load_calibration"),
+    "synthetic_targets": ("fitts.evaluate.calibrate", "synthetic_targets"),
+    "Emulator": ("fitts.evaluate.emulator", "Emulator"),
+    "HistoryMatch": ("fitts.evaluate.history_matching", "HistoryMatch"),
+    "HistoryMatchSettings": ("fitts.evaluate.history_matching", "Settings"),
+    "run_calibration": ("fitts.run.calibration", "run_calibration"),
+    "save_calibration": ("fitts.run.calibration", "save_calibration"),
     "load_protocol": ("fitts.evaluate.protocol", "load_protocol"),
     "evaluate": ("fitts.evaluate.scorecard", "evaluate"),
     "load_targets": ("fitts.evaluate.targets", "load_targets"),
@@ -134,6 +140,10 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.errors import SimulationError as SimulationError
     from fitts.evaluate.calibrate import calibrate as calibrate
     from fitts.evaluate.calibrate import load_calibration as load_calibration
+    from fitts.evaluate.calibrate import synthetic_targets as synthetic_targets
+    from fitts.evaluate.emulator import Emulator as Emulator
+    from fitts.evaluate.history_matching import HistoryMatch as HistoryMatch
+    from fitts.evaluate.history_matching import Settings as HistoryMatchSettings  # noqa: F401
     from fitts.evaluate.protocol import load_protocol as load_protocol
     from fitts.evaluate.scorecard import evaluate as evaluate
     from fitts.evaluate.targets import load_targets as load_targets
@@ -152,6 +162,8 @@ if TYPE_CHECKING:  # explicit re-exports for type checkers and readers
     from fitts.population.recruit import recruit as recruit
     from fitts.population.sample import PopulationSpec as PopulationSpec
     from fitts.population.sample import sample_population as sample_population
+    from fitts.run.calibration import run_calibration as run_calibration
+    from fitts.run.calibration import save_calibration as save_calibration
     from fitts.run.executors import DaskExecutor as DaskExecutor
     from fitts.run.executors import InlineExecutor as InlineExecutor
     from fitts.run.executors import LocalExecutor as LocalExecutor
