@@ -715,7 +715,7 @@ def calibrate(
         "--refine-patients", min=50, help="Cohort size of the refinement and of the shipped scorecard "
         "(default: the protocol's, the size `fitts evaluate` uses).", show_default=False)] = None,
     wave_size: Annotated[int | None, typer.Option(
-        "--wave-size", min=4, help="Runs per wave (default: 10 per knob, at least 20).",
+        "--wave-size", min=4, help="Runs per wave (default: 10 per knob, at least 20, at most 120).",
         show_default=False)] = None,
     waves: Annotated[int, typer.Option("--waves", min=1, help="Waves at most.")] = 5,
     cutoff: Annotated[float, typer.Option(
@@ -772,7 +772,7 @@ def calibrate(
                          "section Calibration)")
     cal = load_calibration(knob_file)
     n_knobs = len(cal.knobs)
-    settings = Settings(wave_size=wave_size or max(20, 10 * n_knobs), max_waves=waves, cutoff=cutoff,
+    settings = Settings(wave_size=wave_size or min(max(20, 10 * n_knobs), 120), max_waves=waves, cutoff=cutoff,
                         measure=measure, discrepancy=discrepancy)
     n_refine = refine_patients or load_protocol(protocol).cohort.patients
     dest = out_dir or Path(f"calibration-{name}")
