@@ -341,6 +341,8 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
     stop_reason = hm.run(wave_runs, budget=fits, on_wave=on_wave)
 
     # -- refinement at the scorecard's cohort size
+    if not hm.runs:
+        raise ModelError(f"no evaluation fitted in the budget ({budget.describe()})", hint="raise --budget")
     best_run = hm.runs[hm.best_runs(1)[0]]
     pts = hm.waves[-1].points if hm.waves else None
     box_lo, box_hi = (np.zeros(len(names)), np.ones(len(names)))
