@@ -78,10 +78,11 @@ def nroy_figure(hm: Any, knob_names: Sequence[str], *, samples: int = 4096, bins
                     ax.scatter(runs[:, j], runs[:, i], c=waves, s=5, cmap="plasma", vmin=0,
                                vmax=max(1, waves.max()))
                 ax.set_ylim(0, 1)
+            width = 40 if d <= 4 else 24  # room per panel shrinks with the number of knobs
             if i == d - 1:
-                ax.set_xlabel(_short(knob_names[j]), fontsize=7, rotation=30, ha="right")
+                ax.set_xlabel(_short(knob_names[j], width), fontsize=7, rotation=30, ha="right")
             if j == 0:
-                ax.set_ylabel(_short(knob_names[i]), fontsize=7, rotation=0, ha="right", va="center")
+                ax.set_ylabel(_short(knob_names[i], width), fontsize=7, rotation=0, ha="right", va="center")
     if image is not None:
         cax = fig.add_axes((0.93, 0.15, 0.015, 0.7))
         bar = fig.colorbar(image, cax=cax)
@@ -111,7 +112,7 @@ def tension_figure(tensions: pd.DataFrame, *, title: str | None = None) -> Figur
         i, j = ids.index(r.a), ids.index(r.b)
         m[i, j] = m[j, i] = r.fraction
         bad[i, j] = bad[j, i] = bool(r.impossible)
-    fig = Figure(figsize=(1.2 + 0.5 * n, 0.9 + 0.45 * n))
+    fig = Figure(figsize=(2.5 + 0.5 * n, 1.5 + 0.45 * n), layout="constrained")
     ax = fig.add_subplot()
     shown = np.where(m > 0, m, np.nan)
     image = ax.imshow(shown, cmap="viridis", norm=LogNorm(vmin=max(1e-4, np.nanmin(shown) if np.isfinite(
@@ -128,5 +129,4 @@ def tension_figure(tensions: pd.DataFrame, *, title: str | None = None) -> Figur
     bar.set_label("fraction of knob space where both are non-implausible", fontsize=8)
     ax.set_title(title or "Target tensions (× = no knob setting meets both; diagonal = each target alone)",
                  fontsize=9, loc="left")
-    fig.tight_layout()
     return fig
