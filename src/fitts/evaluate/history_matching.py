@@ -506,9 +506,18 @@ class HistoryMatch:
                          "rules_out_most": worst, "ruled_out_share": w.ruled_out.get(worst, math.nan),
                          "max_emulator_ratio": max(w.emulator_ratio.values()) if w.emulator_ratio else math.nan,
                          "loo_outside_3": max((d.outside for d in loo.values()), default=math.nan),
-                         "empty_pairs": 0 if w.tensions is None else int(
-                             (w.tensions.impossible & (w.tensions.a != w.tensions.b)).sum())})
+                         **tension_counts(w.tensions)})
         return pd.DataFrame(rows)
+
+
+def tension_counts(tensions: pd.DataFrame | None) -> dict[str, int]:
+    """Targets no setting meets alone, and pairs of targets each met alone but never together."""
+    if tensions is None or tensions.empty:
+        return {"unreachable": 0, "empty_pairs": 0}
+    alone = set(tensions[(tensions.a == tensions.b) & tensions.impossible].a)
+    pairs = tensions[(tensions.a != tensions.b) & tensions.impossible & ~tensions.a.isin(alone)
+                     & ~tensions.b.isin(alone)]
+    return {"unreachable": len(alone), "empty_pairs": len(pairs)}
 
 
 def maximin(points: np.ndarray, n: int, *, seed: int = 0) -> np.ndarray:
