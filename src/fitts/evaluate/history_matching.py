@@ -375,13 +375,17 @@ class HistoryMatch:
         per_target = np.where(np.isnan(imp), -np.inf, imp)  # waves not valid at a point do not judge it
         emulated = {self.quantities[q].target for w in self.waves for q in w.emulators}
         judged = [j for j, t in enumerate(self.targets) if t in emulated]
+        # simulated runs that met targets with their own noise: evidence beside the emulators
+        met = np.array([self.observed_implausibility(r, rescale=False) <= c for r in self.runs]).reshape(
+            len(self.runs), len(self.targets))
         rows = []
         for a, b in itertools.combinations_with_replacement(judged, 2):
             joint = np.all(np.maximum(per_target[:, :, a], per_target[:, :, b]) <= c, axis=0)
             rows.append({"a": self.targets[a], "b": self.targets[b],
                          "fraction": float(joint[:n_uniform].mean()), "points": int(joint.sum()),
-                         "impossible": not bool(joint.any()), "tried": int(len(joint))})
-        return pd.DataFrame(rows, columns=["a", "b", "fraction", "points", "impossible", "tried"])
+                         "impossible": not bool(joint.any()), "tried": int(len(joint)),
+                         "runs_meeting": int(np.sum(met[:, a] & met[:, b]))})
+        return pd.DataFrame(rows, columns=["a", "b", "fraction", "points", "impossible", "tried", "runs_meeting"])
 
     # ------------------------------------------------------------------ a wave
     def add_runs(self, x: np.ndarray, outputs: Sequence[Mapping[str, tuple[float, float]]], stage: str) -> None:
@@ -475,14 +479,19 @@ class HistoryMatch:
         return self.stop_reason or ""
 
     # ------------------------------------------------------------------ summaries
-    def observed_implausibility(self, run: Run) -> np.ndarray:
-        """Implausibility of a run's own outputs per target (Monte-Carlo variance only)."""
+    def observed_implausibility(self, run: Run, *, rescale: bool = True) -> np.ndarray:
+        """Implausibility of a run's own outputs per target (Monte-Carlo variance only).
+
+        With ``rescale`` the run's Monte-Carlo variance is rescaled to the scorecard's
+        cohort (``mc_scale``), as for emulated points; without it, the run is judged with
+        its own noise (did this run, as simulated, land near the targets?).
+        """
         out = np.zeros(len(self.targets))
         for name, q in self.quantities.items():
             value, var = run.outputs.get(name, (np.nan, np.nan))
             if not np.isfinite(value):
                 continue
-            v = var * self.settings.mc_scale if np.isfinite(var) else 0.0
+            v = (var * (self.settings.mc_scale if rescale else 1.0)) if np.isfinite(var) else 0.0
             j = self.targets.index(q.target)
             out[j] = max(out[j], float(q.implausibility(np.array([value]), np.array([v]),
                                                         self.settings.discrepancy)[0]))

@@ -411,7 +411,12 @@ def tension_statements(tensions: pd.DataFrame | None, theory: str) -> list[dict[
         else:
             text = (f"{theory} cannot meet {r.a} and {r.b} together: each is met somewhere in the knob "
                     f"ranges, but no setting of {r.tried} tried is non-implausible for both")
-        out.append({"targets": sorted({r.a, r.b}), "statement": text})
+        runs = int(getattr(r, "runs_meeting", 0) or 0)
+        if runs:
+            text += (f"; {runs} simulated run{'s' if runs > 1 else ''} met "
+                     f"{'it' if r.a == r.b else 'both'} within its own Monte-Carlo noise, which the emulators "
+                     "read as chance at the runs' cohort size")
+        out.append({"targets": sorted({r.a, r.b}), "statement": text, "runs_meeting": runs})
     return out
 
 
