@@ -133,7 +133,7 @@ def test_diary_and_trial_designs(tmp_path, protocol) -> None:
            measure: {observation: psqi, statistic: mean_difference}}
     """)
     d1, t1, t2 = (run_target(t, c) for t in ts)
-    assert d1.status in ("pass", "fail") and 0.0 < d1.estimate.value < 1.0  # sleep drives fatigue
+    assert d1.status in ("pass", "fail", "inconclusive") and 0.0 < d1.estimate.value < 1.0  # sleep drives fatigue
     assert t1.status == "pass" and t1.estimate.value < -1.0  # sleep care lowers the PSQI
     assert t2.status == "not expressible" and "no_such_thing" in t2.note
 

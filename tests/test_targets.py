@@ -16,7 +16,8 @@ from fitts.evaluate import Accept, Target, TargetSet, accept_passes, calibration
 from fitts.evaluate.targets import DESIGNS, STATISTICS
 
 #: the published spec data the packaged copy must equal (present in the development checkout)
-SHARED_CALIBRATION = Path("/work/shared/targets/calibration.yaml")
+# The published file sits beside the project folder in the development workspace; elsewhere the test skips.
+SHARED_CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "targets" / "calibration.yaml"
 
 CALIBRATION_IDS = ("B01", "B07", "B09", "B14", "B16", "B21", "B31", "B35a", "B35b", "B38", "B47", "B49", "B65")
 
