@@ -267,7 +267,7 @@ def show(
 
     cov = claim_coverage(spec)
     tally = {k: sum(c.status == k for c in cov) for k in ("edge", "omitted", "missing", "sign differs")}
-    typer.echo(f"published claims (theory.md table, {len(cov)} rows): {tally['edge']} edges, "
+    typer.echo(f"published claims (models/reference/claims.yaml, {len(cov)} rows): {tally['edge']} edges, "
                f"{tally['omitted']} omitted with a reason, {tally['missing']} unaccounted for, "
                f"{tally['sign differs']} with a different sign")
     counts = loop_count(spec)

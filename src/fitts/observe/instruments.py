@@ -1,6 +1,6 @@
 """Built-in measurement instruments: latent states -> the scores studies report.
 
-Latent states are never observed directly (theory.md §6). Each :class:`Instrument`
+Latent states are never observed directly: studies see scales and laboratory measures. Each :class:`Instrument`
 imitates one published scale or laboratory measure: it names the states it needs, its
 units, the source of the scale and its measurement noise, and maps state trajectories
 (each an array of shape ``(n_patients, n_times)``, activations in [0, 1]) to the scale,

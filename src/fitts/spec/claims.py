@@ -1,8 +1,8 @@
 """The published causal claims, and how a model accounts for each of them.
 
-`models/reference/claims.yaml` holds the debate's edge table (theory.md section 3) as data: one
-row per signed edge, with the theory that asserts it (F, M or both). A model accounts for
-a claim either with an edge of the same sign (between the same nodes) or with an
+`models/reference/claims.yaml` holds the debate's edge table (the causal claims of
+Pinto et al. 2023 and Martínez-Lavín 2023) as data: one row per signed edge, with the theory that asserts it (F, M or
+both). A model accounts for a claim either with an edge of the same sign (between the same nodes) or with an
 explicit omission and its reason; anything else is reported as missing.
 """
 
