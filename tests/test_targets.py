@@ -19,7 +19,8 @@ from fitts.evaluate.targets import DESIGNS, STATISTICS
 # The published file sits beside the project folder in the development workspace; elsewhere the test skips.
 SHARED_CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "targets" / "calibration.yaml"
 
-CALIBRATION_IDS = ("B01", "B07", "B09", "B14", "B16", "B21", "B31", "B35a", "B35b", "B38", "B47", "B49", "B65")
+CALIBRATION_IDS = ("B01", "B07", "B09", "B14", "B16", "B21", "B31", "B35a", "B35b", "B38", "B47", "B49", "B65",
+                   "T14", "T16", "T24", "T36")
 
 ONE = """\
 format: fitts-targets/1
@@ -59,7 +60,7 @@ def test_packaged_calibration_loads() -> None:
     ts = load_targets()
     assert isinstance(ts, TargetSet)
     assert ts.ids() == CALIBRATION_IDS
-    assert len(ts) == 13
+    assert len(ts) == 17
     for t in ts:
         assert t.source.strip() and t.protocol.strip()
     assert ts.path is not None and ts.path.endswith("calibration.yaml")
