@@ -494,8 +494,8 @@ def dominance(
     each loop's elasticity on the eigenvalues that carry the behaviour of `--behaviour`.
     """
     from fitts.analysis.dominance import default_scenario, dominance_over_time, top_loops
-    from fitts.plot.diagram import figure_format
     from fitts.plot.dominance import plot_dominance
+    from fitts.plot.figures import figure_format
     from fitts.sim.sample import typical_parameters
 
     figure_format(out_path)
@@ -554,7 +554,7 @@ def attribute(
 
     _check_table_suffix(out_path, "--out")
     if figure is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(figure)
     m = _theory(model)
@@ -930,16 +930,12 @@ def demo(
 
 def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], high: float,
                  path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fitts.plot.diagram import save_figure
+    from fitts.plot.figures import new_figure, save_figure
     from fitts.plot.trajectories import quantile_band
 
     colours = ["#1f5fbf", "#c62828", "#2e7d32", "#6a1b9a"]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    fig = new_figure((9, 6.5))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     for ax in (top, bottom):
         ax.axvspan(*window, color="#ffb74d", alpha=0.25, lw=0,
                    label="stressor" if ax is top else None)
@@ -957,8 +953,7 @@ def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], hi
     bottom.set_xlabel("time (days)")
     bottom.set_ylim(0, 1)
     bottom.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- steady states
@@ -1073,7 +1068,7 @@ def bifurcate(
 
     compiled, params, inputs = _patient(model, patient_params, input_level)
     if out_path is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(out_path)  # a bad suffix is an error before the work
     with _spinner(f"continuing steady states in {param}"):
@@ -1120,7 +1115,7 @@ def mobile(
 
     compiled, params, inputs = _patient(model, patient_params, input_level)
     if out_path is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(out_path)
     with _spinner("finding attractors"):
@@ -1343,7 +1338,7 @@ def power(
 
     _check_table_suffix(out_path, "--out")
     if figure is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(figure)
     m = _theory(model)
@@ -1425,7 +1420,8 @@ def design(
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / "designs.csv"
     save_table(res.table, table_path, {**res.settings, "command": _command()})
-    fig_path = plot_designs(res.table, out_dir / "designs.png", title=f"{ma.spec.name} vs {mb.spec.name}")
+    fig_path = out_dir / "designs.png"
+    plot_designs(res.table, fig_path, title=f"{ma.spec.name} vs {mb.spec.name}")
     typer.echo(f"wrote {table_path}")
     typer.echo(f"wrote {fig_path}")
 
