@@ -479,8 +479,9 @@ def dominance(
     scenario: Annotated[ScenarioName, typer.Option(
         "--scenario", help="default: psychosocial stressor (level 2, days 30-150), persistence, "
         "treatment cutting pain's feedback edges from day 300, end at day 500.")] = ScenarioName.default,
-    predisposed: Annotated[bool, typer.Option(
-        "--predisposed/--not-predisposed", help="Set early_adversity = 1 when the model has it.")] = True,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+    patient_params: PatientParams = None,
     behaviour: Annotated[str, typer.Option(
         "--behaviour", help="State whose behaviour weights the eigenvalues.")] = "pain",
     top: Annotated[int, typer.Option("--top", min=1, help="Loops shown in the figure.")] = 6,
@@ -490,13 +491,13 @@ def dominance(
 ) -> None:
     """Which loops dominate along onset, persistence and recovery (loop eigenvalue elasticity).
 
-    Simulates the model's typical patient (deterministic) through the scenario and scores
-    each loop's elasticity on the eigenvalues that carry the behaviour of `--behaviour`.
+    Simulates one patient (deterministic; the theory's typical ill patient unless --patient
+    says otherwise) through the scenario and scores each loop's elasticity on the eigenvalues
+    that carry the behaviour of `--behaviour`.
     """
     from fitts.analysis.dominance import default_scenario, dominance_over_time, top_loops
     from fitts.plot.dominance import plot_dominance
     from fitts.plot.figures import figure_format
-    from fitts.sim.sample import typical_parameters
 
     figure_format(out_path)
     _check_table_suffix(table, "--table")
@@ -504,10 +505,9 @@ def dominance(
     if behaviour not in m.state_index:
         raise typer.BadParameter(f"the model has no state {behaviour!r}."
                                  + did_you_mean(behaviour, m.states), param_hint="--behaviour")
-    over = {"early_adversity": 1.0} if predisposed and "early_adversity" in m.param_index else {}
+    _, params, _ = _patient(model, patient_params, None, patient, seed)
     sc = default_scenario(m)
-    dom = dominance_over_time(m, sc, params=typical_parameters(m, over), behaviour=behaviour,
-                              backend=backend.value)
+    dom = dominance_over_time(m, sc, params=params, behaviour=behaviour, backend=backend.value)
     plot_dominance(dom, out_path, top=top, state=behaviour)
     tops = top_loops(dom, top, include_decay=False)
     t = Table(title=f"top loops of {m.spec.name} ({sc.label})")
@@ -984,24 +984,48 @@ def _parse_levels(items: Sequence[str] | None) -> dict[str, float]:
     return out
 
 
-def _patient(model: str, patient_params: Path | None, input_items: Sequence[str] | None
-             ) -> tuple[Any, dict[str, float], dict[str, float]]:
-    """Compiled model, the patient's parameters (typical, overridden by the file) and input levels."""
+def _patient(model: str, patient_params: Path | None, input_items: Sequence[str] | None,
+             choice: str = "typical-ill", seed: int = 0) -> tuple[Any, dict[str, float], dict[str, float]]:
+    """Compiled model, the chosen patient's parameters (overridden by the file) and input levels."""
+    from fitts.analysis.patients import choose_patient
     from fitts.io.params import read_patient_params
-    from fitts.sim.sample import typical_parameters
 
     compiled = _theory(model)
-    params = typical_parameters(compiled)
+    if choice == "typical-ill":
+        with _progress_task("finding the typical ill patient (first time only, cached)", 1.0) as step:
+            patient = choose_patient(compiled, choice, seed=seed)
+            step(1.0)
+    else:
+        patient = choose_patient(compiled, choice, seed=seed)
+    params = dict(patient.params)
     if patient_params is not None:
         params.update(read_patient_params(patient_params, compiled.param_index))
+    err.print(f"patient: {patient.description}"
+              + (f"; parameters from {patient_params} override it" if patient_params is not None else ""),
+              markup=False)
     return compiled, params, _parse_levels(input_items)
 
 
+def _no_ill_state_note(labels: Sequence[str], choice: str) -> None:
+    """Tell the user when the studied patient has no ill state, and what to try."""
+    if "ill" not in labels:
+        hint = ("choose `--patient typical-ill` (the default) or `--patient predisposed`" if choice != "typical-ill"
+                else "raise a sustained input, e.g. `--input psychosocial_stress=1`")
+        err.print(f"note: this patient has no ill state at these inputs, so the analysis shows health only; "
+                  f"{hint}", markup=False)
+
+
 PatientParams = Annotated[Path | None, typer.Option(
-    "--patient-params", help="YAML mapping or CSV (parameter,value) of parameter values for the patient; "
-    "other parameters take their prior median.")]
+    "--patient-params", help="YAML mapping or CSV (parameter,value) of parameter values that override the "
+    "chosen patient's (`fitts patient` writes one from any result file).")]
 InputLevels = Annotated[list[str] | None, typer.Option(
     "--input", help="Sustained input level NAME=LEVEL (repeatable; others at their default).")]
+PatientChoice = Annotated[str, typer.Option(
+    "--patient", help="Which patient: `typical-ill` (the case closest to the medians of the theory's cases "
+    "after a year of everyday life; found once per model and cached), `median` (every parameter at its prior "
+    "median: usually healthy), `predisposed` (median with every predisposition present), or a patient id "
+    "of the population at --seed.")]
+PatientSeed = Annotated[int, typer.Option("--seed", help="Population seed that patient ids refer to.")]
 
 
 @app.command()
@@ -1012,15 +1036,18 @@ def steady(
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="Also write the table of steady states to this .csv or .parquet file.")] = None,
     starts: Annotated[int, typer.Option("--starts", min=2, help="Multi-start points (Sobol).")] = 128,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
 ) -> None:
     """All steady states of one patient under constant inputs: stability and healthy/ill label.
 
-    An attractor is ill when its noise-free pain NRS is at least 4 (moderate pain).
+    An attractor is ill when its noise-free pain NRS is at least 4 (moderate pain). The
+    patient is the theory's typical ill patient unless --patient says otherwise.
     """
     from fitts.analysis.steady import steady_states
     from fitts.io.results import save_table
 
-    compiled, params, inputs = _patient(model, patient_params, input_level)
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
     with _spinner("finding steady states"):
         df = steady_states(compiled, params, inputs, starts=starts)
     summary = Table(title=f"{len(df)} steady states of {compiled.spec.name}")
@@ -1038,6 +1065,7 @@ def steady(
     for s in compiled.states:
         _add_row(states, s, *(f"{v:.3f}" for v in df[s]))
     out.print(states)
+    _no_ill_state_note(list(df["label"]), patient)
     if out_path is not None:
         save_table(df, out_path, {**df.attrs, "command": _command()})
         typer.echo(f"wrote {out_path}")
@@ -1060,13 +1088,16 @@ def bifurcate(
         "--table", help="Write the branch points to this .csv or .parquet file.")] = None,
     state: Annotated[str | None, typer.Option(
         "--state", help="State on the vertical axis of the diagram (default pain).")] = None,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
 ) -> None:
     """Continue the steady states of one patient across a range, locate the folds, and read off
-    the onset and recovery thresholds (pseudo-arclength continuation)."""
+    the onset and recovery thresholds (pseudo-arclength continuation). The patient is the
+    theory's typical ill patient unless --patient says otherwise."""
     from fitts.analysis.continuation import continuation
     from fitts.io.results import save_table
 
-    compiled, params, inputs = _patient(model, patient_params, input_level)
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
     if out_path is not None:
         from fitts.plot.figures import figure_format
 
@@ -1107,13 +1138,16 @@ def mobile(
     table: Annotated[Path | None, typer.Option(
         "--table", help="Write the sensitivity matrices as a long .csv or .parquet table.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Strongest responses listed per attractor.")] = 8,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
 ) -> None:
     """The "hanging mobile": steady-state response of every state to a sustained small push on
-    each node's drive, S = -J⁻¹B, at the healthy and at the ill attractor."""
+    each node's drive, S = -J⁻¹B, at the healthy and at the ill attractor of one patient (the
+    theory's typical ill patient unless --patient says otherwise)."""
     from fitts.analysis.mobile import mobile as run_mobile
     from fitts.io.results import save_table
 
-    compiled, params, inputs = _patient(model, patient_params, input_level)
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
     if out_path is not None:
         from fitts.plot.figures import figure_format
 
@@ -1130,6 +1164,7 @@ def mobile(
         for _, r in sub.iterrows():
             _add_row(t, r["push"], r["response"], f"{r['sensitivity']:+.4f}")
         out.print(t)
+    _no_ill_state_note([str(a) for a in ds.attractor.values], patient)
     if out_path is not None:
         from fitts.plot.steady import plot_mobile
 
