@@ -338,6 +338,10 @@ def simulate(
     keep_going: Annotated[bool, typer.Option(
         "--keep-going", help="When patients fail (NaN, divergence), keep the others, write "
         "the results with the failed ones flagged in `status`, and exit 1.")] = False,
+    patient_params: Annotated[Path | None, typer.Option(
+        "--patient-params", help="YAML or CSV of parameter values given to every patient (e.g. one patient "
+        "exported by `fitts patient`); with --patients 1 and --no-noise, that patient's deterministic story.")
+    ] = None,
 ) -> None:
     """Simulate virtual patients of a model and save the result as NetCDF.
 
@@ -346,17 +350,24 @@ def simulate(
     and names the patient, the time and the state.
     """
     from fitts.compile.compiled import compile_model
-    from fitts.io.results import result_metadata, save_dataset, save_table, trajectory_table
+    from fitts.io.results import check_netcdf_path, result_metadata, save_dataset, save_table, trajectory_table
     from fitts.sim.simulate import simulate as run
     from fitts.spec.load import load_model
 
+    check_netcdf_path(out_path)  # before the work, not after
+    _check_table_suffix(table, "--table")
     spec = load_model(model)
     applies = [parse_intervention(t) for t in intervention or []]
     comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
     compiled = compile_model(spec)
+    fixed = None
+    if patient_params is not None:
+        from fitts.io.params import read_patient_params
+
+        fixed = read_patient_params(patient_params, compiled.param_index)
     try:
         with _progress_task(f"simulating {spec.name}", patients * days) as progress:
-            ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method,
+            ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method, params=fixed,
                      backend=backend.value, schedule=comps, interventions=applies,
                      record=record.value, record_every=record_every, noise=not no_noise,
                      chunk_size=chunk_size, progress=progress, throw=not keep_going,
@@ -608,15 +619,76 @@ def plot(
         "--states", help="Comma-separated states to plot (default: all).")] = None,
     max_lines: Annotated[int, typer.Option(
         "--max-lines", min=0, help="Individual patient lines per panel.")] = 20,
+    patient: Annotated[str | None, typer.Option(
+        "--patient", help="Patients to show: ids (e.g. 3 or 3,7,12), `ill` (pain NRS >= 4 at the end, "
+        "noise-free) or `healthy` (below 4). One id shows that patient's own story.")] = None,
 ) -> None:
     """Plot simulated trajectories: per state, median, 10-90 % band and a few patients."""
     from fitts.io.results import load_dataset
+    from fitts.plot.figures import figure_format
     from fitts.plot.trajectories import plot_trajectories
 
+    figure_format(out_path)
     ds = load_dataset(result)
     names = [s.strip() for s in states.split(",") if s.strip()] if states else None
-    plot_trajectories(ds, out_path, states=names, max_lines=max_lines)
-    typer.echo(f"wrote {out_path}")
+    ids = _select_patients(ds, patient) if patient is not None else None
+    plot_trajectories(ds, out_path, states=names, max_lines=max_lines, patients=ids)
+    typer.echo(f"wrote {out_path}" + (f" ({len(ids)} patient(s))" if ids is not None else ""))
+
+
+def _select_patients(ds: Any, text: str) -> list[int]:
+    """Patient ids named by `--patient`: a comma list of ids, `ill` or `healthy` at the end."""
+    import numpy as np
+
+    rule = text.strip().lower()
+    if rule in ("ill", "healthy"):
+        from fitts.observe.instruments import expressible, measure
+
+        ok, reason = expressible([str(s) for s in ds["state"].values], "pain_nrs")
+        if not ok or "trajectory" not in ds:
+            raise typer.BadParameter(f"cannot tell who is {rule}: {reason if not ok else 'no trajectories'}",
+                                     param_hint="--patient")
+        nrs = np.asarray(measure(ds, "pain_nrs", noise=False, time=float(ds["time"].values[-1])).values)
+        chosen = ds["patient"].values[(nrs >= 4) if rule == "ill" else (nrs < 4)]
+        if len(chosen) == 0:
+            raise typer.BadParameter(f"no patient is {rule} at the end of this result", param_hint="--patient")
+        return [int(i) for i in chosen]
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give patient ids such as 3 or 3,7, or `ill` / `healthy`",
+                                 param_hint="--patient") from None
+
+
+@app.command("patient")
+def patient_command(
+    model: ModelArg,
+    result: Annotated[Path | None, typer.Argument(
+        help="Result file: a .nc of `fitts simulate`, or a .parquet/.csv table with a patient column "
+        "(population, trial, attribution). Omit it to export a --choice patient.", show_default=False)] = None,
+    patient_id: Annotated[int | None, typer.Option(
+        "--id", min=0, help="Patient id in the result file.", show_default=False)] = None,
+    choice: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="YAML file of the patient's parameters, for --patient-params.", show_default=False)] = ...,
+) -> None:
+    """Export one virtual patient's parameters to a file that --patient-params reads.
+
+    With a result file and --id, the patient of that file; without one, the patient that
+    --patient names (the theory's typical ill patient by default). Follow the patient with
+    `fitts simulate MODEL --patient-params FILE`, `steady`, `bifurcate`, `mobile` or `dominance`.
+    """
+    from fitts.analysis.patients import patient_from_result, write_patient_params
+
+    if (result is None) != (patient_id is None):
+        raise typer.BadParameter("give a result file together with --id, or neither", param_hint="--id")
+    if result is not None and patient_id is not None:
+        chosen = patient_from_result(_theory(model), result, patient_id)
+    else:
+        chosen = _choose(model, choice, seed)[1]
+    write_patient_params(chosen, out_path)
+    typer.echo(f"{chosen.description}\nwrote {out_path}")
 
 
 _STATUS_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "not expressible": "dim"}
@@ -987,16 +1059,9 @@ def _parse_levels(items: Sequence[str] | None) -> dict[str, float]:
 def _patient(model: str, patient_params: Path | None, input_items: Sequence[str] | None,
              choice: str = "typical-ill", seed: int = 0) -> tuple[Any, dict[str, float], dict[str, float]]:
     """Compiled model, the chosen patient's parameters (overridden by the file) and input levels."""
-    from fitts.analysis.patients import choose_patient
     from fitts.io.params import read_patient_params
 
-    compiled = _theory(model)
-    if choice == "typical-ill":
-        with _progress_task("finding the typical ill patient (first time only, cached)", 1.0) as step:
-            patient = choose_patient(compiled, choice, seed=seed)
-            step(1.0)
-    else:
-        patient = choose_patient(compiled, choice, seed=seed)
+    compiled, patient = _choose(model, choice, seed)
     params = dict(patient.params)
     if patient_params is not None:
         params.update(read_patient_params(patient_params, compiled.param_index))
@@ -1004,6 +1069,20 @@ def _patient(model: str, patient_params: Path | None, input_items: Sequence[str]
               + (f"; parameters from {patient_params} override it" if patient_params is not None else ""),
               markup=False)
     return compiled, params, _parse_levels(input_items)
+
+
+def _choose(model: str, choice: str, seed: int) -> tuple[Any, Any]:
+    """Compiled model and the patient `choice` names (see `fitts.analysis.patients`)."""
+    from fitts.analysis.patients import choose_patient
+
+    compiled = _theory(model)
+    if choice == "typical-ill":
+        with _progress_task("finding the typical ill patient (first time only, then cached)", 1.0) as step:
+            patient = choose_patient(compiled, choice, seed=seed)
+            step(1.0)
+    else:
+        patient = choose_patient(compiled, choice, seed=seed)
+    return compiled, patient
 
 
 def _no_ill_state_note(labels: Sequence[str], choice: str) -> None:

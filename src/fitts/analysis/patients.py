@@ -188,3 +188,91 @@ def choose_patient(model: CompiledModel, choice: str | int = "typical-ill", *, s
                        f"prior-median patient of {model.spec.name} with "
                        + (", ".join(names) if names else "no predispositions (the theory has none)"))
     raise ModelError(f"unknown patient {text!r}", hint="give " + ", ".join(CHOICES) + " or a patient id (0, 1, ...)")
+
+
+def patient_from_result(model: CompiledModel, path: str | Path, patient: int) -> Patient:
+    """Patient `patient` of a result file, as a :class:`Patient` whose params a run can reuse.
+
+    Parameters
+    ----------
+    model
+        The compiled model the result was made with (its sampled rows are exported).
+    path
+        A NetCDF result of ``fitts simulate`` (parameters stored per patient), or a table
+        (.parquet/.csv) with a ``patient`` column: parameters are read from its columns when
+        it has them (``fitts population``), else drawn again from the model at the seed in
+        the table's metadata (trial and attribution tables store ids only).
+    patient
+        Patient id as the file names it.
+
+    Raises
+    ------
+    DataError
+        Unreadable file, unknown patient id, or a table with neither parameters nor a seed.
+    """
+    import pandas as pd
+
+    from fitts.errors import DataError
+    from fitts.io.results import load_dataset, read_table_metadata
+
+    p = Path(path)
+    names = [r.name for r in model.params if r.kind == "prior"]
+    if p.suffix.lower() in (".nc", ".nc4", ".netcdf"):
+        ds = load_dataset(p)
+        if "params" not in ds:
+            raise DataError(f"{p}: the result stores no parameters per patient")
+        ids = [int(i) for i in ds["patient"].values]
+        if patient not in ids:
+            raise DataError(f"{p}: no patient {patient}; it holds {len(ids)} patients "
+                            f"(ids {ids[0]} .. {ids[-1]})")
+        if ds.attrs.get("model_hash") not in (None, model.model_hash):
+            raise DataError(f"{p}: the result was made with another version of the model "
+                            f"(hash {ds.attrs.get('model_hash')}, this model {model.model_hash}); "
+                            "export with the model file the result was made with")
+        row = ds["params"].sel(patient=patient)
+        stored = {str(k) for k in ds["parameter"].values}
+        params = {n: float(row.sel(parameter=n)) for n in names if n in stored}
+        seed = int(ds.attrs.get("seed", 0))
+        return Patient(params, f"patient {patient}", patient, seed,
+                       f"patient {patient} of {p.name} ({model.spec.name}, seed {seed})")
+    if p.suffix.lower() not in (".parquet", ".csv"):
+        raise DataError(f"{p}: cannot tell the format from the suffix {p.suffix!r}; give a .nc result of "
+                        "`fitts simulate` or a .parquet/.csv table with a patient column")
+    if not p.is_file():
+        raise DataError(f"{p}: no such result file")
+    df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
+    if "patient" not in df.columns:
+        raise DataError(f"{p}: the table has no `patient` column")
+    rows = df[df["patient"] == patient]
+    if rows.empty:
+        raise DataError(f"{p}: no patient {patient} in the table ({df['patient'].nunique()} patients)")
+    if all(n in df.columns for n in names):
+        first = rows.iloc[0]
+        meta = read_table_metadata(p) if p.suffix.lower() == ".parquet" else {}
+        seed = int(meta.get("seed", 0))
+        return Patient({n: float(first[n]) for n in names}, f"patient {patient}", patient, seed,
+                       f"patient {patient} of {p.name} ({model.spec.name})")
+    meta = read_table_metadata(p) if p.suffix.lower() == ".parquet" else {}
+    if "seed" not in meta:
+        raise DataError(f"{p}: the table stores neither parameters nor the seed that drew them; "
+                        "export from the .nc result or the population table instead")
+    seed = int(meta["seed"])
+    chosen = choose_patient(model, patient, seed=seed)
+    return Patient(chosen.params, chosen.choice, patient, seed,
+                   f"patient {patient} of {p.name}, drawn again from {model.spec.name}'s priors at seed {seed} "
+                   "(the table stores ids only; a population with changed prevalences is not reproduced)")
+
+
+def write_patient_params(patient: Patient, path: str | Path) -> Path:
+    """Write a patient's parameters as a YAML mapping that ``--patient-params`` reads (atomic)."""
+    import yaml
+
+    from fitts.errors import DataError
+
+    p = Path(path)
+    if p.suffix.lower() not in (".yaml", ".yml"):
+        raise DataError(f"{p}: name the patient-parameter file .yaml")
+    text = f"# {patient.description}\n" + yaml.safe_dump(patient.params, sort_keys=False)
+    with atomic_path(p) as tmp:
+        Path(tmp).write_text(text)
+    return p
