@@ -905,127 +905,52 @@ def calibrate(
 def demo(
     out_dir: Annotated[Path, typer.Option(
         "--out", help="Folder for the demo's files (created if missing).", show_default=False)],
-    patients: Annotated[int, typer.Option(
-        "--patients", min=1, help="Virtual patients per group.")] = 400,
+    cohort: Annotated[int, typer.Option(
+        "--cohort", min=10, help="Sampled patients per theory for the attribution shares.")] = 100,
     days: Annotated[int, typer.Option(
-        "--days", min=1, help="Simulated days (must extend past the stressor).")] = 1095,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+        "--days", min=1, help="Simulated days of each story (must extend past the stressor).")] = 600,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the cohorts.")] = 0,
 ) -> None:
-    """Two groups of virtual patients of the demo model mobile16, with and without a stressor.
+    """The debate in under a minute: the three built-in theories side by side.
 
-    Both groups live with everyday stress (random life events); the second also meets a
-    large psychosocial stressor. Writes trajectories.nc, pain_over_time.png, summary.csv
-    and diagram.svg to the folder and prints the summary. Results are whatever the model
-    gives.
+    Each theory's typical predisposed patient meets one psychosocial stressor (level 2,
+    days 60-240): onset, persistence after it ends, and the onset and recovery thresholds
+    read from the hysteresis curve; a sampled cohort's attribution shares (which mechanisms
+    hold the ill state); and the scorecards stored with the packaged calibrations. Writes
+    index.html (self-contained: open it in a browser), the figures, summary.csv,
+    scorecards.csv and stories.nc to the folder, and prints the summary.
     """
-    import numpy as np
-    import pandas as pd
-    import xarray as xr
+    from fitts.plot.debate import write_debate
+    from fitts.run.debate import THEORIES, Stressor, debate, summary_table
 
-    from fitts.compile.compiled import compile_model
-    from fitts.io.results import save_dataset, save_table
-    from fitts.plot.diagram import draw_diagram
-    from fitts.sim.simulate import simulate as run
-    from fitts.spec.load import load_model, models_dir
-
-    everyday_stress = {"input": "psychosocial_stress", "kind": "events", "rate_per_year": 12.0,
-                       "magnitude": {"dist": "lognormal", "median": 0.75, "sigma": 0.4},
-                       "duration": 3.0}
-    stressor_start = 180.0
-    stressor_duration = 120.0
-    stressor_level = 2.0
-    high_pain = 0.5
-    stressor = {"input": "psychosocial_stress", "kind": "pulse", "start": stressor_start,
-                "duration": stressor_duration, "level": stressor_level}
-    stressor_end = stressor_start + stressor_duration
-    if days <= stressor_end:
-        raise typer.BadParameter(f"the stressor lasts until day {stressor_end:g}; give more "
-                                 "days so that there is an 'after' phase", param_hint="--days")
-
-    spec = load_model(models_dir() / "examples" / "mobile16.yaml")
-    compiled = compile_model(spec)
-    groups = {"everyday stress": [everyday_stress],
-              "major stressor": [everyday_stress, stressor]}
-    parts = []
+    stressor = Stressor()
+    if days <= stressor.end:
+        raise typer.BadParameter(f"the stressor lasts until day {stressor.end:g}; give more days so that "
+                                 "there is an 'after' phase", param_hint="--days")
     with _progress() as bar:
-        for gi, (group, schedule) in enumerate(groups.items()):
-            task = bar.add_task(group, total=patients * days)
-            ds = run(compiled, patients=np.arange(gi * patients, (gi + 1) * patients), days=days,
-                     seed=seed, backend="numba", schedule=schedule, throw=False,
-                     progress=lambda done, task=task: bar.advance(task, done),
-                     command=_command())
-            parts.append(ds.assign_coords(group=("patient", [group] * patients)))
-    ds = xr.concat(parts, dim="patient", combine_attrs="override")
-    ds.attrs.update(demo_everyday_stress=str(everyday_stress), demo_stressor=str(stressor),
-                    n_failed=int(sum(p.attrs.get("n_failed", 0) for p in parts)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_dataset(ds, out_dir / "trajectories.nc")
-
-    t = ds["time"].values
-    phases = {"before": t < stressor_start,
-              "during": (t >= stressor_start) & (t < stressor_end),
-              "after": t >= stressor_end}
-    rows = []
-    curves = {}
-    for group in groups:
-        pain = ds["trajectory"].sel(state="pain").where(ds["group"] == group, drop=True).values
-        pain = pain[np.isfinite(pain).all(axis=1)]  # failed patients are NaN: leave them out
-        curves[group] = pain
-        for phase, mask in phases.items():
-            sub = pain[:, mask]
-            rows.append({"group": group, "phase": phase,
-                         "mean_pain": float(sub.mean()) if sub.size else float("nan"),
-                         "fraction_high_pain": float((sub > high_pain).mean()) if sub.size
-                         else float("nan"),
-                         "n": int(pain.shape[0])})
-    summary = pd.DataFrame(rows)
-    save_table(summary, out_dir / "summary.csv")
-    _demo_figure(t, curves, (stressor_start, stressor_end), high_pain,
-                 out_dir / "pain_over_time.png", f"{spec.name}, {patients} patients per group, "
-                 f"seed {seed}")
-    draw_diagram(spec, out_dir / "diagram.svg")
-
-    table = Table(title=f"pain (0-1) by phase; high pain = pain > {high_pain:g}; stressor "
-                  f"level {stressor_level:g} on days {stressor_start:g}-{stressor_end:g}")
-    for col in ("group", "phase", "mean pain", "fraction high pain", "n"):
+        task = bar.add_task("theories (story, hysteresis, attribution)", total=len(THEORIES))
+        cases = debate(THEORIES, stressor=stressor, days=days, cohort=cohort, seed=seed,
+                       progress=lambda name: bar.advance(task, 1))
+    paths = write_debate(cases, stressor, out_dir)
+    summary = summary_table(cases, stressor)
+    table = Table(title=f"psychosocial stressor level {stressor.level:g}, days {stressor.start:g}-{stressor.end:g}; "
+                        "pain as activation 0-1 (noise-free)")
+    for col in ("theory", "pain before", "during", "long after", "onset threshold", "recovery threshold",
+                "leading subtype (share)"):
         table.add_column(col)
-    for r in rows:
-        _add_row(table, r["group"], r["phase"], f"{r['mean_pain']:.3f}",
-                      f"{r['fraction_high_pain']:.3f}", str(r["n"]))
+    show = lambda v: "none in range" if v is None or v != v else f"{v:.2f}"  # noqa: E731
+    for r in summary.itertuples(index=False):
+        d = r._asdict()
+        _add_row(table, d["theory"], f"{d['_2']:.2f}", f"{d['_3']:.2f}", f"{d['_4']:.2f}",
+                 show(d["_5"]), show(d["_6"]), f"{d['_9']} ({d['_10']:.0%})" if d["_10"] == d["_10"] else d["_9"])
     out.print(table)
-    if ds.attrs["n_failed"]:
-        err.print(f"warning: {ds.attrs['n_failed']} patient(s) failed and were left out",
-                  markup=False)
-    for name in ("trajectories.nc", "pain_over_time.png", "summary.csv", "diagram.svg"):
-        typer.echo(f"wrote {out_dir / name}")
-
-
-def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], high: float,
-                 path: Path, title: str) -> None:
-    from fitts.plot.figures import new_figure, save_figure
-    from fitts.plot.trajectories import quantile_band
-
-    colours = ["#1f5fbf", "#c62828", "#2e7d32", "#6a1b9a"]
-    fig = new_figure((9, 6.5))
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    for ax in (top, bottom):
-        ax.axvspan(*window, color="#ffb74d", alpha=0.25, lw=0,
-                   label="stressor" if ax is top else None)
-        ax.grid(alpha=0.3)
-    for (group, pain), colour in zip(curves.items(), colours, strict=False):
-        if len(pain):
-            lo, med, hi = quantile_band(pain)
-            top.fill_between(t, lo, hi, color=colour, alpha=0.2, lw=0)
-            top.plot(t, med, color=colour, lw=1.6, label=f"{group} (median, 10-90 %)")
-            bottom.plot(t, (pain > high).mean(axis=0), color=colour, lw=1.4, label=group)
-    top.set_ylabel("pain (0-1)")
-    top.legend(fontsize=8, loc="upper right")
-    top.set_title(title, fontsize=10)
-    bottom.set_ylabel(f"fraction with pain > {high:g}")
-    bottom.set_xlabel("time (days)")
-    bottom.set_ylim(0, 1)
-    bottom.legend(fontsize=8, loc="upper right")
-    save_figure(fig, path)
+    for c in cases:
+        th = c.thresholds
+        if th.recovery is not None and th.recovery < 0:
+            out.print(f"{c.name}: the ill state persists at any non-negative stress (recovery threshold "
+                      f"{th.recovery:.2f}); removing the stressor alone does not heal this patient", markup=False)
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
 # --------------------------------------------------------------------------- steady states
