@@ -30,7 +30,7 @@ from fitts.spec.schema import (
     ParameterSpec,
 )
 from fitts.spec.validate import validate_spec
-from fitts.spec.yamlio import LineDict, line_at, load_yaml_file, load_yaml_text, locate
+from fitts.spec.yamlio import LineDict, best_error, gc_paused, line_at, load_yaml_file, load_yaml_text, locate
 
 ENTRY_CLASSES: dict[str, type[BaseModel]] = {
     "nodes": NodeSpec,
@@ -88,7 +88,7 @@ class _Raw:
 
 def _explain(exc: ValidationError, data: Any, location: Location, what: str) -> ModelError:
     """Turn a pydantic error into a ModelError naming the field and its line."""
-    err = exc.errors(include_url=False)[0]
+    err = best_error(exc)
     loc = tuple(err.get("loc", ()))
     # drop discriminator tags ('normal', 'StepComponent', ...) pydantic puts in the path
     fields = [excerpt(x, 60).strip("'") if isinstance(x, str) else str(x) for i, x in enumerate(loc)
@@ -352,6 +352,11 @@ def load_model(source: str | Path) -> Spec:
     ModelError
         Naming the file, line and entry of the first problem found, and what to do.
     """
+    with gc_paused():
+        return _load_model(source)
+
+
+def _load_model(source: str | Path) -> Spec:
     path = check_path_text(source, what="model file")
     if str(source) in builtin_theories() and not path.exists():
         path = builtin_theories()[str(source)]
@@ -375,6 +380,11 @@ def load_model(source: str | Path) -> Spec:
 
 def load_model_text(text: str, filename: str = "<text>", base: str | Path | None = None) -> Spec:
     """Load a model from YAML text; includes resolve relative to `base` (a folder)."""
+    with gc_paused():
+        return _load_model_text(text, filename, base)
+
+
+def _load_model_text(text: str, filename: str, base: str | Path | None) -> Spec:
     data = load_yaml_text(text, filename)
     here = Path(base or Path.cwd()).resolve() / filename
     raw = _compose_data(data, here, filename, (here,))

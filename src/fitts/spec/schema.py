@@ -38,6 +38,17 @@ def _check_magnitude(v: float, what: str) -> None:
                          f"+-{MAX_MAGNITUDE:g}; rescale the quantity")
 
 
+def _number_text(v: Any) -> Any:
+    """A quantity written as text that is only a number (``"1e308"``, ``"nan"``) is that number,
+    so the checks on numbers (finite, within range) apply to it."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
 class _Entry(BaseModel):
     # NaN and inf are refused in every number except interval bounds (see `Bound`)
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
@@ -257,6 +268,8 @@ class NodeSpec(_Entry):
     source: str | None = None
     grade: Grade | None = None
 
+    _numbers = field_validator("tau", "baseline", "noise", "initial", mode="before")(_number_text)
+
     @field_validator("tau", "baseline", "noise", "initial")
     @classmethod
     def _finite_size(cls, v: Value, info: Any) -> Value:
@@ -321,6 +334,8 @@ class EdgeSpec(_Entry):
     @classmethod
     def _sign(cls, v: Any) -> Any:
         return _parse_sign(v)
+
+    _numbers = field_validator("weight", mode="before")(_number_text)
 
     @field_validator("weight")
     @classmethod

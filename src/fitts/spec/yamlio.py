@@ -14,7 +14,9 @@ files, patient parameters) reads through :func:`load_yaml_file`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,19 @@ except AttributeError:  # PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
 
 __all__ = ["MAX_FILE_BYTES", "LineDict", "LineList", "line_at", "load_yaml_file", "load_yaml_text", "locate"]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a file's many small objects are built: its full
+    collections would otherwise make loading a large file grow faster than the file."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class LineDict(dict):
@@ -140,7 +155,7 @@ def _check_tree(root: yaml.Node, filename: str | None) -> None:
                                  "write a finite number")
             if node.tag == _INT:
                 digits = node.value.lstrip("+-").replace("_", "")
-                if len(digits) > _INT_DIGITS or _too_big(node.value):
+                if len(digits) > _INT_DIGITS or (len(digits) > 18 and _too_big(node.value)):
                     raise ModelError(f"integer {excerpt(node.value, 40)} is too large (at most 2**64)",
                                      Location(filename, line), "write a smaller number")
         elif isinstance(node, yaml.SequenceNode):
@@ -219,10 +234,14 @@ def load_yaml_text(text: str, filename: str | None = None) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if "nesting depth" in problem:  # libyaml's own limit (1000 levels)
+            raise ModelError(f"YAML nested more than {MAX_DEPTH} levels deep", Location(filename, line),
+                             "model, trial and target files are a few levels deep; flatten the structure") from None
         hint = "check indentation and that every 'key: value' pair has a space after the colon"
         if "sequence entries are not allowed" in problem:
             hint = "a lone '-' starts a list item; quote it (sign: '-') or write `negative`"
-        raise ModelError(f"YAML syntax error: {problem}", Location(filename, line), hint) from None
+        raise ModelError(f"YAML syntax error: {excerpt(problem, 200).strip(chr(39) + chr(34))}",
+                         Location(filename, line), hint) from None
     except yaml.YAMLError as exc:
         raise ModelError(f"YAML error: {excerpt(str(exc), 200)}", Location(filename)) from None
     except (ValueError, OverflowError) as exc:  # a scalar PyYAML cannot convert (e.g. a bad timestamp)
@@ -250,6 +269,18 @@ def load_yaml_file(path: str | Path, *, where: Location | None = None, what: str
     return load_yaml_text(text, display_path(path))
 
 
+def best_error(exc: Any) -> dict:
+    """The most telling error of a pydantic ValidationError: a rule of ours (a value error) or a
+    range violation before a type mismatch of another member of a union (``float | Prior``)."""
+    errors = exc.errors(include_url=False)
+    for kinds in (("value_error", "assertion_error"), ("greater_than", "greater_than_equal", "less_than",
+                                                       "less_than_equal", "finite_number")):
+        for err in errors:
+            if err.get("type") in kinds:
+                return err
+    return errors[0]
+
+
 def data_file_error(exc: Any, data: Any, shown: str | None, here: Location, hint: str) -> ModelError:
     """The first error of a pydantic ValidationError of a data file, as a ModelError.
 
@@ -257,7 +288,7 @@ def data_file_error(exc: Any, data: Any, shown: str | None, here: Location, hint
     YAML's line marks), and `hint` as what to do. Used by the protocol and trial files,
     whose schemas are plain pydantic models rather than model-language entries.
     """
-    err = exc.errors(include_url=False)[0]
+    err = best_error(exc)
     loc = tuple(err.get("loc", ()))
     # drop the union and discriminator tags pydantic puts in the path ('list[...]', 'StepComponent');
     # the last item is always kept: it is the user's own key (which may contain '[')
