@@ -32,9 +32,18 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from fitts.errors import FittsError, Location, ModelError, SimulationError, did_you_mean
+from fitts.cli_options import (
+    CheckedGroup,
+    check_output_file,
+    check_output_folder,
+    check_simulation_options,
+    check_window,
+    exit_on_sigterm,
+)
+from fitts.errors import FittsError, Location, ModelError, SimulationError, clean_message, did_you_mean
 
 app = typer.Typer(
+    cls=CheckedGroup,  # float options refuse nan/inf; fitts errors end as one clean line and exit code
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -149,6 +158,7 @@ def parse_intervention(text: str) -> Any:
         raise typer.BadParameter(
             f"{text!r}: START and END must be numbers of days, as in {name}@30:90"
         ) from None
+    check_window(text, start, end)
     return Apply(name, start, end)
 
 
@@ -350,14 +360,18 @@ def simulate(
     and names the patient, the time and the state.
     """
     from fitts.compile.compiled import compile_model
-    from fitts.io.results import check_netcdf_path, result_metadata, save_dataset, save_table, trajectory_table
+    from fitts.io.results import result_metadata, save_dataset, save_table, trajectory_table
     from fitts.sim.simulate import simulate as run
     from fitts.spec.load import load_model
 
-    check_netcdf_path(out_path)  # before the work, not after
-    _check_table_suffix(table, "--table")
-    spec = load_model(model)
+    check_simulation_options(days=days, dt=dt, record_every=record_every)
+    check_output_file(out_path, "--out", (".nc",))
+    if table is not None:
+        check_output_file(table, "--table", (".parquet", ".csv"))
     applies = [parse_intervention(t) for t in intervention or []]
+    for a, text in zip(applies, intervention or [], strict=True):
+        check_window(text, a.start, a.end, days)
+    spec = load_model(model)
     comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
     compiled = compile_model(spec)
     fixed = None
@@ -1565,6 +1579,7 @@ def trial(
         raise typer.BadParameter("choose png, svg or pdf", param_hint="--figure-format")
     from fitts.trials.spec import load_trial
 
+    check_output_folder(out_dir)
     load_trial(trial_file, theory)  # a bad trial file fails here, before any worker starts
     checkpoint = out_dir / "checkpoint"
     with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"trial {trial_file.name}") as advance:
@@ -1628,6 +1643,10 @@ def population(
     from fitts.run.population import run_population
 
     _check_table_suffix(out_path, "--out")
+    check_output_file(out_path, "--out", (".parquet", ".csv"))
+    if checkpoint is not None:
+        check_output_folder(checkpoint, "--checkpoint")
+    check_simulation_options(days=run_in_days, dt=dt)
     m = _theory(model)
     pop = PopulationSpec(_parse_prevalence(prevalence), tuple(_parse_correlation(correlation)))
     pop.matrix(m)
@@ -1657,20 +1676,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     ``--debug`` the traceback is printed too.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    restore = exit_on_sigterm()  # SIGTERM: exit 143 after the atomic writes dropped their temporary files
     try:
         app(args=args, prog_name="fitts")
     except FittsError as exc:
         if _STATE["debug"]:
             traceback.print_exc()
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {clean_message(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence of the command
         if _STATE["debug"]:
             traceback.print_exc()
         hint = "" if _STATE["debug"] else " (run with --debug for the traceback)"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        typer.echo(f"error: unexpected {type(exc).__name__}: {first}{hint}", err=True)
+        typer.echo(f"error: unexpected {type(exc).__name__}: {clean_message(first, 300)}{hint}", err=True)
         sys.exit(1)
+    finally:
+        restore()
 
 
 if __name__ == "__main__":
