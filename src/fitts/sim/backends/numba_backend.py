@@ -19,7 +19,7 @@ from fitts.compile.compiled import CompiledModel
 from fitts.sim.backends.base import DIVERGENCE_LIMIT, AbstractBackend, ChunkState, StepPlan
 from fitts.sim.backends.codegen import build_numba, numba_rhs_source
 from fitts.sim.integrators import AbstractIntegrator
-from fitts.sim.rng import normal
+from fitts.sim.rng_numba import normal
 
 BLOCK = 128  # patients per thread block: 16 states x 128 x 8 B x ~6 arrays fits in L2
 
