@@ -60,7 +60,7 @@ def _from_bits(typingctx, k):  # pragma: no cover - compiled
     return types.float64(types.int64), codegen
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def fexp(x: float) -> float:  # pragma: no cover - compiled
     """exp(x) for float64 x, relative error < 1e-15 on [-707, 709.78] (see module doc)."""
     xc = EXP_HI if x > EXP_HI else x
@@ -89,7 +89,7 @@ def fexp(x: float) -> float:  # pragma: no cover - compiled
     return math.inf if x > EXP_HI else y
 
 
-@njit(inline="always", error_model="numpy")
+@njit(error_model="numpy")
 def flogistic(x: float) -> float:  # pragma: no cover - compiled
     """1 / (1 + exp(-x)) with :func:`fexp`; relative error < 2e-15."""
     return 1.0 / (1.0 + fexp(-x))
@@ -111,3 +111,19 @@ def flogistic_array(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     for i in range(x.shape[0]):
         out[i] = flogistic(x[i])
     return out
+
+
+@njit
+def fmin_nan(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """min(a, b) that propagates NaN, as ``np.minimum`` does (``min`` in model expressions)."""
+    if a != a or b != b:
+        return math.nan
+    return a if a < b else b
+
+
+@njit
+def fmax_nan(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """max(a, b) that propagates NaN, as ``np.maximum`` does."""
+    if a != a or b != b:
+        return math.nan
+    return a if a > b else b
