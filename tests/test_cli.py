@@ -1,18 +1,29 @@
-"""The real `fitts` command, run in a subprocess: exit codes, messages and files."""
+"""The `fitts` command: exit codes, messages and files.
+
+Commands run in this process through click's `CliRunner` around the console script's
+`main` (the same error handling and exit codes, without paying Python's start-up and
+imports for every call); a few smoke tests run the real command in a subprocess.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from click.testing import CliRunner
 
+from fitts.cli import main
 from fitts.spec.load import models_dir
 
 DEMO_MODEL = str(models_dir() / "examples" / "mobile16.yaml")
@@ -33,8 +44,41 @@ interventions:
 """
 
 
-def fitts_cmd(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run `python -m fitts.cli ARGS` (the console script's code path) in `cwd`."""
+@dataclass(frozen=True)
+class Run:
+    """What a command left: exit code and the text it wrote to stdout and stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _entry(args: tuple[str, ...]) -> None:
+    main(list(args))
+
+
+def fitts_cmd(*args: str | Path, cwd: Path) -> Run:
+    """Run `fitts ARGS` in this process, in folder `cwd`, through the console script's `main`.
+
+    As with the real command: stdout and stderr apart, 200 columns, sys.argv set (results
+    record the command), warnings not turned into errors.
+    """
+    argv = [str(a) for a in args]
+    saved = sys.argv
+    sys.argv = ["fitts", *argv]
+    try:
+        with contextlib.chdir(cwd), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = CliRunner().invoke(_entry, argv, env={"COLUMNS": "200"}, catch_exceptions=False)
+    finally:
+        sys.argv = saved
+    return Run(res.exit_code, res.stdout, res.stderr)
+
+
+def fitts_subprocess(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m fitts.cli ARGS` (the console script's code path) in `cwd`: smoke tests."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", "fitts.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300, env=env, check=False)
@@ -52,13 +96,13 @@ def tiny(tmp_path: Path) -> Path:
 
 
 def test_validate_ok(tiny: Path) -> None:
-    r = fitts_cmd("validate", "tiny.yaml", cwd=tiny.parent)
+    r = fitts_subprocess("validate", "tiny.yaml", cwd=tiny.parent)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("tiny.yaml is valid: tiny, 2 nodes, 3 edges, 0 parameters, hash ")
 
 
 def test_no_arguments_shows_help(tmp_path: Path) -> None:
-    r = fitts_cmd(cwd=tmp_path)
+    r = fitts_subprocess(cwd=tmp_path)
     assert "Usage" in r.stdout + r.stderr
     assert "simulate" in r.stdout + r.stderr
 
@@ -146,8 +190,8 @@ def test_missing_model_file(tmp_path: Path) -> None:
 def test_diverging_run_exits_1_naming_patient_and_state(tmp_path: Path) -> None:
     write(tmp_path, {"m.yaml": "nodes:\n  x: {bounds: [null, null], initial: 1.0, "
                                "rate: 'x*x*10'}\n"})
-    r = fitts_cmd("simulate", "m.yaml", "--patients", "2", "--days", "5", "--out", "r.nc",
-                  "--backend", "numpy", cwd=tmp_path)
+    r = fitts_subprocess("simulate", "m.yaml", "--patients", "2", "--days", "5", "--out", "r.nc",
+                         "--backend", "numpy", cwd=tmp_path)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     assert "patient 0" in r.stderr and "state 'x'" in r.stderr

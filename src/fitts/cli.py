@@ -117,6 +117,19 @@ def _check_table_suffix(path: Path | None, option: str) -> None:
         raise typer.BadParameter(f"{path}: name the table .csv or .parquet", param_hint=option)
 
 
+def _prepare_kernel(compiled: Any, backend: str = "numba") -> None:
+    """Load or compile the model's numba kernel before any progress bar, saying when it compiles."""
+    if backend != "numba":
+        return
+    from fitts.sim.backends.numba_backend import NumbaBackend
+
+    be = NumbaBackend(compiled)
+    notice = be.compile_notice()
+    if notice:
+        err.print(notice + " ...")
+    be.warm()
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -379,6 +392,7 @@ def simulate(
         from fitts.io.params import read_patient_params
 
         fixed = read_patient_params(patient_params, compiled.param_index)
+    _prepare_kernel(compiled, backend.value)
     try:
         with _progress_task(f"simulating {spec.name}", patients * days) as progress:
             ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method, params=fixed,
@@ -758,6 +772,7 @@ def evaluate(
         err.print(f"[yellow]note:[/] {note}")
     params, proto = calibrated(compiled, cal, proto, n, seed)
     days = n * proto.cohort.years * 365.25
+    _prepare_kernel(compiled)
     with _progress_task(f"cohort of {compiled.spec.name}", days) as progress:
         sc = run(compiled, ts, protocol=proto, patients=n, seed=seed, params=params, progress=progress)
     sc.meta["calibration"] = str(cal_path) if cal_path else "none"
@@ -877,6 +892,7 @@ def calibrate(
     def log(text: str) -> None:
         bar.console.print(text) if bar.console.is_terminal else typer.echo(text, err=True)
 
+    _prepare_kernel(compiled)  # once here: worker processes then load it from the disk cache
     with _executor(workers, scheduler, dask_local) as ex, bar:
         res = run_calibration(compiled, cal, model_ref=model_ref, directory=dest, targets=targets, protocol=protocol,
                               patients=patients, refine_patients=n_refine, settings=settings,
