@@ -338,6 +338,9 @@ def simulate(
     keep_going: Annotated[bool, typer.Option(
         "--keep-going", help="When patients fail (NaN, divergence), keep the others, write "
         "the results with the failed ones flagged in `status`, and exit 1.")] = False,
+    patient_params: Annotated[Path | None, typer.Option(
+        "--patient-params", help="YAML mapping or CSV (parameter,value): every patient gets these values "
+        "and the prior median of the other parameters (the typical patient) instead of sampled ones.")] = None,
 ) -> None:
     """Simulate virtual patients of a model and save the result as NetCDF.
 
@@ -354,9 +357,16 @@ def simulate(
     applies = [parse_intervention(t) for t in intervention or []]
     comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
     compiled = compile_model(spec)
+    given = None
+    if patient_params is not None:
+        from fitts.io.params import read_patient_params
+        from fitts.sim.sample import typical_parameters
+
+        given = typical_parameters(compiled)
+        given.update(read_patient_params(patient_params, compiled.param_index))
     try:
         with _progress_task(f"simulating {spec.name}", patients * days) as progress:
-            ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method,
+            ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method, params=given,
                      backend=backend.value, schedule=comps, interventions=applies,
                      record=record.value, record_every=record_every, noise=not no_noise,
                      chunk_size=chunk_size, progress=progress, throw=not keep_going,
@@ -1609,6 +1619,49 @@ def population(
         shutil.rmtree(ckpt, ignore_errors=True)
     typer.echo(f"{m.spec.name}: " + describe(recruit.value, res.run.screened, res.run.patients))
     typer.echo(f"wrote {out_path}")
+
+
+# --------------------------------------------------------------------------- workbench
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8765,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to bind; the default serves this computer only.")] = "127.0.0.1",
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", help="Folder for uploaded theories, saved variants and job results (created if missing); "
+        "the workbench writes nowhere else.")] = Path("fitts-workspace"),
+    max_jobs: Annotated[int, typer.Option("--max-jobs", min=1, max=8, help="Background jobs running at once.")] = 1,
+) -> None:
+    """Start the workbench in the browser: theories, patient stories, thresholds, scorecards, variants.
+
+    Prints the address to open; stop it with Ctrl-C. Needs the `serve` extra
+    (`pip install "fitts[serve]"`).
+    """
+    try:
+        import uvicorn
+
+        from fitts.serve import create_app
+    except ModuleNotFoundError as exc:
+        raise ModelError(f"the workbench needs the `serve` extra ({exc.name} is missing)",
+                         hint='pip install "fitts[serve]"') from None
+    import socket
+
+    application = create_app(workspace, max_jobs=max_jobs)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise ModelError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                         hint="choose another --port (or 0 for any free one)") from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"fitts workbench on http://{shown}:{bound}/  (workspace {workspace.resolve()}; Ctrl-C stops it)")
+    sys.stdout.flush()
+    config = uvicorn.Config(application, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 # --------------------------------------------------------------------------- entry point

@@ -1,0 +1,173 @@
+"""Causal loop diagrams as Cytoscape.js elements, feedback loops, and the differences of two theories.
+
+The layout is the one `fitts diagram` draws (modules on a circle, inputs on an outer
+ring), so the browser and the figure files agree; Cytoscape draws each module as a
+compound node around its states.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import networkx as nx
+
+from fitts.analysis.graph import Loop, elementary_loops, gate_edge_id, signed_graph
+from fitts.spec.model import Spec
+
+#: a DOI inside a citation, e.g. "... doi:10.1038/s41584-022-00873-0"
+_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s;,\"']+[^\s;,.\"')\]])")
+#: pixels per layout unit
+_SCALE = 330.0
+#: inputs sit on a ring 1.75 layout units out in `fitts diagram`; here at 1.75 * this
+_INPUT_RING = 0.86
+
+
+def doi_url(source: str | None) -> str | None:
+    """The https://doi.org/ address of the first DOI in a citation, or None."""
+    m = _DOI.search(source or "")
+    return f"https://doi.org/{m.group(1)}" if m else None
+
+
+def _describe(value: Any) -> str:
+    from fitts.cli import describe_value
+
+    return describe_value(value)
+
+
+def edge_key(spec: Spec, eid: str) -> tuple[str, str, str, str]:
+    """(from, to, sign, mode) of an edge: what two theories are compared by."""
+    e = spec.edges[eid]
+    return (e.from_, e.to, e.sign, e.mode)
+
+
+def differing_edges(a: Spec, b: Spec) -> dict[str, set[str]]:
+    """Edge ids of `a` that `b` lacks, whose sign differs, or whose weight prior differs.
+
+    Returns
+    -------
+    dict
+        ``{"missing": ids of a with no link from->to in b, "sign": ids of a whose link
+        has the other sign in b, "weight": ids of a with the same link and sign but
+        another weight prior}``.
+    """
+    in_b: dict[tuple[str, str, str], list[Any]] = {}
+    for e in b.edges.values():
+        in_b.setdefault((e.from_, e.to, e.mode), []).append(e)
+    out: dict[str, set[str]] = {"missing": set(), "sign": set(), "weight": set()}
+    for eid, e in a.edges.items():
+        same = in_b.get((e.from_, e.to, e.mode), [])
+        if not same:
+            out["missing"].add(eid)
+        elif all(o.sign != e.sign for o in same):
+            out["sign"].add(eid)
+        elif all(_describe(o.weight) != _describe(e.weight) for o in same if o.sign == e.sign):
+            out["weight"].add(eid)
+    return out
+
+
+def layout(specs: Iterable[Spec]) -> dict[str, tuple[float, float]]:
+    """Positions (pixels) of every node of the given theories, on their union graph."""
+    from fitts.plot.diagram import _group_layout  # the layout of `fitts diagram`
+
+    g = nx.MultiDiGraph()
+    for s in specs:
+        g = nx.compose(g, signed_graph(s))
+    out = {}
+    for n, p in _group_layout(g).items():
+        pull = _INPUT_RING if g.nodes[n].get("kind") == "input" else 1.0  # inputs closer in: a tighter picture
+        out[n] = (float(p[0]) * _SCALE * pull, -float(p[1]) * _SCALE * pull)
+    return out
+
+
+def elements(spec: Spec, positions: dict[str, tuple[float, float]] | None = None,
+             differs: dict[str, set[str]] | None = None) -> list[dict[str, Any]]:
+    """Cytoscape.js elements of a theory: modules (compound), states, inputs, signed edges.
+
+    Parameters
+    ----------
+    positions
+        Node positions in pixels (default: :func:`layout` of this theory alone).
+    differs
+        Output of :func:`differing_edges` against another theory; those edges get the
+        class ``differs`` and a ``differs`` field saying how.
+
+    Returns
+    -------
+    list of dict
+        Cytoscape elements (``group`` nodes/edges, ``data``, ``classes``, ``position``).
+    """
+    pos = positions or layout([spec])
+    els: list[dict[str, Any]] = []
+    groups: list[str] = []
+    for node in spec.nodes.values():
+        if node.group and node.group not in groups:
+            groups.append(node.group)
+    for grp in groups:
+        els.append({"group": "nodes", "data": {"id": f"module:{grp}", "label": grp, "kind": "module"},
+                    "classes": "module"})
+    for name, node in spec.nodes.items():
+        data = {"id": name, "label": (node.label or name).replace("_", " "), "kind": "state",
+                "module": node.group or "", "source": node.source or "", "doi": doi_url(node.source) or ""}
+        if node.group:
+            data["parent"] = f"module:{node.group}"
+        x, y = pos.get(name, (0.0, 0.0))
+        els.append({"group": "nodes", "data": data, "classes": "state", "position": {"x": x, "y": y}})
+    for name, inp in spec.inputs.items():
+        x, y = pos.get(name, (0.0, 0.0))
+        els.append({"group": "nodes", "data": {"id": name, "label": (inp.label or name).replace("_", " "),
+                                               "kind": "input", "units": inp.units},
+                    "classes": "input", "position": {"x": x, "y": y}})
+    how = {}
+    for kind, ids in (differs or {}).items():
+        for eid in ids:
+            how[eid] = kind
+    for eid, e in spec.edges.items():
+        data = {"id": eid, "source": e.from_, "target": e.to, "sign": e.sign, "mode": e.mode,
+                "label": e.label or f"{e.from_} {'raises' if e.sign == '+' else 'lowers'} {e.to}",
+                "weight": _describe(e.weight), "citation": e.source or "", "doi": doi_url(e.source) or "",
+                "grade": e.grade or "", "note": e.note or ""}
+        classes = ["plus" if e.sign == "+" else "minus"]
+        if eid in how:
+            data["differs"] = how[eid]
+            classes.append("differs")
+        els.append({"group": "edges", "data": data, "classes": " ".join(classes)})
+        if e.mode == "gating" and e.gate:
+            gid = gate_edge_id(eid, e.gate)
+            els.append({"group": "edges", "data": {**data, "id": gid, "source": e.gate,
+                                                   "label": f"{e.gate} gates {eid}"},
+                        "classes": " ".join([*classes, "gate"])})
+    return els
+
+
+def loop_rows(spec: Spec, loops: list[Loop] | None = None) -> list[dict[str, Any]]:
+    """The feedback loops of a theory as rows: index K (as in `fitts loops`), polarity, path, edges."""
+    rows = []
+    for k, lp in enumerate(loops if loops is not None else elementary_loops(spec)):
+        rows.append({"k": k, "polarity": lp.polarity, "mark": "R" if lp.polarity == "reinforcing" else "B",
+                     "length": lp.length, "path": " → ".join((*lp.nodes, lp.nodes[0])),
+                     "nodes": list(lp.nodes), "edges": list(lp.edges)})
+    return rows
+
+
+def edge_diff_rows(a: Spec, b: Spec) -> list[dict[str, str]]:
+    """Links that differ between two theories: only in one, other sign, or other weight prior."""
+    rows = []
+    da, db = differing_edges(a, b), differing_edges(b, a)
+    for spec, other, diff, side in ((a, b, da, a.name), (b, a, db, b.name)):
+        for eid in spec.edges:
+            e = spec.edges[eid]
+            if eid in diff["missing"]:
+                rows.append({"link": eid, "how": f"only in {side}", "sign": e.sign,
+                             "weight": _describe(e.weight), "grade": e.grade or ""})
+            elif eid in diff["sign"] and spec is a:
+                rows.append({"link": eid, "how": f"sign {e.sign} in {a.name}, other sign in {b.name}",
+                             "sign": e.sign, "weight": _describe(e.weight), "grade": e.grade or ""})
+            elif eid in diff["weight"] and spec is a:
+                o = [x for x in other.edges.values() if (x.from_, x.to, x.mode, x.sign) ==
+                     (e.from_, e.to, e.mode, e.sign)]
+                rows.append({"link": eid, "how": "weight prior differs", "sign": e.sign,
+                             "weight": f"{_describe(e.weight)} vs {_describe(o[0].weight)}" if o else "",
+                             "grade": e.grade or ""})
+    return rows
