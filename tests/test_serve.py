@@ -399,3 +399,10 @@ def test_scorecard_job_writes_the_cli_files_and_shows_the_scorecard(client) -> N
     assert client.get(f"/jobs/{job.id}/files/scorecard.csv").text.startswith("id,")
     cmp = client.get("/compare?a=fitts&b=integrated")
     assert 'id="score-compare"' in cmp.text
+
+
+def test_a_refused_edit_keeps_what_was_typed_and_chosen(client) -> None:
+    r = _edit(client, edit="weight", edge="threat -> salience", weight="-1")
+    assert r.status_code == 422
+    assert '<option value="threat -&gt; salience" selected>' in r.text
+    assert 'id="weight-value" value="-1"' in r.text

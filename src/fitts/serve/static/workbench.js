@@ -98,9 +98,11 @@
 
   function moveErrors(root) {
     // errors of a story come back in the result; show each next to its field
-    root.querySelectorAll("[data-for]").forEach(function (e) {
+    var found = Array.prototype.slice.call(root.querySelectorAll("[data-for]"));
+    if (root.dataset && root.dataset.for) found.push(root);
+    found.forEach(function (e) {
       var slot = document.getElementById(e.dataset.for);
-      if (slot) { slot.textContent = e.textContent; }
+      if (slot) { slot.textContent = e.textContent; e.hidden = true; }
     });
   }
 
