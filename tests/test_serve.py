@@ -406,3 +406,87 @@ def test_a_refused_edit_keeps_what_was_typed_and_chosen(client) -> None:
     assert r.status_code == 422
     assert '<option value="threat -&gt; salience" selected>' in r.text
     assert 'id="weight-value" value="-1"' in r.text
+
+
+@pytest.mark.slow
+def test_trial_job_writes_the_cli_files(client) -> None:
+    r = client.post("/jobs/new/trial", data={"theory": "fitts", "trial": "example.yaml", "patients": "16",
+                                             "seed": "0"})
+    assert r.status_code == 200, r.text
+    jobs = client.app.state.jobs
+    job = jobs.wait(jobs.list()[0].id, 900)
+    assert job.state == "done", job.error
+    assert {"patients.parquet", "effects.parquet", "arms.parquet", "timecourse.parquet", "outcomes.png"} <= \
+        set(job.files())
+    page = client.get(f"/jobs/{job.id}")
+    assert 'id="effects"' in page.text and "fitts trial example.yaml --theory fitts --patients 16" in page.text
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_fitts_serve_binds_localhost_and_prints_the_address(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "fitts.cli", "serve", "--port", "0", "--workspace",
+                             str(tmp_path / "ws")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.match(r"fitts workbench on (http://127\.0\.0\.1:(\d+)/) ", line)
+        assert m, line + proc.stderr.read() if proc.poll() is not None else line
+        with urllib.request.urlopen(m.group(1) + "theory", timeout=60) as r:
+            assert r.status == 200 and b"fitts workbench" in r.read()
+        assert (tmp_path / "ws" / "models").is_dir()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_fitts_serve_on_a_busy_port_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    import socket
+
+    from fitts.cli import main
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", "--port", str(port), "--workspace", str(tmp_path / "ws")])
+        assert exit_info.value.code == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    finally:
+        busy.close()
+
+
+def test_a_finished_scorecard_is_shown_downloadable_and_compared(client) -> None:
+    import math
+
+    import pandas as pd
+
+    cols = ["id", "title", "design", "grade", "statistic", "published", "published_interval", "accept",
+            "simulated", "mc_low", "mc_high", "status", "n", "note"]
+    rows = [["B01", "Prevalence", "cross", "A", "prevalence", 0.0178, "", "[0.01, 0.06]", 0.05, 0.04, 0.06,
+             "pass", 100, ""],
+            ["B16", "Abuse", "case-control", "B", "odds_ratio", 2.49, "", "[1.5, 4]", 9.0, math.nan, math.nan,
+             "fail", 80, "too few cases for an interval"],
+            ["B65", "Self-compassion", "cross", "B", "r", -0.53, "", "[-0.75, -0.25]", math.nan, math.nan, math.nan,
+             "not expressible", 0, "model has no 'soothing' state"]]
+    jobs = client.app.state.jobs
+
+    def work(progress, folder):
+        progress(0.5)
+        pd.DataFrame(rows, columns=cols).to_csv(folder / "scorecard.csv", index=False)
+        return {"key": "fitts", "summary": "fitts: 1 of 3 targets pass", "command": "fitts evaluate fitts"}
+
+    job = jobs.wait(jobs.submit("evaluate", "a scorecard", work).id, 10)
+    assert job.state == "done"
+    page = client.get(f"/jobs/{job.id}")
+    assert page.status_code == 200 and 'id="scorecard"' in page.text
+    assert "9 [, ]" in page.text and "not expressible: model has no" in page.text.replace("&#39;", "'")
+    assert client.get(f"/jobs/{job.id}/files/scorecard.csv").text.startswith("id,title")
+    cmp = client.get("/compare?a=fitts&b=integrated")
+    assert 'id="score-compare"' in cmp.text and 'class="status pass"' in cmp.text

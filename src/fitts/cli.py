@@ -1653,6 +1653,7 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog from now on: the address printed works at once
     except OSError as exc:
         raise ModelError(f"cannot listen on {host}:{port}: {exc.strerror}",
                          hint="choose another --port (or 0 for any free one)") from None

@@ -40,6 +40,18 @@ VIEWS = [("theory", "Theory"), ("compare", "Compare"), ("story", "Patient story"
          ("thresholds", "Thresholds"), ("jobs", "Scorecard & trial"), ("variant", "Edit variant")]
 
 
+def _blank_nan(df: Any) -> Any:
+    """A table with its missing cells as empty text (for display)."""
+    return df.astype(object).where(df.notna(), "")
+
+
+def _g3(value: Any) -> str:
+    """A number with 3 significant digits; anything else (a blank cell) as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "" if value != value else f"{value:.3g}"
+    return str(value)
+
+
 def _json(value: Any) -> Markup:
     """JSON for a <script type="application/json"> block (no closing tags inside)."""
     return Markup(json.dumps(value).replace("</", "<\\/"))
@@ -108,6 +120,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
     kernels = Kernels(ws, warm_kernels)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["tojson_script"] = _json
+    templates.env.filters["g3"] = _g3
 
     def page(request: Request, template: str, view: str, status: int = 200, **ctx: Any) -> Response:
         ctx.setdefault("theories", ws.theory_keys())
@@ -247,7 +260,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         if job.state == "done" and job.kind == "evaluate" and (job.folder / "scorecard.csv").is_file():
             import pandas as pd
 
-            table = pd.read_csv(job.folder / "scorecard.csv").fillna("").to_dict("records")
+            table = _blank_nan(pd.read_csv(job.folder / "scorecard.csv")).to_dict("records")
         return page(request, "job.html", "jobs", job=job, table=table)
 
     async def job_cancel(request: Request) -> Response:
@@ -420,7 +433,7 @@ def _scorecards(ws: Workspace, jobs: JobManager, keys: list[str]) -> dict[str, A
         return None
     rows: dict[str, dict[str, Any]] = {}
     for k, job in latest.items():
-        df = pd.read_csv(job.folder / "scorecard.csv").fillna("")
+        df = _blank_nan(pd.read_csv(job.folder / "scorecard.csv"))
         for r in df.itertuples():
             row = rows.setdefault(r.id, {"id": r.id, "title": r.title})
             row[k] = r.status

@@ -223,7 +223,7 @@ def story_chart(t: np.ndarray, traj: np.ndarray, states: list[str], rows: list[d
         "mark": {"type": "line"}, "params": [pick],
         "encoding": {"x": {"field": "day", "type": "quantitative", "title": "day"},
                      "y": {"field": "value", "type": "quantitative", "title": "activation (0-1)"},
-                     "color": {"field": "state", "type": "nominal", "legend": {"columns": 2}},
+                     "color": {"field": "state", "type": "nominal", "legend": {"orient": "bottom", "columns": 8}},
                      "opacity": {"condition": {"param": "pick", "value": 1}, "value": 0.12},
                      "tooltip": [{"field": "state"}, {"field": "day"}, {"field": "value", "format": ".3f"}]}}],
         "width": "container", "height": 220, "title": "all states (click the legend to pick one)"}
@@ -255,9 +255,16 @@ def run_thresholds(ws: Workspace, key: str, kind: str, *, param: str = "psychoso
     th = cont.thresholds()
     df = cont.table()
     seconds = time.perf_counter() - t0
-    values = [{"branch": int(r.branch), "segment": f"{int(r.branch)}-{'s' if r.stable else 'u'}",
-               "x": float(r.value), "y": float(getattr(r, state)), "stability": "stable" if r.stable else "unstable"}
-              for r in df.itertuples()] if len(df) else []
+    values = []
+    run, last = 0, None
+    for r in df.itertuples():
+        if last is not None and (r.branch, r.stable) != last:
+            run += 1  # a new piece wherever the branch changes or its stability flips (at a fold)
+            if r.branch == last[0]:  # start the new piece at the fold, so the curve stays joined
+                values.append({**values[-1], "segment": run, "stability": "stable" if r.stable else "unstable"})
+        last = (r.branch, r.stable)
+        values.append({"branch": int(r.branch), "segment": run, "point": len(values), "x": float(r.value),
+                       "y": float(getattr(r, state)), "stability": "stable" if r.stable else "unstable"})
     rules = [{"x": v, "what": f"{name} {v:.3g}"} for name, v in (("onset", th.onset), ("recovery", th.recovery))
              if v is not None]
     spec = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": "container", "height": 320,
@@ -266,7 +273,7 @@ def run_thresholds(ws: Workspace, key: str, kind: str, *, param: str = "psychoso
                 {"data": {"values": values}, "mark": {"type": "line", "point": False},
                  "encoding": {"x": {"field": "x", "type": "quantitative", "title": f"{param} (sustained level)"},
                               "y": {"field": "y", "type": "quantitative", "title": f"{state} (0-1)"},
-                              "detail": {"field": "segment"},
+                              "detail": {"field": "segment"}, "order": {"field": "point"},
                               "strokeDash": {"field": "stability", "type": "nominal",
                                              "scale": {"domain": ["stable", "unstable"],
                                                        "range": [[1, 0], [5, 4]]}},
