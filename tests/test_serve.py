@@ -149,7 +149,7 @@ def test_patient_story_shows_onset_persistence_and_the_cli_command(client, tmp_p
 
 
 def test_story_of_a_typical_patient_recovers_or_never_starts(client) -> None:
-    r = client.post("/story/run", data={**STORY, "patient": "typical"})
+    r = client.post("/story/run", data={**STORY, "patient": "median"})
     assert r.status_code == 200
     assert "no onset" in r.text or "recovery on day" in r.text
 
@@ -199,11 +199,11 @@ def test_thresholds_view_shows_hysteresis(client) -> None:
     spec = _script_json(r.text, "thr-spec")
     stab = {v["stability"] for v in spec["layer"][0]["data"]["values"]}
     assert stab == {"stable", "unstable"}
-    assert "fitts bifurcate fitts --param psychosocial_stress --range -2 4" in r.text
+    assert "fitts bifurcate fitts --param psychosocial_stress --range -2 4 --patient predisposed" in r.text
 
 
 def test_thresholds_bad_range_is_an_error(client) -> None:
-    r = client.post("/thresholds/run", data={"theory": "fitts", "patient": "typical", "param": "psychosocial_stress",
+    r = client.post("/thresholds/run", data={"theory": "fitts", "patient": "median", "param": "psychosocial_stress",
                                              "low": "4", "high": "-2"})
     assert r.status_code == 422 and "not usable" in r.text
 

@@ -339,8 +339,9 @@ def simulate(
         "--keep-going", help="When patients fail (NaN, divergence), keep the others, write "
         "the results with the failed ones flagged in `status`, and exit 1.")] = False,
     patient_params: Annotated[Path | None, typer.Option(
-        "--patient-params", help="YAML mapping or CSV (parameter,value): every patient gets these values "
-        "and the prior median of the other parameters (the typical patient) instead of sampled ones.")] = None,
+        "--patient-params", help="YAML or CSV of parameter values given to every patient (e.g. one patient "
+        "exported by `fitts patient`); with --patients 1 and --no-noise, that patient's deterministic story.")
+    ] = None,
 ) -> None:
     """Simulate virtual patients of a model and save the result as NetCDF.
 
@@ -349,24 +350,24 @@ def simulate(
     and names the patient, the time and the state.
     """
     from fitts.compile.compiled import compile_model
-    from fitts.io.results import result_metadata, save_dataset, save_table, trajectory_table
+    from fitts.io.results import check_netcdf_path, result_metadata, save_dataset, save_table, trajectory_table
     from fitts.sim.simulate import simulate as run
     from fitts.spec.load import load_model
 
+    check_netcdf_path(out_path)  # before the work, not after
+    _check_table_suffix(table, "--table")
     spec = load_model(model)
     applies = [parse_intervention(t) for t in intervention or []]
     comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
     compiled = compile_model(spec)
-    given = None
+    fixed = None
     if patient_params is not None:
         from fitts.io.params import read_patient_params
-        from fitts.sim.sample import typical_parameters
 
-        given = typical_parameters(compiled)
-        given.update(read_patient_params(patient_params, compiled.param_index))
+        fixed = read_patient_params(patient_params, compiled.param_index)
     try:
         with _progress_task(f"simulating {spec.name}", patients * days) as progress:
-            ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method, params=given,
+            ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method, params=fixed,
                      backend=backend.value, schedule=comps, interventions=applies,
                      record=record.value, record_every=record_every, noise=not no_noise,
                      chunk_size=chunk_size, progress=progress, throw=not keep_going,
@@ -489,8 +490,9 @@ def dominance(
     scenario: Annotated[ScenarioName, typer.Option(
         "--scenario", help="default: psychosocial stressor (level 2, days 30-150), persistence, "
         "treatment cutting pain's feedback edges from day 300, end at day 500.")] = ScenarioName.default,
-    predisposed: Annotated[bool, typer.Option(
-        "--predisposed/--not-predisposed", help="Set early_adversity = 1 when the model has it.")] = True,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+    patient_params: PatientParams = None,
     behaviour: Annotated[str, typer.Option(
         "--behaviour", help="State whose behaviour weights the eigenvalues.")] = "pain",
     top: Annotated[int, typer.Option("--top", min=1, help="Loops shown in the figure.")] = 6,
@@ -500,13 +502,13 @@ def dominance(
 ) -> None:
     """Which loops dominate along onset, persistence and recovery (loop eigenvalue elasticity).
 
-    Simulates the model's typical patient (deterministic) through the scenario and scores
-    each loop's elasticity on the eigenvalues that carry the behaviour of `--behaviour`.
+    Simulates one patient (deterministic; the theory's typical ill patient unless --patient
+    says otherwise) through the scenario and scores each loop's elasticity on the eigenvalues
+    that carry the behaviour of `--behaviour`.
     """
     from fitts.analysis.dominance import default_scenario, dominance_over_time, top_loops
-    from fitts.plot.diagram import figure_format
     from fitts.plot.dominance import plot_dominance
-    from fitts.sim.sample import typical_parameters
+    from fitts.plot.figures import figure_format
 
     figure_format(out_path)
     _check_table_suffix(table, "--table")
@@ -514,10 +516,9 @@ def dominance(
     if behaviour not in m.state_index:
         raise typer.BadParameter(f"the model has no state {behaviour!r}."
                                  + did_you_mean(behaviour, m.states), param_hint="--behaviour")
-    over = {"early_adversity": 1.0} if predisposed and "early_adversity" in m.param_index else {}
+    _, params, _ = _patient(model, patient_params, None, patient, seed)
     sc = default_scenario(m)
-    dom = dominance_over_time(m, sc, params=typical_parameters(m, over), behaviour=behaviour,
-                              backend=backend.value)
+    dom = dominance_over_time(m, sc, params=params, behaviour=behaviour, backend=backend.value)
     plot_dominance(dom, out_path, top=top, state=behaviour)
     tops = top_loops(dom, top, include_decay=False)
     t = Table(title=f"top loops of {m.spec.name} ({sc.label})")
@@ -564,7 +565,7 @@ def attribute(
 
     _check_table_suffix(out_path, "--out")
     if figure is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(figure)
     m = _theory(model)
@@ -618,15 +619,76 @@ def plot(
         "--states", help="Comma-separated states to plot (default: all).")] = None,
     max_lines: Annotated[int, typer.Option(
         "--max-lines", min=0, help="Individual patient lines per panel.")] = 20,
+    patient: Annotated[str | None, typer.Option(
+        "--patient", help="Patients to show: ids (e.g. 3 or 3,7,12), `ill` (pain NRS >= 4 at the end, "
+        "noise-free) or `healthy` (below 4). One id shows that patient's own story.")] = None,
 ) -> None:
     """Plot simulated trajectories: per state, median, 10-90 % band and a few patients."""
     from fitts.io.results import load_dataset
+    from fitts.plot.figures import figure_format
     from fitts.plot.trajectories import plot_trajectories
 
+    figure_format(out_path)
     ds = load_dataset(result)
     names = [s.strip() for s in states.split(",") if s.strip()] if states else None
-    plot_trajectories(ds, out_path, states=names, max_lines=max_lines)
-    typer.echo(f"wrote {out_path}")
+    ids = _select_patients(ds, patient) if patient is not None else None
+    plot_trajectories(ds, out_path, states=names, max_lines=max_lines, patients=ids)
+    typer.echo(f"wrote {out_path}" + (f" ({len(ids)} patient(s))" if ids is not None else ""))
+
+
+def _select_patients(ds: Any, text: str) -> list[int]:
+    """Patient ids named by `--patient`: a comma list of ids, `ill` or `healthy` at the end."""
+    import numpy as np
+
+    rule = text.strip().lower()
+    if rule in ("ill", "healthy"):
+        from fitts.observe.instruments import expressible, measure
+
+        ok, reason = expressible([str(s) for s in ds["state"].values], "pain_nrs")
+        if not ok or "trajectory" not in ds:
+            raise typer.BadParameter(f"cannot tell who is {rule}: {reason if not ok else 'no trajectories'}",
+                                     param_hint="--patient")
+        nrs = np.asarray(measure(ds, "pain_nrs", noise=False, time=float(ds["time"].values[-1])).values)
+        chosen = ds["patient"].values[(nrs >= 4) if rule == "ill" else (nrs < 4)]
+        if len(chosen) == 0:
+            raise typer.BadParameter(f"no patient is {rule} at the end of this result", param_hint="--patient")
+        return [int(i) for i in chosen]
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give patient ids such as 3 or 3,7, or `ill` / `healthy`",
+                                 param_hint="--patient") from None
+
+
+@app.command("patient")
+def patient_command(
+    model: ModelArg,
+    result: Annotated[Path | None, typer.Argument(
+        help="Result file: a .nc of `fitts simulate`, or a .parquet/.csv table with a patient column "
+        "(population, trial, attribution). Omit it to export a --choice patient.", show_default=False)] = None,
+    patient_id: Annotated[int | None, typer.Option(
+        "--id", min=0, help="Patient id in the result file.", show_default=False)] = None,
+    choice: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="YAML file of the patient's parameters, for --patient-params.", show_default=False)] = ...,
+) -> None:
+    """Export one virtual patient's parameters to a file that --patient-params reads.
+
+    With a result file and --id, the patient of that file; without one, the patient that
+    --patient names (the theory's typical ill patient by default). Follow the patient with
+    `fitts simulate MODEL --patient-params FILE`, `steady`, `bifurcate`, `mobile` or `dominance`.
+    """
+    from fitts.analysis.patients import patient_from_result, write_patient_params
+
+    if (result is None) != (patient_id is None):
+        raise typer.BadParameter("give a result file together with --id, or neither", param_hint="--id")
+    if result is not None and patient_id is not None:
+        chosen = patient_from_result(_theory(model), result, patient_id)
+    else:
+        chosen = _choose(model, choice, seed)[1]
+    write_patient_params(chosen, out_path)
+    typer.echo(f"{chosen.description}\nwrote {out_path}")
 
 
 _STATUS_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "not expressible": "dim"}
@@ -940,16 +1002,12 @@ def demo(
 
 def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], high: float,
                  path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fitts.plot.diagram import save_figure
+    from fitts.plot.figures import new_figure, save_figure
     from fitts.plot.trajectories import quantile_band
 
     colours = ["#1f5fbf", "#c62828", "#2e7d32", "#6a1b9a"]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    fig = new_figure((9, 6.5))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     for ax in (top, bottom):
         ax.axvspan(*window, color="#ffb74d", alpha=0.25, lw=0,
                    label="stressor" if ax is top else None)
@@ -967,8 +1025,7 @@ def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], hi
     bottom.set_xlabel("time (days)")
     bottom.set_ylim(0, 1)
     bottom.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- steady states
@@ -999,24 +1056,55 @@ def _parse_levels(items: Sequence[str] | None) -> dict[str, float]:
     return out
 
 
-def _patient(model: str, patient_params: Path | None, input_items: Sequence[str] | None
-             ) -> tuple[Any, dict[str, float], dict[str, float]]:
-    """Compiled model, the patient's parameters (typical, overridden by the file) and input levels."""
+def _patient(model: str, patient_params: Path | None, input_items: Sequence[str] | None,
+             choice: str = "typical-ill", seed: int = 0) -> tuple[Any, dict[str, float], dict[str, float]]:
+    """Compiled model, the chosen patient's parameters (overridden by the file) and input levels."""
     from fitts.io.params import read_patient_params
-    from fitts.sim.sample import typical_parameters
 
-    compiled = _theory(model)
-    params = typical_parameters(compiled)
+    compiled, patient = _choose(model, choice, seed)
+    params = dict(patient.params)
     if patient_params is not None:
         params.update(read_patient_params(patient_params, compiled.param_index))
+    err.print(f"patient: {patient.description}"
+              + (f"; parameters from {patient_params} override it" if patient_params is not None else ""),
+              markup=False)
     return compiled, params, _parse_levels(input_items)
 
 
+def _choose(model: str, choice: str, seed: int) -> tuple[Any, Any]:
+    """Compiled model and the patient `choice` names (see `fitts.analysis.patients`)."""
+    from fitts.analysis.patients import choose_patient
+
+    compiled = _theory(model)
+    if choice == "typical-ill":
+        with _progress_task("finding the typical ill patient (first time only, then cached)", 1.0) as step:
+            patient = choose_patient(compiled, choice, seed=seed)
+            step(1.0)
+    else:
+        patient = choose_patient(compiled, choice, seed=seed)
+    return compiled, patient
+
+
+def _no_ill_state_note(labels: Sequence[str], choice: str) -> None:
+    """Tell the user when the studied patient has no ill state, and what to try."""
+    if "ill" not in labels:
+        hint = ("choose `--patient typical-ill` (the default) or `--patient predisposed`" if choice != "typical-ill"
+                else "raise a sustained input, e.g. `--input psychosocial_stress=1`")
+        err.print(f"note: this patient has no ill state at these inputs, so the analysis shows health only; "
+                  f"{hint}", markup=False)
+
+
 PatientParams = Annotated[Path | None, typer.Option(
-    "--patient-params", help="YAML mapping or CSV (parameter,value) of parameter values for the patient; "
-    "other parameters take their prior median.")]
+    "--patient-params", help="YAML mapping or CSV (parameter,value) of parameter values that override the "
+    "chosen patient's (`fitts patient` writes one from any result file).")]
 InputLevels = Annotated[list[str] | None, typer.Option(
     "--input", help="Sustained input level NAME=LEVEL (repeatable; others at their default).")]
+PatientChoice = Annotated[str, typer.Option(
+    "--patient", help="Which patient: `typical-ill` (the case closest to the medians of the theory's cases "
+    "after a year of everyday life; found once per model and cached), `median` (every parameter at its prior "
+    "median: usually healthy), `predisposed` (median with every predisposition present), or a patient id "
+    "of the population at --seed.")]
+PatientSeed = Annotated[int, typer.Option("--seed", help="Population seed that patient ids refer to.")]
 
 
 @app.command()
@@ -1027,15 +1115,18 @@ def steady(
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="Also write the table of steady states to this .csv or .parquet file.")] = None,
     starts: Annotated[int, typer.Option("--starts", min=2, help="Multi-start points (Sobol).")] = 128,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
 ) -> None:
     """All steady states of one patient under constant inputs: stability and healthy/ill label.
 
-    An attractor is ill when its noise-free pain NRS is at least 4 (moderate pain).
+    An attractor is ill when its noise-free pain NRS is at least 4 (moderate pain). The
+    patient is the theory's typical ill patient unless --patient says otherwise.
     """
     from fitts.analysis.steady import steady_states
     from fitts.io.results import save_table
 
-    compiled, params, inputs = _patient(model, patient_params, input_level)
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
     with _spinner("finding steady states"):
         df = steady_states(compiled, params, inputs, starts=starts)
     summary = Table(title=f"{len(df)} steady states of {compiled.spec.name}")
@@ -1053,6 +1144,7 @@ def steady(
     for s in compiled.states:
         _add_row(states, s, *(f"{v:.3f}" for v in df[s]))
     out.print(states)
+    _no_ill_state_note(list(df["label"]), patient)
     if out_path is not None:
         save_table(df, out_path, {**df.attrs, "command": _command()})
         typer.echo(f"wrote {out_path}")
@@ -1075,15 +1167,18 @@ def bifurcate(
         "--table", help="Write the branch points to this .csv or .parquet file.")] = None,
     state: Annotated[str | None, typer.Option(
         "--state", help="State on the vertical axis of the diagram (default pain).")] = None,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
 ) -> None:
     """Continue the steady states of one patient across a range, locate the folds, and read off
-    the onset and recovery thresholds (pseudo-arclength continuation)."""
+    the onset and recovery thresholds (pseudo-arclength continuation). The patient is the
+    theory's typical ill patient unless --patient says otherwise."""
     from fitts.analysis.continuation import continuation
     from fitts.io.results import save_table
 
-    compiled, params, inputs = _patient(model, patient_params, input_level)
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
     if out_path is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(out_path)  # a bad suffix is an error before the work
     with _spinner(f"continuing steady states in {param}"):
@@ -1122,15 +1217,18 @@ def mobile(
     table: Annotated[Path | None, typer.Option(
         "--table", help="Write the sensitivity matrices as a long .csv or .parquet table.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Strongest responses listed per attractor.")] = 8,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
 ) -> None:
     """The "hanging mobile": steady-state response of every state to a sustained small push on
-    each node's drive, S = -J⁻¹B, at the healthy and at the ill attractor."""
+    each node's drive, S = -J⁻¹B, at the healthy and at the ill attractor of one patient (the
+    theory's typical ill patient unless --patient says otherwise)."""
     from fitts.analysis.mobile import mobile as run_mobile
     from fitts.io.results import save_table
 
-    compiled, params, inputs = _patient(model, patient_params, input_level)
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
     if out_path is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(out_path)
     with _spinner("finding attractors"):
@@ -1145,6 +1243,7 @@ def mobile(
         for _, r in sub.iterrows():
             _add_row(t, r["push"], r["response"], f"{r['sensitivity']:+.4f}")
         out.print(t)
+    _no_ill_state_note([str(a) for a in ds.attractor.values], patient)
     if out_path is not None:
         from fitts.plot.steady import plot_mobile
 
@@ -1353,7 +1452,7 @@ def power(
 
     _check_table_suffix(out_path, "--out")
     if figure is not None:
-        from fitts.plot.diagram import figure_format
+        from fitts.plot.figures import figure_format
 
         figure_format(figure)
     m = _theory(model)
@@ -1435,7 +1534,8 @@ def design(
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / "designs.csv"
     save_table(res.table, table_path, {**res.settings, "command": _command()})
-    fig_path = plot_designs(res.table, out_dir / "designs.png", title=f"{ma.spec.name} vs {mb.spec.name}")
+    fig_path = out_dir / "designs.png"
+    plot_designs(res.table, fig_path, title=f"{ma.spec.name} vs {mb.spec.name}")
     typer.echo(f"wrote {table_path}")
     typer.echo(f"wrote {fig_path}")
 

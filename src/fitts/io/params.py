@@ -15,8 +15,8 @@ def read_patient_params(path: str | Path, known: Collection[str]) -> dict[str, f
     Parameters
     ----------
     path
-        ``.yaml``/``.yml``: a mapping ``name: value``; ``.csv``: a header line and two
-        columns, parameter name and value (e.g. ``parameter,value``).
+        ``.yaml``/``.yml``: a mapping ``name: value``; ``.csv``: two columns, parameter
+        name and value, with or without a header line (e.g. ``parameter,value``).
     known
         The names of the model's parameter table (``CompiledModel.param_index``).
 
@@ -53,7 +53,10 @@ def read_patient_params(path: str | Path, known: Collection[str]) -> dict[str, f
 
         with p.open(newline="") as fh:
             lines = list(csv.reader(fh))
-        for i, line in enumerate(lines[1:], start=2):
+        # the first line is a header (e.g. `parameter,value`) only when its value column is not a
+        # number: a file without a header must not lose its first parameter
+        first = 1 if lines and not _is_number(lines[0][1] if len(lines[0]) > 1 else "") else 0
+        for i, line in enumerate(lines[first:], start=first + 1):
             if not line or not "".join(line).strip():
                 continue
             if len(line) < 2:
@@ -76,3 +79,11 @@ def read_patient_params(path: str | Path, known: Collection[str]) -> dict[str, f
             raise DataError(f"{where}: entry {name!r}: value {value!r} is not a finite number")
         out[name] = v
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

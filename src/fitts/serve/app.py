@@ -191,7 +191,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
             days = float(f.get("days") or 500)
             noise = f.get("noise") == "on"
             seed = int(f.get("seed") or 0)
-            result = story.run_story(ws, key, f.get("patient", "typical"), rows, days=days,
+            result = story.run_story(ws, key, str(f.get("patient") or "predisposed"), rows, days=days,
                                      given_text=str(f.get("given") or ""), noise=noise, seed=seed,
                                      backend=kernels.backend(key))
         except ValueError as exc:
@@ -214,7 +214,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         try:
             key = theory_arg(f.get("theory"))
             span = (float(f.get("low") or -2), float(f.get("high") or 4))
-            result = story.run_thresholds(ws, key, f.get("patient", "predisposed"),
+            result = story.run_thresholds(ws, key, str(f.get("patient") or "predisposed"),
                                           param=str(f.get("param") or "psychosocial_stress"), span=span,
                                           given_text=str(f.get("given") or ""))
         except ValueError as exc:

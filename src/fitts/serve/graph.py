@@ -31,9 +31,23 @@ def doi_url(source: str | None) -> str | None:
 
 
 def _describe(value: Any) -> str:
-    from fitts.cli import describe_value
-
-    return describe_value(value)
+    """A number, an expression or a prior as short text: ``lognormal(median=2, sigma=0.2)``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | str):
+        return str(value)
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    fields = value.model_dump(exclude_none=True)
+    dist = fields.pop("dist", "?")
+    parts = []
+    for k, v in fields.items():
+        if isinstance(v, list | tuple):
+            v = "[" + ", ".join(f"{x:g}" for x in v) + "]"
+        elif isinstance(v, int | float):
+            v = f"{v:g}"
+        parts.append(f"{k}={v}")
+    return f"{dist}({', '.join(parts)})"
 
 
 def edge_key(spec: Spec, eid: str) -> tuple[str, str, str, str]:

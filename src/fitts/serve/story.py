@@ -25,10 +25,11 @@ from fitts.errors import ModelError
 from fitts.serve.workspace import Workspace, write_atomic
 
 PATIENTS = {
-    "typical": "typical (every parameter at its prior median, no predisposition)",
-    "predisposed": "predisposed (typical, with the theory's predispositions present)",
-    "ill": "typical ill (predisposed, started in the state a large stressor leaves)",
-    "given": "given parameters (YAML `name: value`, others typical)",
+    "predisposed": "predisposed (every parameter at its prior median, the theory's predispositions present)",
+    "median": "typical (every parameter at its prior median, no predisposition: usually healthy)",
+    "typical-ill": "typical ill (the case closest to the medians of the theory's cases after a year of everyday "
+                   "life; found once per theory, then cached: the first time takes a minute or more)",
+    "given": "given parameters (YAML `name: value`; the others at their prior median)",
 }
 #: pain (0-1) above which a patient counts as ill, as in the phenomenon tests
 HIGH_PAIN = 0.5
@@ -37,8 +38,6 @@ DT = 0.05
 #: at most this many simulated days in one story
 MAX_DAYS = 3650
 MAX_STRESSORS = 12
-#: model hash -> parameter overrides of its typical ill patient (computed once)
-_ILL: dict[str, dict[str, float]] = {}
 
 
 def predispositions(spec: Any) -> list[str]:
@@ -46,56 +45,40 @@ def predispositions(spec: Any) -> list[str]:
     return [name for name, p in spec.parameters.items() if p.prior is not None and p.prior.dist == "bernoulli"]
 
 
-def _prime_input(model: Any) -> str:
-    return "psychosocial_stress" if "psychosocial_stress" in model.input_index else model.inputs[0]
-
-
 @dataclass(frozen=True)
 class Patient:
-    """A patient of a theory: the parameter overrides the CLI file holds, and the full values."""
+    """A patient of a theory: how it was chosen, the given overrides, and every sampled parameter."""
 
     kind: str
     overrides: dict[str, float]
     params: dict[str, float]
+    description: str
 
 
 def patient(ws: Workspace, key: str, kind: str, given_text: str = "") -> Patient:
-    """Build the patient `kind` of theory `key` (see :data:`PATIENTS`).
+    """The patient `kind` of theory `key` (see :data:`PATIENTS`), chosen as the CLI's `--patient` chooses.
 
     Raises
     ------
     ModelError, DataError
-        An unknown kind, or given parameters the CLI's reader refuses (named by entry).
+        An unknown kind, no typical ill patient, or given parameters the CLI's reader refuses
+        (named by entry).
     """
+    from fitts.analysis.patients import choose_patient
     from fitts.io.params import read_patient_params
-    from fitts.sim.sample import typical_parameters
-    from fitts.sim.simulate import simulate
 
     if kind not in PATIENTS:
         raise ModelError(f"unknown patient {kind!r}", hint="choose " + ", ".join(PATIENTS))
     m = ws.compiled(key)
-    over: dict[str, float] = {}
-    if kind in ("predisposed", "ill"):
-        over = {name: 1.0 for name in predispositions(m.spec)}
-    elif kind == "given":
-        path = ws.stories / "given.yaml"
-        write_atomic(path, given_text or "{}\n")
-        over = read_patient_params(path, m.param_index)
-    params = typical_parameters(m, over)
-    if kind == "ill" and m.inputs and m.model_hash in _ILL:
-        over = dict(_ILL[m.model_hash])
-        params = typical_parameters(m, over)
-    elif kind == "ill" and m.inputs:
-        days = 600.0
-        sched = [{"input": _prime_input(m), "kind": "pulse", "start": 0.0, "duration": 300.0, "level": 5.0}]
-        ds = simulate(m, patients=1, days=days, dt=DT, noise=False, schedule=sched, params=params,
-                      backend="numpy", record_every=days, command="fitts serve: typical ill patient")
-        final = ds.trajectory.values[0, -1]
-        for s, v in zip(m.states, final, strict=True):
-            over[f"initial.{s}"] = round(float(v), 6)
-        _ILL[m.model_hash] = dict(over)
-        params = typical_parameters(m, over)
-    return Patient(kind, over, params)
+    if kind != "given":
+        chosen = choose_patient(m, kind)
+        return Patient(kind, {}, dict(chosen.params), chosen.description)
+    path = ws.stories / "given.yaml"
+    write_atomic(path, given_text or "{}\n")
+    over = read_patient_params(path, m.param_index)
+    chosen = choose_patient(m, "median")
+    return Patient(kind, over, {**chosen.params, **over},
+                   f"prior-median patient of {m.spec.name} with the given values of {', '.join(over) or 'nothing'}")
 
 
 def stressor_rows(form: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -148,10 +131,10 @@ def events(t: np.ndarray, pain: np.ndarray, stressor_end: float) -> dict[str, An
 
 
 def _files(ws: Workspace, p: Patient, schedule: list[dict[str, Any]]) -> tuple[Path, Path]:
-    """Write the patient and schedule files the equivalent CLI command reads."""
-    blob = json.dumps([p.overrides, schedule], sort_keys=True).encode()
+    """Write the patient (every sampled parameter) and schedule files the equivalent CLI command reads."""
+    blob = json.dumps([p.params, schedule], sort_keys=True).encode()
     folder = ws.stories / hashlib.sha256(blob).hexdigest()[:12]
-    pp = write_atomic(folder / "patient.yaml", yaml.safe_dump(p.overrides or {}, sort_keys=False))
+    pp = write_atomic(folder / "patient.yaml", f"# {p.description}\n" + yaml.safe_dump(p.params, sort_keys=False))
     sp = write_atomic(folder / "schedule.yaml", yaml.safe_dump(schedule, sort_keys=False))
     return pp, sp
 
@@ -193,7 +176,7 @@ def run_story(ws: Workspace, key: str, kind: str, rows: list[dict[str, Any]], *,
     cmd += ["--seed", str(seed)] if noise else ["--no-noise"]
     return {"spec": story_chart(t, traj, list(m.states), rows, m.spec.name, p.kind), "events": ev,
             "command": shlex.join(cmd), "files": [rel(pp), rel(sp)], "seconds": round(seconds, 2),
-            "theory": m.spec.name, "backend": backend}
+            "theory": m.spec.name, "backend": backend, "patient": p.description}
 
 
 def story_chart(t: np.ndarray, traj: np.ndarray, states: list[str], rows: list[dict[str, Any]],
@@ -287,8 +270,13 @@ def run_thresholds(ws: Workspace, key: str, kind: str, *, param: str = "psychoso
                                                      "color": "#e65100"},
                  "encoding": {"x": {"field": "x", "type": "quantitative"}, "text": {"field": "what"}}},
             ]}
-    pp, _ = _files(ws, p, [])
-    cmd = ["fitts", "bifurcate", ws.cli_name(key), "--param", param, "--range", f"{lo:g}", f"{hi:g}",
-           "--patient-params", str(pp.relative_to(ws.root)), "--out", "thresholds.png"]
+    cmd = ["fitts", "bifurcate", ws.cli_name(key), "--param", param, "--range", f"{lo:g}", f"{hi:g}"]
+    if kind == "given":
+        pp, _ = _files(ws, p, [])
+        cmd += ["--patient", "median", "--patient-params", str(pp.relative_to(ws.root))]
+    else:
+        cmd += ["--patient", kind]
+    cmd += ["--out", "thresholds.png"]
     return {"spec": spec, "onset": th.onset, "recovery": th.recovery, "width": th.width, "notes": cont.notes,
+            "patient": p.description,
             "command": shlex.join(cmd), "seconds": round(seconds, 2), "points": len(values)}
