@@ -490,3 +490,17 @@ def test_a_finished_scorecard_is_shown_downloadable_and_compared(client) -> None
     assert client.get(f"/jobs/{job.id}/files/scorecard.csv").text.startswith("id,title")
     cmp = client.get("/compare?a=fitts&b=integrated")
     assert 'id="score-compare"' in cmp.text and 'class="status pass"' in cmp.text
+
+
+def test_the_diagram_layout_is_the_one_fitts_diagram_draws() -> None:
+
+    from fitts.analysis.graph import signed_graph
+    from fitts.plot.diagram import _group_layout as figure_layout
+    from fitts.serve.graph import _group_layout
+
+    for name in ("fitts", "sympathetic_drg", "integrated"):
+        g = signed_graph(load_model(name))
+        ours, theirs = _group_layout(g), figure_layout(g)
+        assert set(ours) == set(theirs)
+        for n, (x, y) in ours.items():
+            assert (x, y) == pytest.approx(tuple(theirs[n]), abs=1e-12)

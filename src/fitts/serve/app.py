@@ -16,6 +16,7 @@ from typing import Any
 
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -84,6 +85,13 @@ class Kernels:
                 self._pool.submit(self._warm, m)
         return "numpy"
 
+    def warm(self, key: str) -> None:
+        """Start compiling the kernel of a theory (if enabled and not done yet); errors are left to the views."""
+        try:
+            self.backend(key)
+        except FittsError:
+            pass
+
     def _warm(self, m: Any) -> None:
         from fitts.sim.simulate import simulate
 
@@ -122,10 +130,13 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
     templates.env.filters["tojson_script"] = _json
     templates.env.filters["g3"] = _g3
 
-    def page(request: Request, template: str, view: str, status: int = 200, **ctx: Any) -> Response:
+    def page(request: Request, template: str, view: str, status: int = 200, warm: str | None = None,
+             **ctx: Any) -> Response:
         ctx.setdefault("theories", ws.theory_keys())
+        # once the page is sent, start compiling the theory's fast kernel, so that its stories are quick
+        background = BackgroundTask(kernels.warm, warm) if warm and status == 200 else None
         return templates.TemplateResponse(request, template, {"views": VIEWS, "view": view, "ws": ws, **ctx},
-                                          status_code=status)
+                                          status_code=status, background=background)
 
     def partial(request: Request, template: str, status: int = 200, **ctx: Any) -> Response:
         return templates.TemplateResponse(request, template, {"ws": ws, **ctx}, status_code=status)
@@ -158,7 +169,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
                        "loops": graph.loop_rows(b)}]
         else:
             panels = [{"key": key, "spec": a, "elements": graph.elements(a), "loops": graph.loop_rows(a)}]
-        return page(request, "theory.html", "theory", key=key, other=other, panels=panels)
+        return page(request, "theory.html", "theory", warm=key, key=key, other=other, panels=panels)
 
     # ------------------------------------------------------------------ compare
     def compare_view(request: Request) -> Response:
@@ -179,7 +190,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
     def story_view(request: Request) -> Response:
         key = theory_arg(request.query_params.get("theory"))
         m = ws.compiled(key)
-        return page(request, "story.html", "story", key=key, inputs=list(m.inputs), patients=story.PATIENTS,
+        return page(request, "story.html", "story", warm=key, key=key, inputs=list(m.inputs), patients=story.PATIENTS,
                     predispositions=story.predispositions(m.spec))
 
     async def story_run(request: Request) -> Response:

@@ -7,6 +7,7 @@ compound node around its states.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -81,17 +82,56 @@ def differing_edges(a: Spec, b: Spec) -> dict[str, set[str]]:
     return out
 
 
+def _group_layout(g: nx.MultiDiGraph) -> dict[str, tuple[float, float]]:
+    """The arrangement `fitts diagram` draws (layout units): modules on a circle, each module's
+    states on a small circle around its place, inputs on an outer ring facing the states they drive.
+
+    Written here rather than imported, because importing :mod:`fitts.plot` loads matplotlib and
+    every figure module, which would delay the workbench's first page by seconds.
+    """
+    states = [n for n, k in g.nodes(data="kind") if k == "state"]
+    inputs = [n for n, k in g.nodes(data="kind") if k == "input"]
+    groups: dict[str | None, list[str]] = {}
+    for n in states:
+        groups.setdefault(g.nodes[n]["group"], []).append(n)
+    pos: dict[str, tuple[float, float]] = {}
+    if len(groups) <= 1:
+        for i, n in enumerate(states):
+            a = 2 * math.pi * i / max(len(states), 1) + math.pi / 2
+            pos[n] = (math.cos(a), math.sin(a))
+    else:
+        k = len(groups)
+        for gi, members in enumerate(groups.values()):
+            a = 2 * math.pi * gi / k + math.pi / 2
+            r = 0.0 if len(members) == 1 else min(0.12 + 0.045 * len(members), math.pi / k * 0.8)
+            for j, n in enumerate(members):
+                b = a + math.pi / 2 + 2 * math.pi * j / len(members)
+                pos[n] = (math.cos(a) + r * math.cos(b), math.sin(a) + r * math.sin(b))
+    angles = []
+    for n in inputs:
+        xs = [pos[v] for _, v in g.out_edges(n) if v in pos]
+        vx, vy = sum(p[0] for p in xs), sum(p[1] for p in xs)
+        angles.append(math.atan2(vy, vx) if (vx or vy) else 0.0)
+    min_gap = 2 * math.pi / max(len(inputs), 1) * 0.6 if inputs else 0.0
+    placed: list[float] = []
+    for idx in sorted(range(len(inputs)), key=lambda i: angles[i]):
+        a = angles[idx]
+        if placed and a - placed[-1] < min_gap:
+            a = placed[-1] + min_gap
+        placed.append(a)
+        pos[inputs[idx]] = (1.75 * math.cos(a), 1.75 * math.sin(a))
+    return pos
+
+
 def layout(specs: Iterable[Spec]) -> dict[str, tuple[float, float]]:
     """Positions (pixels) of every node of the given theories, on their union graph."""
-    from fitts.plot.diagram import _group_layout  # the layout of `fitts diagram`
-
     g = nx.MultiDiGraph()
     for s in specs:
         g = nx.compose(g, signed_graph(s))
     out = {}
-    for n, p in _group_layout(g).items():
+    for n, (x, y) in _group_layout(g).items():
         pull = _INPUT_RING if g.nodes[n].get("kind") == "input" else 1.0  # inputs closer in: a tighter picture
-        out[n] = (float(p[0]) * _SCALE * pull, -float(p[1]) * _SCALE * pull)
+        out[n] = (x * _SCALE * pull, -y * _SCALE * pull)
     return out
 
 
