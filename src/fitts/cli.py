@@ -688,6 +688,64 @@ def _select_patients(ds: Any, text: str) -> list[int]:
                                  param_hint="--patient") from None
 
 
+@app.command()
+def compare(
+    models: Annotated[list[str], typer.Argument(
+        help="Two or more built-in theory names or model files (variants included).", show_default=False)],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for index.html (self-contained), comparison.csv and edges.csv.")] = None,
+    patient: PatientChoice = "predisposed",
+    seed: PatientSeed = 0,
+) -> None:
+    """Theories or variants side by side: edges that differ, feedback loops, steady states and
+    thresholds of one patient, and the stored scorecards.
+
+    The patient defaults to each model's predisposed patient (prior medians, every
+    predisposition present), so the comparison is quick; `--patient typical-ill` compares
+    each model's typical ill patient instead.
+    """
+    from fitts.run.compare import compare as run_compare
+    from fitts.run.compare import write_comparison
+
+    with _progress() as bar:
+        task = bar.add_task("models (loops, steady states, thresholds)", total=len(models))
+        c = run_compare(models, patient=patient, seed=seed, progress=lambda name: bar.advance(task, 1))
+    differ = c.edges[c.edges["differs"]]
+    t = Table(title=f"edges that differ: {len(differ)} of {len(c.edges)}")
+    for col in ("edge", *c.names):
+        t.add_column(col)
+    for r in differ.itertuples(index=False):
+        _add_row(t, *(str(v) or "-" for v in list(r)[:-1]))
+    out.print(t)
+    t = Table(title="feedback loops")
+    for col in ("model", "total", "reinforcing", "balancing", "only in this model"):
+        t.add_column(col)
+    for r in c.loops.to_dict("records"):
+        only = int((c.loop_differences[r["model"]] & ~c.loop_differences[[n for n in c.names if n != r["model"]]]
+                    .any(axis=1)).sum()) if len(c.loop_differences) else 0
+        _add_row(t, r["model"], str(r["total"]), str(r["reinforcing"]), str(r["balancing"]), str(only))
+    out.print(t)
+    show = lambda v: "none in range" if v is None or v != v else f"{v:.3g}"  # noqa: E731
+    t = Table(title="steady states and thresholds in sustained psychosocial stress")
+    for col in ("model", "steady states", "onset threshold", "recovery threshold"):
+        t.add_column(col)
+    for r in c.thresholds.to_dict("records"):
+        _add_row(t, r["model"], r["steady states"], show(r["onset threshold"]), show(r["recovery threshold"]))
+    out.print(t)
+    if len(c.scorecards):
+        t = Table(title="stored scorecards")
+        for col in ("target", *c.names):
+            t.add_column(col)
+        for target, r in c.scorecards.iterrows():
+            _add_row(t, str(target), *(str(r[n]) for n in c.names))
+        out.print(t)
+    for name, note in c.notes.items():
+        err.print(f"scorecard of {name}: {note}", markup=False)
+    if out_dir is not None:
+        for path in write_comparison(c, out_dir):
+            typer.echo(f"wrote {path}")
+
+
 @app.command("patient")
 def patient_command(
     model: ModelArg,
