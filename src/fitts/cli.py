@@ -98,6 +98,16 @@ def describe_value(value: Any) -> str:
     return f"{dist}({', '.join(parts)})"
 
 
+def describe_thresholds(onset: float | None, recovery: float | None, ratio: float, width: float) -> str:
+    """The hysteresis in words: ratio and width when both thresholds are positive, else what it means."""
+    if recovery is not None and recovery <= 0:
+        return ("the ill state persists at any non-negative stress (recovery needs the stress to fall below "
+                f"{recovery:.4g})" + (f"; hysteresis width: {width:.4g}" if width == width else ""))
+    if onset is None or recovery is None:
+        return "no hysteresis in this range (" + ("no onset" if onset is None else "no recovery") + " threshold)"
+    return f"ratio onset/recovery: {ratio:.4g}; hysteresis width: {width:.4g}"
+
+
 def _add_row(table: Table, *cells: str | None) -> None:
     """Add a row of plain text (no rich markup is interpreted in model content)."""
     table.add_row(*(Text(c or "") for c in cells))
@@ -130,13 +140,14 @@ def _prepare_kernel(compiled: Any, backend: str = "numba") -> None:
     be.warm()
 
 
-def _progress() -> Progress:
+def _progress(unit: str = "patient-days") -> Progress:
+    """A progress bar on stderr (none in logs and pipes) counting `unit`."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
         MofNCompleteColumn(),
-        TextColumn("patient-days"),
+        TextColumn(unit),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
@@ -147,10 +158,14 @@ def _progress() -> Progress:
 
 @contextmanager
 def _progress_task(description: str, total: float) -> Iterator[Callable[[float], None]]:
-    """A progress bar over `total` patient-days; yields the callback for `simulate`."""
+    """A progress bar over `total` patient-days; yields the callback for `simulate`.
+
+    `total` may be an upper bound (attribution cannot know in advance how many patients fall
+    ill); a finished task is shown complete."""
     with _progress() as bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.advance(task, done)
+        bar.update(task, completed=bar.tasks[task].total)
 
 
 def parse_intervention(text: str) -> Any:
@@ -211,6 +226,15 @@ def load_schedule_file(path: Path, inputs: Sequence[str]) -> list[Any]:
 # --------------------------------------------------------------------------- commands
 
 
+#: shared options: the same name, default, range and meaning in every command
+Seed = Annotated[int, typer.Option(
+    "--seed", min=0, help="Random seed: with the model it fixes every virtual patient (the same seed gives "
+    "the same patients in every command).")]
+Dt = Annotated[float, typer.Option(
+    "--dt", min=1e-6, max=1.0, help="Integration step, days.")]
+DEFAULT_DT = 0.05
+
+
 @app.callback()
 def _main_options(
     debug: Annotated[bool, typer.Option(
@@ -244,7 +268,8 @@ def show(
     sources: Annotated[bool, typer.Option(
         "--sources", help="Add the citation (source) of every edge to the edge table.")] = False,
 ) -> None:
-    """Show a model's nodes and signed edges as tables, and count its feedback loops."""
+    """Show a model's nodes, inputs, signed edges, parameters and interventions as tables, and count
+    its feedback loops."""
     from fitts.analysis.graph import loop_count
     from fitts.spec.load import load_model
 
@@ -279,6 +304,26 @@ def show(
             row.append(edge.source or "")
         _add_row(edges, *row)
     out.print(edges)
+    if spec.parameters:
+        params = Table(title=f"{len(spec.parameters)} parameters")
+        for col in ("name", "prior or value", "units", "grade", "description"):
+            params.add_column(col)
+        if sources:
+            params.add_column("source")
+        for name, par in spec.parameters.items():
+            value = describe_value(par.prior) if par.prior is not None else describe_value(par.value)
+            row = [name, value, par.units or "", par.grade or "", par.description or par.label or ""]
+            if sources:
+                row.append(par.source or "")
+            _add_row(params, *row)
+        out.print(params)
+    if spec.interventions:
+        ivs = Table(title=f"{len(spec.interventions)} interventions (`--intervention NAME`)")
+        for col in ("name", "what it does", "grade"):
+            ivs.add_column(col)
+        for name, iv in spec.interventions.items():
+            _add_row(ivs, name, iv.description or iv.label or "", iv.grade or "")
+        out.print(ivs)
     if spec.omissions:
         om = Table(title=f"{len(spec.omissions)} claimed links left out on purpose")
         for col in ("from", "to", "reason"):
@@ -332,9 +377,8 @@ def simulate(
         "--patients", min=1, help="Number of virtual patients (ids 0..N-1).")] = 100,
     days: Annotated[float, typer.Option(
         "--days", help="Simulated time in days (a multiple of --dt and --record-every).")] = 365.0,
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Random seed; with the model hash it fixes every patient.")] = 0,
-    dt: Annotated[float, typer.Option("--dt", help="Integration step in days.")] = 0.01,
+    seed: Seed = 0,
+    dt: Dt = DEFAULT_DT,
     method: Annotated[str, typer.Option(
         "--method", help="Integrator: euler_maruyama, heun, rk4 or a scipy method "
         "(LSODA, RK45, ...).")] = "euler_maruyama",
@@ -570,7 +614,7 @@ def dominance(
 def attribute(
     model: ModelArg,
     patients: Annotated[int, typer.Option("--patients", min=1, help="Patients sampled.")] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Seed = 0,
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="Per-patient table (.csv or .parquet); loop and group tables are written "
         "beside it with suffixes _loops and _groups.")] = None,
@@ -707,8 +751,8 @@ def compare(
     from fitts.run.compare import compare as run_compare
     from fitts.run.compare import write_comparison
 
-    with _progress() as bar:
-        task = bar.add_task("models (loops, steady states, thresholds)", total=len(models))
+    with _progress("models") as bar:
+        task = bar.add_task("loops, steady states, thresholds", total=len(models))
         c = run_compare(models, patient=patient, seed=seed, progress=lambda name: bar.advance(task, 1))
     differ = c.edges[c.edges["differs"]]
     t = Table(title=f"edges that differ: {len(differ)} of {len(c.edges)}")
@@ -789,7 +833,7 @@ def evaluate(
     patients: Annotated[int | None, typer.Option(
         "--patients", min=10, help="Size of the general cohort (default: the protocol's, 8000).",
         show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the cohort and the bootstrap.")] = 0,
+    seed: Seed = 0,
     protocol: Annotated[Path | None, typer.Option(
         "--protocol", help="Protocol file (format fitts-protocol/1): cohort size and length, everyday "
         "stressors, exposure kinds. Default: the built-in protocol.", show_default=False)] = None,
@@ -897,7 +941,7 @@ def calibrate(
     budget: Annotated[str | None, typer.Option(
         "--budget", help="Limit for the whole calibration: evaluations (e.g. 300) or time (e.g. 2h, 90m).",
         show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the cohort, the designs and CMA-ES.")] = 0,
+    seed: Seed = 0,
     protocol: Annotated[Path | None, typer.Option(
         "--protocol", help="Protocol file (default: the built-in protocol).", show_default=False)] = None,
     out_dir: Annotated[Path | None, typer.Option(
@@ -1003,7 +1047,7 @@ def demo(
         "--cohort", min=10, help="Sampled patients per theory for the attribution shares.")] = 100,
     days: Annotated[int, typer.Option(
         "--days", min=1, help="Simulated days of each story (must extend past the stressor).")] = 600,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the cohorts.")] = 0,
+    seed: Seed = 0,
 ) -> None:
     """The debate in under a minute: the three built-in theories side by side.
 
@@ -1021,8 +1065,8 @@ def demo(
     if days <= stressor.end:
         raise typer.BadParameter(f"the stressor lasts until day {stressor.end:g}; give more days so that "
                                  "there is an 'after' phase", param_hint="--days")
-    with _progress() as bar:
-        task = bar.add_task("theories (story, hysteresis, attribution)", total=len(THEORIES))
+    with _progress("theories") as bar:
+        task = bar.add_task("story, hysteresis, attribution", total=len(THEORIES))
         cases = debate(THEORIES, stressor=stressor, days=days, cohort=cohort, seed=seed,
                        progress=lambda name: bar.advance(task, 1))
     paths = write_debate(cases, stressor, out_dir)
@@ -1123,7 +1167,7 @@ PatientChoice = Annotated[str, typer.Option(
     "after a year of everyday life; found once per model and cached), `median` (every parameter at its prior "
     "median: usually healthy), `predisposed` (median with every predisposition present), or a patient id "
     "of the population at --seed.")]
-PatientSeed = Annotated[int, typer.Option("--seed", help="Population seed that patient ids refer to.")]
+PatientSeed = Seed
 
 
 @app.command()
@@ -1212,7 +1256,7 @@ def bifurcate(
     th = cont.thresholds()
     show = lambda v: "none in range" if v is None else f"{v:.6g}"  # noqa: E731
     typer.echo(f"onset threshold: {show(th.onset)}; recovery threshold: {show(th.recovery)}; "
-               f"ratio onset/recovery: {th.ratio:.4g}; hysteresis width: {th.width:.4g}")
+               + describe_thresholds(th.onset, th.recovery, th.ratio, th.width))
     for note in cont.notes:
         err.print(f"warning: {note}", markup=False)
     if out_path is not None:
@@ -1345,7 +1389,7 @@ def diary(
     noise: DiaryNoise = True,
     burn_in: DiaryBurnIn = None,
     tip: DiaryTip = False,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Seed = 0,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
 ) -> None:
     """Simulate a diary (EMA) study: a long table `patient, day, prompt, time, measure, value`.
@@ -1387,7 +1431,7 @@ def within(
     prompts: DiaryPrompts = 5,
     missing: DiaryMissing = 0.1,
     tip: DiaryTip = False,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (simulated diary).")] = 0,
+    seed: Seed = 0,
     alpha: Annotated[float, typer.Option("--alpha", min=1e-6, max=0.5, help="Significance level.")] = 0.05,
     no_pcmci: Annotated[bool, typer.Option("--no-pcmci", help="Skip PCMCI.")] = False,
     out_path: Annotated[Path | None, typer.Option(
@@ -1460,7 +1504,7 @@ def power(
     methods: Annotated[str, typer.Option("--methods", help="mlm and/or pcmci.")] = "mlm,pcmci",
     missing: DiaryMissing = 0.1,
     tip: DiaryTip = False,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Seed = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="Recovery table (.csv or .parquet).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Recovery curves (.png, .svg or .pdf).")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
@@ -1520,7 +1564,7 @@ def design(
     replicates: Annotated[int, typer.Option("--replicates", min=3, help="Replicate studies per design.")] = 20,
     missing: DiaryMissing = 0.1,
     tip: DiaryTip = False,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Seed = 0,
     top: Annotated[int, typer.Option("--top", min=1, help="Designs listed.")] = 10,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
 ) -> None:
@@ -1589,6 +1633,8 @@ def _job_progress(description: str) -> Iterator[Callable[[int, int], None]]:
     with bar:
         task = bar.add_task(description, total=None)
         yield lambda done, planned: bar.update(task, completed=done, total=planned)
+        final = bar.tasks[task].completed
+        bar.update(task, completed=final, total=final or None)
 
 
 def _executor(workers: int | None, scheduler: str | None, dask_local: bool) -> Any:
@@ -1635,7 +1681,9 @@ def trial(
     theory: Annotated[str | None, typer.Option(
         "--theory", help="Run the trial on this theory instead of the file's.")] = None,
     patients: Annotated[int | None, typer.Option("--patients", min=2, help="Patients randomised.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the virtual patients.")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", min=0, help="Random seed: with the model it fixes every virtual patient "
+        "(default: the trial file's seed).")] = None,
     workers: Workers = None,
     chunk_size: ChunkSize = 1024,
     scheduler: Scheduler = None,
@@ -1693,12 +1741,12 @@ def population(
         "--recruit", help="all, ACR 2016 cases at the end of the run-in, or never-ill controls.")] = Recruit.all,
     run_in_days: Annotated[float, typer.Option(
         "--run-in-days", help="Days of everyday life before screening.")] = 364.0,
-    dt: Annotated[float, typer.Option("--dt", help="Integration step, days.")] = 0.05,
+    dt: Dt = DEFAULT_DT,
     prevalence: Annotated[list[str] | None, typer.Option(
         "--prevalence", help="Prevalence of a predisposition, NAME=P (repeatable).")] = None,
     correlation: Annotated[list[str] | None, typer.Option(
         "--correlation", help="Copula correlation of two sampled parameters, A,B=RHO (repeatable).")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    seed: Seed = 0,
     workers: Workers = None,
     chunk_size: ChunkSize = 4096,
     scheduler: Scheduler = None,
