@@ -29,6 +29,7 @@ from fitts.cli.common import (
     _parse_prevalence,
     _theory,
     app,
+    err,
     out,
 )
 from fitts.cli.options import (
@@ -154,6 +155,13 @@ def population(
     if own:
         shutil.rmtree(ckpt, ignore_errors=True)
     typer.echo(f"{m.spec.name}: " + describe(recruit.value, res.run.screened, res.run.patients))
+    if len(res.failures):
+        from fitts.population.recruit import describe_failures
+
+        f = res.failures
+        err.print(f"note: {len(f)} candidate(s) failed during the run-in and were replaced by the next ids: "
+                  + describe_failures(f["patient"].to_numpy(), f["day"].to_numpy(), f["state"].to_numpy()),
+                  markup=False)
     typer.echo(f"wrote {out_path}")
 
 
