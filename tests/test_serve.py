@@ -385,22 +385,6 @@ def test_cancel_route(client) -> None:
     stop.set()
 
 
-@pytest.mark.slow
-def test_scorecard_job_writes_the_cli_files_and_shows_the_scorecard(client) -> None:
-    r = client.post("/jobs/new/evaluate", data={"theory": "fitts", "patients": "200", "seed": "0"})
-    assert r.status_code == 200
-    jobs = client.app.state.jobs
-    job = jobs.list()[0]
-    job = jobs.wait(job.id, 900)
-    assert job.state == "done", job.error
-    assert {"scorecard.csv", "scorecard.md", "scorecard.html", "forest.png"} <= set(job.files())
-    page = client.get(f"/jobs/{job.id}")
-    assert 'id="scorecard"' in page.text and 'id="forest"' in page.text
-    assert client.get(f"/jobs/{job.id}/files/scorecard.csv").text.startswith("id,")
-    cmp = client.get("/compare?a=fitts&b=integrated")
-    assert 'id="score-compare"' in cmp.text
-
-
 def test_a_refused_edit_keeps_what_was_typed_and_chosen(client) -> None:
     r = _edit(client, edit="weight", edge="threat -> salience", weight="-1")
     assert r.status_code == 422
