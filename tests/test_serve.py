@@ -143,9 +143,15 @@ def test_patient_story_shows_onset_persistence_and_the_cli_command(client, tmp_p
     pain = load_dataset(out).trajectory.sel(state="pain").values[0]
     shown = [v["value"] for v in spec["data"]["values"] if v["state"] == "pain"]
     assert pain[0] == pytest.approx(shown[0], abs=1e-4) and pain[-1] == pytest.approx(shown[-1], abs=1e-4)
-    # the files are downloadable from the page
+    # the files are downloadable from the page, the result too
     link = re.search(r'<a href="(/stories/[0-9a-f]+/patient.yaml)">', r.text).group(1)
     assert "early_adversity: 1.0" in client.get(link).text
+    nc = re.search(r'<a href="(/stories/[0-9a-f]+/story.nc)" id="story-nc">', r.text).group(1)
+    served = tmp_path / "served.nc"
+    served.write_bytes(client.get(nc).content)
+    import numpy as np
+
+    np.testing.assert_array_equal(load_dataset(served).trajectory.values, load_dataset(out).trajectory.values)
 
 
 def test_story_of_a_typical_patient_recovers_or_never_starts(client) -> None:
@@ -200,6 +206,8 @@ def test_thresholds_view_shows_hysteresis(client) -> None:
     stab = {v["stability"] for v in spec["layer"][0]["data"]["values"]}
     assert stab == {"stable", "unstable"}
     assert "fitts bifurcate fitts --param psychosocial_stress --range -2 4 --patient predisposed" in r.text
+    table = re.search(r'<a href="(/stories/[0-9a-f]+/thresholds.csv)"', r.text).group(1)
+    assert client.get(table).text.startswith("branch,point,value,stable")
 
 
 def test_thresholds_bad_range_is_an_error(client) -> None:

@@ -342,12 +342,14 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
 
     def story_file(request: Request) -> Response:
         folder, name = request.path_params["folder"], request.path_params["name"]
-        if name not in ("patient.yaml", "schedule.yaml") or not folder.isalnum():
+        types = {"patient.yaml": "text/yaml", "schedule.yaml": "text/yaml", "story.nc": "application/x-netcdf",
+                 "thresholds.csv": "text/csv"}
+        if name not in types or not folder.isalnum():
             raise HTTPException(404, "no such story file")
         path = ws.inside(ws.stories / folder / name)
         if not path.is_file():
             raise HTTPException(404, "no such story file")
-        return FileResponse(path, filename=name, media_type="text/yaml")
+        return FileResponse(path, filename=name, media_type=types[name])
 
     def home(request: Request) -> Response:
         return RedirectResponse("/theory", status_code=307)

@@ -169,13 +169,17 @@ def run_story(ws: Workspace, key: str, kind: str, rows: list[dict[str, Any]], *,
     end = max((r["start"] + r["duration"] for r in rows), default=0.0)
     ev = events(t, traj[:, m.state_index["pain"]], end) if "pain" in m.state_index else {
         "text": "the theory has no pain state", "onset": None, "persists": False, "recovery": None}
+    from fitts.io.results import save_dataset
+
     pp, sp = _files(ws, p, rows)
     rel = lambda q: str(q.relative_to(ws.root))  # noqa: E731
     cmd = ["fitts", "simulate", ws.cli_name(key), "--patients", "1", "--days", f"{days:g}", "--dt", f"{DT:g}",
            "--backend", backend, "--patient-params", rel(pp), "--schedule", rel(sp), "--out", "story.nc"]
     cmd += ["--seed", str(seed)] if noise else ["--no-noise"]
+    ds.attrs["command"] = shlex.join(cmd)
+    nc = save_dataset(ds, pp.parent / "story.nc")  # the file the command writes
     return {"spec": story_chart(t, traj, list(m.states), rows, m.spec.name, p.kind), "events": ev,
-            "command": shlex.join(cmd), "files": [rel(pp), rel(sp)], "seconds": round(seconds, 2),
+            "command": shlex.join(cmd), "files": [rel(pp), rel(sp), rel(nc)], "seconds": round(seconds, 2),
             "theory": m.spec.name, "backend": backend, "patient": p.description}
 
 
@@ -270,13 +274,16 @@ def run_thresholds(ws: Workspace, key: str, kind: str, *, param: str = "psychoso
                                                      "color": "#e65100"},
                  "encoding": {"x": {"field": "x", "type": "quantitative"}, "text": {"field": "what"}}},
             ]}
+    from fitts.io.results import save_table
+
     cmd = ["fitts", "bifurcate", ws.cli_name(key), "--param", param, "--range", f"{lo:g}", f"{hi:g}"]
+    pp, _ = _files(ws, p, [])
     if kind == "given":
-        pp, _ = _files(ws, p, [])
         cmd += ["--patient", "median", "--patient-params", str(pp.relative_to(ws.root))]
     else:
         cmd += ["--patient", kind]
-    cmd += ["--out", "thresholds.png"]
+    cmd += ["--out", "thresholds.png", "--table", "thresholds.csv"]
+    table = save_table(df, pp.parent / "thresholds.csv")  # the branch table the command writes
     return {"spec": spec, "onset": th.onset, "recovery": th.recovery, "width": th.width, "notes": cont.notes,
-            "patient": p.description,
+            "patient": p.description, "table": str(table.relative_to(ws.root)),
             "command": shlex.join(cmd), "seconds": round(seconds, 2), "points": len(values)}
