@@ -347,7 +347,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         if name not in types or not folder.isalnum():
             raise HTTPException(404, "no such story file")
         path = ws.inside(ws.stories / folder / name)
-        if not path.is_file():
+        if not (story.story_file(path) if name == "story.nc" else path.is_file()):
             raise HTTPException(404, "no such story file")
         return FileResponse(path, filename=name, media_type=types[name])
 

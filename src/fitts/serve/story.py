@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ PATIENTS = {
                    "life; found once per theory, then cached: the first time takes a minute or more)",
     "given": "given parameters (YAML `name: value`; the others at their prior median)",
 }
+#: results of the latest stories (story.nc path -> Dataset), written to disk when downloaded
+_KEPT: OrderedDict[Path, Any] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+MAX_KEPT = 32
 #: pain (0-1) above which a patient counts as ill, as in the phenomenon tests
 HIGH_PAIN = 0.5
 #: the integration step of stories and thresholds (days)
@@ -169,18 +175,34 @@ def run_story(ws: Workspace, key: str, kind: str, rows: list[dict[str, Any]], *,
     end = max((r["start"] + r["duration"] for r in rows), default=0.0)
     ev = events(t, traj[:, m.state_index["pain"]], end) if "pain" in m.state_index else {
         "text": "the theory has no pain state", "onset": None, "persists": False, "recovery": None}
-    from fitts.io.results import save_dataset
-
     pp, sp = _files(ws, p, rows)
     rel = lambda q: str(q.relative_to(ws.root))  # noqa: E731
     cmd = ["fitts", "simulate", ws.cli_name(key), "--patients", "1", "--days", f"{days:g}", "--dt", f"{DT:g}",
            "--backend", backend, "--patient-params", rel(pp), "--schedule", rel(sp), "--out", "story.nc"]
     cmd += ["--seed", str(seed)] if noise else ["--no-noise"]
     ds.attrs["command"] = shlex.join(cmd)
-    nc = save_dataset(ds, pp.parent / "story.nc")  # the file the command writes
+    nc = pp.parent / "story.nc"  # the file the command writes: saved when first downloaded
+    with _KEPT_LOCK:
+        _KEPT[nc] = ds
+        while len(_KEPT) > MAX_KEPT:
+            _KEPT.popitem(last=False)
     return {"spec": story_chart(t, traj, list(m.states), rows, m.spec.name, p.kind), "events": ev,
             "command": shlex.join(cmd), "files": [rel(pp), rel(sp), rel(nc)], "seconds": round(seconds, 2),
             "theory": m.spec.name, "backend": backend, "patient": p.description}
+
+
+def story_file(path: Path) -> bool:
+    """Write a recent story's result (``story.nc``) if it is not on disk yet; False when it is unknown."""
+    from fitts.io.results import save_dataset
+
+    if path.is_file():
+        return True
+    with _KEPT_LOCK:
+        ds = _KEPT.get(path)
+    if ds is None:
+        return False
+    save_dataset(ds, path)
+    return True
 
 
 def story_chart(t: np.ndarray, traj: np.ndarray, states: list[str], rows: list[dict[str, Any]],
