@@ -27,7 +27,7 @@ from fitts.spec.load import load_model, load_model_text  # noqa: E402
 @pytest.fixture
 def client(tmp_path: Path):
     app = create_app(tmp_path / "ws", warm_kernels=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
         c.workspace = tmp_path / "ws"
         yield c
 
@@ -496,3 +496,16 @@ def test_the_diagram_layout_is_the_one_fitts_diagram_draws() -> None:
         assert set(ours) == set(theirs)
         for n, (x, y) in ours.items():
             assert (x, y) == pytest.approx(tuple(theirs[n]), abs=1e-12)
+
+
+def test_other_sites_and_host_names_are_refused(client) -> None:
+    r = client.post("/variant/edit", data={"base": "fitts", "name": "x", "edit": "remove",
+                                           "edge": "pain -> sleep_disturbance"},
+                    headers={"origin": "http://evil.example"})
+    assert r.status_code == 403 and "may not change" in r.text
+    assert not (client.workspace / "models" / "x.yaml").exists()
+    assert client.get("/theory", headers={"host": "rebound.example:8765"}).status_code == 403
+    r = client.post("/variant/edit", data={"base": "fitts", "name": "x", "edit": "remove",
+                                           "edge": "pain -> sleep_disturbance"},
+                    headers={"origin": "http://127.0.0.1:8765"})
+    assert r.status_code == 200

@@ -109,7 +109,40 @@ class Kernels:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, warm_kernels: bool = True) -> Starlette:
+#: host names under which a server bound to this computer is reached
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+class SameOriginGuard:
+    """ASGI middleware: refuse requests to other host names, and form posts from other sites.
+
+    A page of another web site open in the same browser may post forms to
+    ``http://127.0.0.1:PORT/`` or reach it under a host name of its own (DNS rebinding); both
+    are refused (403), so only the workbench's own pages change the workspace.
+    """
+
+    def __init__(self, app: Any, allowed_hosts: tuple[str, ...] | None):
+        self.app, self.allowed = app, allowed_hosts
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            host = headers.get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            bad = None
+            if self.allowed is not None and name not in self.allowed:
+                bad = f"host {host[:60]!r} is not this workbench's address"
+            origin = headers.get("origin")
+            if scope["method"] not in ("GET", "HEAD") and origin and origin.split("://", 1)[-1] != host:
+                bad = f"a form from {origin[:60]!r} may not change this workbench"
+            if bad:
+                await Response(f"refused: {bad}", status_code=403, media_type="text/plain")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, warm_kernels: bool = True,
+               allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS) -> Starlette:
     """The workbench as an ASGI application.
 
     Parameters
@@ -122,6 +155,9 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
     warm_kernels
         Compile a theory's numba kernel in the background the first time it is used, so
         later stories are fast; off: every story runs on NumPy.
+    allowed_hosts
+        Host names the browser may use to reach the server (default: this computer's);
+        None allows any (a server bound to a public address).
     """
     ws = Workspace(Path(workspace))
     jobs = JobManager(ws.jobs, max_running=max_jobs)
@@ -391,8 +427,10 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         yield
         on_shutdown()
 
+    from starlette.middleware import Middleware
+
     app = Starlette(routes=routes, exception_handlers={FittsError: fitts_error, HTTPException: fitts_error},
-                    lifespan=lifespan)
+                    lifespan=lifespan, middleware=[Middleware(SameOriginGuard, allowed_hosts=allowed_hosts)])
     app.state.workspace = ws
     app.state.jobs = jobs
     app.state.kernels = kernels
