@@ -30,7 +30,8 @@ from numba import get_num_threads, njit, prange
 
 import fitts
 from fitts.sim.backends.numpy_backend import NumpyBackend
-from fitts.sim.rng import normal, stream_keys
+from fitts.sim.rng import stream_keys
+from fitts.sim.rng_numba import normal
 from fitts.spec.load import models_dir
 
 MODEL = models_dir() / "examples" / "mobile16.yaml"

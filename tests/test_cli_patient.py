@@ -78,7 +78,7 @@ def test_export_errors_name_the_file_and_what_to_do(story: Path, capsys) -> None
 def test_a_netcdf_result_is_never_written_under_another_suffix(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "simulate", "fitts", "--patients", "1", "--days", "1", "--backend", "numpy",
                        "--out", tmp_path / "x.csv")
-    assert code == 2 and "name the file .nc" in err
+    assert code == 2 and "name the file x.nc" in err
     assert not (tmp_path / "x.csv").exists()
 
 

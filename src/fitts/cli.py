@@ -32,9 +32,18 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from fitts.errors import FittsError, Location, ModelError, SimulationError, did_you_mean
+from fitts.cli_options import (
+    CheckedGroup,
+    check_output_file,
+    check_output_folder,
+    check_simulation_options,
+    check_window,
+    exit_on_sigterm,
+)
+from fitts.errors import FittsError, Location, ModelError, SimulationError, clean_message, did_you_mean
 
 app = typer.Typer(
+    cls=CheckedGroup,  # float options refuse nan/inf; fitts errors end as one clean line and exit code
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -108,6 +117,19 @@ def _check_table_suffix(path: Path | None, option: str) -> None:
         raise typer.BadParameter(f"{path}: name the table .csv or .parquet", param_hint=option)
 
 
+def _prepare_kernel(compiled: Any, backend: str = "numba") -> None:
+    """Load or compile the model's numba kernel before any progress bar, saying when it compiles."""
+    if backend != "numba":
+        return
+    from fitts.sim.backends.numba_backend import NumbaBackend
+
+    be = NumbaBackend(compiled)
+    notice = be.compile_notice()
+    if notice:
+        err.print(notice + " ...")
+    be.warm()
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -149,6 +171,7 @@ def parse_intervention(text: str) -> Any:
         raise typer.BadParameter(
             f"{text!r}: START and END must be numbers of days, as in {name}@30:90"
         ) from None
+    check_window(text, start, end)
     return Apply(name, start, end)
 
 
@@ -350,14 +373,18 @@ def simulate(
     and names the patient, the time and the state.
     """
     from fitts.compile.compiled import compile_model
-    from fitts.io.results import check_netcdf_path, result_metadata, save_dataset, save_table, trajectory_table
+    from fitts.io.results import result_metadata, save_dataset, save_table, trajectory_table
     from fitts.sim.simulate import simulate as run
     from fitts.spec.load import load_model
 
-    check_netcdf_path(out_path)  # before the work, not after
-    _check_table_suffix(table, "--table")
-    spec = load_model(model)
+    check_simulation_options(days=days, dt=dt, record_every=record_every)
+    check_output_file(out_path, "--out", (".nc",))
+    if table is not None:
+        check_output_file(table, "--table", (".parquet", ".csv"))
     applies = [parse_intervention(t) for t in intervention or []]
+    for a, text in zip(applies, intervention or [], strict=True):
+        check_window(text, a.start, a.end, days)
+    spec = load_model(model)
     comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
     compiled = compile_model(spec)
     fixed = None
@@ -365,6 +392,7 @@ def simulate(
         from fitts.io.params import read_patient_params
 
         fixed = read_patient_params(patient_params, compiled.param_index)
+    _prepare_kernel(compiled, backend.value)
     try:
         with _progress_task(f"simulating {spec.name}", patients * days) as progress:
             ds = run(compiled, patients=patients, days=days, dt=dt, seed=seed, method=method, params=fixed,
@@ -660,6 +688,64 @@ def _select_patients(ds: Any, text: str) -> list[int]:
                                  param_hint="--patient") from None
 
 
+@app.command()
+def compare(
+    models: Annotated[list[str], typer.Argument(
+        help="Two or more built-in theory names or model files (variants included).", show_default=False)],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for index.html (self-contained), comparison.csv and edges.csv.")] = None,
+    patient: PatientChoice = "predisposed",
+    seed: PatientSeed = 0,
+) -> None:
+    """Theories or variants side by side: edges that differ, feedback loops, steady states and
+    thresholds of one patient, and the stored scorecards.
+
+    The patient defaults to each model's predisposed patient (prior medians, every
+    predisposition present), so the comparison is quick; `--patient typical-ill` compares
+    each model's typical ill patient instead.
+    """
+    from fitts.run.compare import compare as run_compare
+    from fitts.run.compare import write_comparison
+
+    with _progress() as bar:
+        task = bar.add_task("models (loops, steady states, thresholds)", total=len(models))
+        c = run_compare(models, patient=patient, seed=seed, progress=lambda name: bar.advance(task, 1))
+    differ = c.edges[c.edges["differs"]]
+    t = Table(title=f"edges that differ: {len(differ)} of {len(c.edges)}")
+    for col in ("edge", *c.names):
+        t.add_column(col)
+    for r in differ.itertuples(index=False):
+        _add_row(t, *(str(v) or "-" for v in list(r)[:-1]))
+    out.print(t)
+    t = Table(title="feedback loops")
+    for col in ("model", "total", "reinforcing", "balancing", "only in this model"):
+        t.add_column(col)
+    for r in c.loops.to_dict("records"):
+        only = int((c.loop_differences[r["model"]] & ~c.loop_differences[[n for n in c.names if n != r["model"]]]
+                    .any(axis=1)).sum()) if len(c.loop_differences) else 0
+        _add_row(t, r["model"], str(r["total"]), str(r["reinforcing"]), str(r["balancing"]), str(only))
+    out.print(t)
+    show = lambda v: "none in range" if v is None or v != v else f"{v:.3g}"  # noqa: E731
+    t = Table(title="steady states and thresholds in sustained psychosocial stress")
+    for col in ("model", "steady states", "onset threshold", "recovery threshold"):
+        t.add_column(col)
+    for r in c.thresholds.to_dict("records"):
+        _add_row(t, r["model"], r["steady states"], show(r["onset threshold"]), show(r["recovery threshold"]))
+    out.print(t)
+    if len(c.scorecards):
+        t = Table(title="stored scorecards")
+        for col in ("target", *c.names):
+            t.add_column(col)
+        for target, r in c.scorecards.iterrows():
+            _add_row(t, str(target), *(str(r[n]) for n in c.names))
+        out.print(t)
+    for name, note in c.notes.items():
+        err.print(f"scorecard of {name}: {note}", markup=False)
+    if out_dir is not None:
+        for path in write_comparison(c, out_dir):
+            typer.echo(f"wrote {path}")
+
+
 @app.command("patient")
 def patient_command(
     model: ModelArg,
@@ -724,7 +810,7 @@ def evaluate(
     interval (bootstrap over virtual patients), and pass, fail or `not expressible` with the
     reason. Failing targets are reported, never hidden; the exit code is 0 either way.
     """
-    from fitts.evaluate.calibrate import builtin_calibration, calibrated, load_calibration, stale_note
+    from fitts.evaluate.calibrate import builtin_calibration, calibrated, for_variant, load_calibration, stale_note
     from fitts.evaluate.protocol import load_protocol
     from fitts.evaluate.scorecard import evaluate as run
     from fitts.evaluate.targets import load_targets
@@ -736,14 +822,21 @@ def evaluate(
     proto = load_protocol(protocol)
     compiled = _theory(model)
     n = patients or proto.cohort.patients
-    cal_path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name))
+    cal_path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name,
+                                                                              compiled.spec.parents))
     if cal_path is not None and cal_path.is_dir():  # the folder `fitts calibrate` writes
         cal_path = cal_path / "calibration.yaml"
     cal = None if cal_path is None else load_calibration(cal_path)
-    if cal is not None and (note := stale_note(cal, compiled)):
+    if cal is not None and cal.theory != compiled.spec.name and cal.theory in compiled.spec.parents:
+        cal, dropped = for_variant(cal, compiled, proto)
+        err.print(f"note: {compiled.spec.name} starts from the calibration of {cal.extra['parent']} "
+                  f"({len(cal.knobs)} knobs apply" + (f"; left out, no longer in the model: {', '.join(dropped)}"
+                                                      if dropped else "") + ")", markup=False)
+    elif cal is not None and (note := stale_note(cal, compiled)):
         err.print(f"[yellow]note:[/] {note}")
     params, proto = calibrated(compiled, cal, proto, n, seed)
     days = n * proto.cohort.years * 365.25
+    _prepare_kernel(compiled)
     with _progress_task(f"cohort of {compiled.spec.name}", days) as progress:
         sc = run(compiled, ts, protocol=proto, patients=n, seed=seed, params=params, progress=progress)
     sc.meta["calibration"] = str(cal_path) if cal_path else "none"
@@ -863,6 +956,7 @@ def calibrate(
     def log(text: str) -> None:
         bar.console.print(text) if bar.console.is_terminal else typer.echo(text, err=True)
 
+    _prepare_kernel(compiled)  # once here: worker processes then load it from the disk cache
     with _executor(workers, scheduler, dask_local) as ex, bar:
         res = run_calibration(compiled, cal, model_ref=model_ref, directory=dest, targets=targets, protocol=protocol,
                               patients=patients, refine_patients=n_refine, settings=settings,
@@ -905,127 +999,52 @@ def calibrate(
 def demo(
     out_dir: Annotated[Path, typer.Option(
         "--out", help="Folder for the demo's files (created if missing).", show_default=False)],
-    patients: Annotated[int, typer.Option(
-        "--patients", min=1, help="Virtual patients per group.")] = 400,
+    cohort: Annotated[int, typer.Option(
+        "--cohort", min=10, help="Sampled patients per theory for the attribution shares.")] = 100,
     days: Annotated[int, typer.Option(
-        "--days", min=1, help="Simulated days (must extend past the stressor).")] = 1095,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+        "--days", min=1, help="Simulated days of each story (must extend past the stressor).")] = 600,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the cohorts.")] = 0,
 ) -> None:
-    """Two groups of virtual patients of the demo model mobile16, with and without a stressor.
+    """The debate in under a minute: the three built-in theories side by side.
 
-    Both groups live with everyday stress (random life events); the second also meets a
-    large psychosocial stressor. Writes trajectories.nc, pain_over_time.png, summary.csv
-    and diagram.svg to the folder and prints the summary. Results are whatever the model
-    gives.
+    Each theory's typical predisposed patient meets one psychosocial stressor (level 2,
+    days 60-240): onset, persistence after it ends, and the onset and recovery thresholds
+    read from the hysteresis curve; a sampled cohort's attribution shares (which mechanisms
+    hold the ill state); and the scorecards stored with the packaged calibrations. Writes
+    index.html (self-contained: open it in a browser), the figures, summary.csv,
+    scorecards.csv and stories.nc to the folder, and prints the summary.
     """
-    import numpy as np
-    import pandas as pd
-    import xarray as xr
+    from fitts.plot.debate import write_debate
+    from fitts.run.debate import THEORIES, Stressor, debate, summary_table
 
-    from fitts.compile.compiled import compile_model
-    from fitts.io.results import save_dataset, save_table
-    from fitts.plot.diagram import draw_diagram
-    from fitts.sim.simulate import simulate as run
-    from fitts.spec.load import load_model, models_dir
-
-    everyday_stress = {"input": "psychosocial_stress", "kind": "events", "rate_per_year": 12.0,
-                       "magnitude": {"dist": "lognormal", "median": 0.75, "sigma": 0.4},
-                       "duration": 3.0}
-    stressor_start = 180.0
-    stressor_duration = 120.0
-    stressor_level = 2.0
-    high_pain = 0.5
-    stressor = {"input": "psychosocial_stress", "kind": "pulse", "start": stressor_start,
-                "duration": stressor_duration, "level": stressor_level}
-    stressor_end = stressor_start + stressor_duration
-    if days <= stressor_end:
-        raise typer.BadParameter(f"the stressor lasts until day {stressor_end:g}; give more "
-                                 "days so that there is an 'after' phase", param_hint="--days")
-
-    spec = load_model(models_dir() / "examples" / "mobile16.yaml")
-    compiled = compile_model(spec)
-    groups = {"everyday stress": [everyday_stress],
-              "major stressor": [everyday_stress, stressor]}
-    parts = []
+    stressor = Stressor()
+    if days <= stressor.end:
+        raise typer.BadParameter(f"the stressor lasts until day {stressor.end:g}; give more days so that "
+                                 "there is an 'after' phase", param_hint="--days")
     with _progress() as bar:
-        for gi, (group, schedule) in enumerate(groups.items()):
-            task = bar.add_task(group, total=patients * days)
-            ds = run(compiled, patients=np.arange(gi * patients, (gi + 1) * patients), days=days,
-                     seed=seed, backend="numba", schedule=schedule, throw=False,
-                     progress=lambda done, task=task: bar.advance(task, done),
-                     command=_command())
-            parts.append(ds.assign_coords(group=("patient", [group] * patients)))
-    ds = xr.concat(parts, dim="patient", combine_attrs="override")
-    ds.attrs.update(demo_everyday_stress=str(everyday_stress), demo_stressor=str(stressor),
-                    n_failed=int(sum(p.attrs.get("n_failed", 0) for p in parts)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_dataset(ds, out_dir / "trajectories.nc")
-
-    t = ds["time"].values
-    phases = {"before": t < stressor_start,
-              "during": (t >= stressor_start) & (t < stressor_end),
-              "after": t >= stressor_end}
-    rows = []
-    curves = {}
-    for group in groups:
-        pain = ds["trajectory"].sel(state="pain").where(ds["group"] == group, drop=True).values
-        pain = pain[np.isfinite(pain).all(axis=1)]  # failed patients are NaN: leave them out
-        curves[group] = pain
-        for phase, mask in phases.items():
-            sub = pain[:, mask]
-            rows.append({"group": group, "phase": phase,
-                         "mean_pain": float(sub.mean()) if sub.size else float("nan"),
-                         "fraction_high_pain": float((sub > high_pain).mean()) if sub.size
-                         else float("nan"),
-                         "n": int(pain.shape[0])})
-    summary = pd.DataFrame(rows)
-    save_table(summary, out_dir / "summary.csv")
-    _demo_figure(t, curves, (stressor_start, stressor_end), high_pain,
-                 out_dir / "pain_over_time.png", f"{spec.name}, {patients} patients per group, "
-                 f"seed {seed}")
-    draw_diagram(spec, out_dir / "diagram.svg")
-
-    table = Table(title=f"pain (0-1) by phase; high pain = pain > {high_pain:g}; stressor "
-                  f"level {stressor_level:g} on days {stressor_start:g}-{stressor_end:g}")
-    for col in ("group", "phase", "mean pain", "fraction high pain", "n"):
+        task = bar.add_task("theories (story, hysteresis, attribution)", total=len(THEORIES))
+        cases = debate(THEORIES, stressor=stressor, days=days, cohort=cohort, seed=seed,
+                       progress=lambda name: bar.advance(task, 1))
+    paths = write_debate(cases, stressor, out_dir)
+    summary = summary_table(cases, stressor)
+    table = Table(title=f"psychosocial stressor level {stressor.level:g}, days {stressor.start:g}-{stressor.end:g}; "
+                        "pain as activation 0-1 (noise-free)")
+    for col in ("theory", "pain before", "during", "long after", "onset threshold", "recovery threshold",
+                "leading subtype (share)"):
         table.add_column(col)
-    for r in rows:
-        _add_row(table, r["group"], r["phase"], f"{r['mean_pain']:.3f}",
-                      f"{r['fraction_high_pain']:.3f}", str(r["n"]))
+    show = lambda v: "none in range" if v is None or v != v else f"{v:.2f}"  # noqa: E731
+    for r in summary.itertuples(index=False):
+        d = r._asdict()
+        _add_row(table, d["theory"], f"{d['_2']:.2f}", f"{d['_3']:.2f}", f"{d['_4']:.2f}",
+                 show(d["_5"]), show(d["_6"]), f"{d['_9']} ({d['_10']:.0%})" if d["_10"] == d["_10"] else d["_9"])
     out.print(table)
-    if ds.attrs["n_failed"]:
-        err.print(f"warning: {ds.attrs['n_failed']} patient(s) failed and were left out",
-                  markup=False)
-    for name in ("trajectories.nc", "pain_over_time.png", "summary.csv", "diagram.svg"):
-        typer.echo(f"wrote {out_dir / name}")
-
-
-def _demo_figure(t: Any, curves: dict[str, Any], window: tuple[float, float], high: float,
-                 path: Path, title: str) -> None:
-    from fitts.plot.figures import new_figure, save_figure
-    from fitts.plot.trajectories import quantile_band
-
-    colours = ["#1f5fbf", "#c62828", "#2e7d32", "#6a1b9a"]
-    fig = new_figure((9, 6.5))
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    for ax in (top, bottom):
-        ax.axvspan(*window, color="#ffb74d", alpha=0.25, lw=0,
-                   label="stressor" if ax is top else None)
-        ax.grid(alpha=0.3)
-    for (group, pain), colour in zip(curves.items(), colours, strict=False):
-        if len(pain):
-            lo, med, hi = quantile_band(pain)
-            top.fill_between(t, lo, hi, color=colour, alpha=0.2, lw=0)
-            top.plot(t, med, color=colour, lw=1.6, label=f"{group} (median, 10-90 %)")
-            bottom.plot(t, (pain > high).mean(axis=0), color=colour, lw=1.4, label=group)
-    top.set_ylabel("pain (0-1)")
-    top.legend(fontsize=8, loc="upper right")
-    top.set_title(title, fontsize=10)
-    bottom.set_ylabel(f"fraction with pain > {high:g}")
-    bottom.set_xlabel("time (days)")
-    bottom.set_ylim(0, 1)
-    bottom.legend(fontsize=8, loc="upper right")
-    save_figure(fig, path)
+    for c in cases:
+        th = c.thresholds
+        if th.recovery is not None and th.recovery < 0:
+            out.print(f"{c.name}: the ill state persists at any non-negative stress (recovery threshold "
+                      f"{th.recovery:.2f}); removing the stressor alone does not heal this patient", markup=False)
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
 # --------------------------------------------------------------------------- steady states
@@ -1640,6 +1659,7 @@ def trial(
         raise typer.BadParameter("choose png, svg or pdf", param_hint="--figure-format")
     from fitts.trials.spec import load_trial
 
+    check_output_folder(out_dir)
     load_trial(trial_file, theory)  # a bad trial file fails here, before any worker starts
     checkpoint = out_dir / "checkpoint"
     with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"trial {trial_file.name}") as advance:
@@ -1703,6 +1723,10 @@ def population(
     from fitts.run.population import run_population
 
     _check_table_suffix(out_path, "--out")
+    check_output_file(out_path, "--out", (".parquet", ".csv"))
+    if checkpoint is not None:
+        check_output_folder(checkpoint, "--checkpoint")
+    check_simulation_options(days=run_in_days, dt=dt)
     m = _theory(model)
     pop = PopulationSpec(_parse_prevalence(prevalence), tuple(_parse_correlation(correlation)))
     pop.matrix(m)
@@ -1779,20 +1803,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     ``--debug`` the traceback is printed too.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    restore = exit_on_sigterm()  # SIGTERM: exit 143 after the atomic writes dropped their temporary files
     try:
         app(args=args, prog_name="fitts")
     except FittsError as exc:
         if _STATE["debug"]:
             traceback.print_exc()
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {clean_message(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence of the command
         if _STATE["debug"]:
             traceback.print_exc()
         hint = "" if _STATE["debug"] else " (run with --debug for the traceback)"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        typer.echo(f"error: unexpected {type(exc).__name__}: {first}{hint}", err=True)
+        typer.echo(f"error: unexpected {type(exc).__name__}: {clean_message(first, 300)}{hint}", err=True)
         sys.exit(1)
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

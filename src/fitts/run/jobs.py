@@ -185,7 +185,9 @@ def run_job(job: Job, directory: str | Path, *, executor: AbstractExecutor | Non
     computed: list[tuple[int, int]] = []
     reused: list[tuple[int, int]] = []
     next_start, accepted = 0, 0
-    limit = job.max_screened if job.screens else job.patients
+    # candidates whose run-in failed are replaced by the next ids, up to the screening limit,
+    # also when every candidate is recruited (`all`)
+    limit = getattr(job, "max_screened", None) or job.patients
     while accepted < job.patients:
         if next_start >= limit:
             from fitts.population.recruit import not_enough
