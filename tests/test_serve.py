@@ -20,7 +20,6 @@ from fitts.serve import create_app  # noqa: E402
 from fitts.serve.graph import differing_edges, doi_url, elements, loop_rows  # noqa: E402
 from fitts.serve.jobs import JobManager, TooManyJobs  # noqa: E402
 from fitts.serve.story import events  # noqa: E402
-from fitts.serve.variants import flatten  # noqa: E402
 from fitts.spec.load import load_model, load_model_text  # noqa: E402
 
 
@@ -283,13 +282,34 @@ def test_variant_name_is_checked(client) -> None:
     assert not any(client.workspace.parent.glob("evil*"))
 
 
-def test_flattened_theories_keep_their_content_hash() -> None:
+def test_a_variant_includes_its_theory_and_says_what_it_changes(client) -> None:
     import yaml
 
     for name in ("fitts", "sympathetic_drg", "integrated"):
-        spec = load_model(name)
-        again = load_model_text(yaml.safe_dump(flatten(spec), sort_keys=False), f"{name}.yaml")
-        assert again.content_hash == spec.content_hash
+        r = client.post("/variant/edit", data={"base": name, "name": f"{name}-v", "edit": "remove",
+                                               "edge": next(iter(load_model(name).edges))})
+        assert r.status_code == 200, r.text
+        path = client.workspace / "models" / f"{name}-v.yaml"
+        data = yaml.safe_load(path.read_text())
+        assert data["includes"] == [{"module": name, "exclude": {"edges": [next(iter(load_model(name).edges))]}}]
+        spec = load_model(path)
+        assert spec.parents == (name,)
+        assert len(spec.edges) == len(load_model(name).edges) - 1
+    # a variant of a model file of the workspace includes it by path, and the CLI reads it
+    good = ("fitts: 1\nname: tiny\nnodes:\n  a: {tau: 1}\n  b: {tau: 2}\n"
+            "edges:\n  - {from: a, to: b, sign: +, weight: 0.5}\n")
+    client.post("/theory/upload", files={"model": ("tiny.yaml", good.encode(), "text/yaml")})
+    r = client.post("/variant/edit", data={"base": "tiny.yaml", "name": "tiny-v", "edit": "add",
+                                           "from": "b", "to": "a", "sign": "-", "weight": "-0.3"})
+    assert r.status_code == 200, r.text
+    path = client.workspace / "models" / "tiny-v.yaml"
+    assert yaml.safe_load(path.read_text())["includes"] == [{"path": "tiny.yaml"}]
+    assert set(load_model(path).edges) == {"a -> b", "b -> a"}
+    # a model file that was not made here is not overwritten by edits
+    r = client.post("/variant/edit", data={"base": "fitts", "name": "tiny", "edit": "remove",
+                                           "edge": "pain -> sleep_disturbance"})
+    assert r.status_code == 422 and "not made here" in r.text
+    assert (client.workspace / "models" / "tiny.yaml").read_text() == good
 
 
 # --------------------------------------------------------------------------- upload
@@ -342,7 +362,9 @@ def test_job_manager_runs_cancels_bounds_and_survives_a_crash(tmp_path: Path) ->
     b = jm.submit("test", "b", slow)
     with pytest.raises(TooManyJobs, match="wait for one"):
         jm.submit("test", "c", slow)
-    time.sleep(0.2)
+    deadline = time.time() + 20
+    while a.fraction == 0 and time.time() < deadline:
+        time.sleep(0.01)
     assert a.state == "running" and 0 < a.fraction < 1 and b.state == "queued"
     jm.cancel(a.id)
     assert jm.wait(a.id, 10).state == "cancelled"
@@ -386,7 +408,9 @@ def test_cancel_route(client) -> None:
         return {}
 
     job = jobs.submit("trial", "endless", work)
-    time.sleep(0.1)
+    deadline = time.time() + 20
+    while job.state != "running" and time.time() < deadline:
+        time.sleep(0.01)
     r = client.post(f"/jobs/{job.id}/cancel", headers={"hx-request": "true"})
     assert r.status_code == 200
     assert jobs.wait(job.id, 10).state == "cancelled"
