@@ -167,6 +167,35 @@ def test_story_with_given_parameters_and_a_bad_name_shows_the_error_at_the_field
     assert 'data-for="error-given"' in r.text and "unknown parameter" in r.text and "early_adversity" in r.text
 
 
+def test_story_patient_errors_go_next_to_the_patient_choice(client) -> None:
+    r = client.post("/story/run", data={**STORY, "patient": "nobody"})
+    assert r.status_code == 422 and 'data-for="error-patient"' in r.text and "unknown patient" in r.text
+
+
+def test_a_long_story_does_not_hold_up_other_requests(client, monkeypatch) -> None:
+    from fitts.serve import story as story_module
+
+    started, release = threading.Event(), threading.Event()
+    real = story_module.run_story
+
+    def slow_story(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(story_module, "run_story", slow_story)
+    done: list[int] = []
+    t = threading.Thread(target=lambda: done.append(client.post("/story/run", data=STORY).status_code))
+    t.start()
+    assert started.wait(30)
+    t0 = time.time()
+    assert client.get("/jobs/list").status_code == 200  # answered while the story is still running
+    assert time.time() - t0 < 5 and not done
+    release.set()
+    t.join(120)
+    assert done == [200]
+
+
 def test_story_with_a_bad_stressor_names_it(client) -> None:
     r = client.post("/story/run", data={**STORY, "input": ["no_such_input"], "start": ["3"], "length": ["5"],
                                         "size": ["1"]})

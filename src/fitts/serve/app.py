@@ -17,6 +17,7 @@ from typing import Any
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -238,15 +239,18 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
             days = float(f.get("days") or 500)
             noise = f.get("noise") == "on"
             seed = int(f.get("seed") or 0)
-            result = story.run_story(ws, key, str(f.get("patient") or "predisposed"), rows, days=days,
-                                     given_text=str(f.get("given") or ""), noise=noise, seed=seed,
-                                     backend=kernels.backend(key))
+            backend = await run_in_threadpool(kernels.backend, key)
+            result = await run_in_threadpool(
+                story.run_story, ws, key, str(f.get("patient") or "predisposed"), rows, days=days,
+                given_text=str(f.get("given") or ""), noise=noise, seed=seed, backend=backend)
         except ValueError as exc:
             errors["form"] = f"not a number: {exc}"
             return partial(request, "_story_result.html", 422, errors=errors)
+        except story.PatientError as exc:
+            errors["given" if f.get("patient") == "given" else "patient"] = str(exc)
+            return partial(request, "_story_result.html", 422, errors=errors)
         except FittsError as exc:
-            field = "given" if f.get("patient") == "given" and "given.yaml" in str(exc) else "stressors"
-            errors[field] = str(exc)
+            errors["stressors"] = str(exc)
             return partial(request, "_story_result.html", 422, errors=errors)
         return partial(request, "_story_result.html", result=result, errors=errors)
 
@@ -261,9 +265,9 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         try:
             key = theory_arg(f.get("theory"))
             span = (float(f.get("low") or -2), float(f.get("high") or 4))
-            result = story.run_thresholds(ws, key, str(f.get("patient") or "predisposed"),
-                                          param=str(f.get("param") or "psychosocial_stress"), span=span,
-                                          given_text=str(f.get("given") or ""))
+            result = await run_in_threadpool(
+                story.run_thresholds, ws, key, str(f.get("patient") or "predisposed"),
+                param=str(f.get("param") or "psychosocial_stress"), span=span, given_text=str(f.get("given") or ""))
         except ValueError as exc:
             return partial(request, "_thresholds_result.html", 422, error=f"not a number: {exc}")
         except FittsError as exc:
@@ -338,12 +342,12 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         edit = str(f.get("edit") or "")
         fields = {k: str(v) for k, v in f.items()}
         try:
-            apply_edit(ws, base, name, edit, fields)
+            await run_in_threadpool(apply_edit, ws, base, name, edit, fields)
         except FieldError as exc:
-            ctx = _editor(ws, base, name if _ok_name(name) else f"{Path(base).stem}-variant")
+            ctx = await run_in_threadpool(_editor, ws, base, name if _ok_name(name) else f"{Path(base).stem}-variant")
             ctx.update(failed=edit, errors={exc.field: exc.message}, values=fields)
             return partial(request, "_variant_editor.html", 422, **ctx)
-        ctx = _editor(ws, base, name)
+        ctx = await run_in_threadpool(_editor, ws, base, name)
         ctx["saved"] = edit
         return partial(request, "_variant_editor.html", **ctx)
 
@@ -365,7 +369,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
             if len(data) > MAX_UPLOAD:
                 raise ModelError(f"the file is larger than {MAX_UPLOAD} bytes")
             text = data.decode("utf-8", errors="strict")
-            _check_upload(ws, text, f"{stem}.yaml")
+            await run_in_threadpool(_check_upload, ws, text, f"{stem}.yaml")
             write_atomic(ws.models / f"{stem}.yaml", text)
         except UnicodeDecodeError:
             error = "the file is not UTF-8 text"

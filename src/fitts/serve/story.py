@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from fitts.errors import ModelError
+from fitts.errors import FittsError, ModelError
 from fitts.serve.workspace import Workspace, write_atomic
 
 PATIENTS = {
@@ -51,6 +51,12 @@ def predispositions(spec: Any) -> list[str]:
     return [name for name, p in spec.parameters.items() if p.prior is not None and p.prior.dist == "bernoulli"]
 
 
+class PatientError(FittsError):
+    """The patient cannot be made: an unknown choice, no typical ill patient, or bad given values."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Patient:
     """A patient of a theory: how it was chosen, the given overrides, and every sampled parameter."""
@@ -74,14 +80,18 @@ def patient(ws: Workspace, key: str, kind: str, given_text: str = "") -> Patient
     from fitts.io.params import read_patient_params
 
     if kind not in PATIENTS:
-        raise ModelError(f"unknown patient {kind!r}", hint="choose " + ", ".join(PATIENTS))
+        raise PatientError(f"unknown patient {kind!r}; choose " + ", ".join(PATIENTS))
     m = ws.compiled(key)
-    if kind != "given":
-        chosen = choose_patient(m, kind)
-        return Patient(kind, {}, dict(chosen.params), chosen.description)
-    path = ws.stories / "given.yaml"
-    write_atomic(path, given_text or "{}\n")
-    over = read_patient_params(path, m.param_index)
+    try:
+        if kind != "given":
+            chosen = choose_patient(m, kind)
+            return Patient(kind, {}, dict(chosen.params), chosen.description)
+        # the CLI's reader of --patient-params reads the text from a file of its own
+        path = ws.stories / f"given-{hashlib.sha256(given_text.encode()).hexdigest()[:12]}.yaml"
+        write_atomic(path, given_text or "{}\n")
+        over = read_patient_params(path, m.param_index)
+    except FittsError as exc:
+        raise PatientError(str(exc)) from None
     chosen = choose_patient(m, "median")
     return Patient(kind, over, {**chosen.params, **over},
                    f"prior-median patient of {m.spec.name} with the given values of {', '.join(over) or 'nothing'}")
