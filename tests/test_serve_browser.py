@@ -177,7 +177,7 @@ def test_thresholds_view(server, page) -> None:
 @pytest.mark.slow
 def test_scorecard_job_with_progress_then_compare(server, page) -> None:
     page.goto(server["url"] + "/jobs?theory=fitts")
-    page.fill("#evaluate-form input[name=patients]", "300")
+    page.fill("#evaluate-form input[name=patients]", "200")
     page.click("#run-evaluate")
     page.wait_for_selector("#jobs-list tr.job")
     assert page.locator("#jobs-list tr.job progress").count() == 1

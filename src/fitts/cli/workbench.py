@@ -38,7 +38,10 @@ def serve(
                          hint='pip install "fitts[serve]"') from None
     import socket
 
-    application = create_app(workspace, max_jobs=max_jobs)
+    from fitts.serve.app import LOCAL_HOSTS
+
+    local = host in ("127.0.0.1", "localhost", "::1")
+    application = create_app(workspace, max_jobs=max_jobs, allowed_hosts=LOCAL_HOSTS if local else None)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -17,6 +17,7 @@ from typing import Any
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -109,7 +110,40 @@ class Kernels:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, warm_kernels: bool = True) -> Starlette:
+#: host names under which a server bound to this computer is reached
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+class SameOriginGuard:
+    """ASGI middleware: refuse requests to other host names, and form posts from other sites.
+
+    A page of another web site open in the same browser may post forms to
+    ``http://127.0.0.1:PORT/`` or reach it under a host name of its own (DNS rebinding); both
+    are refused (403), so only the workbench's own pages change the workspace.
+    """
+
+    def __init__(self, app: Any, allowed_hosts: tuple[str, ...] | None):
+        self.app, self.allowed = app, allowed_hosts
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            host = headers.get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            bad = None
+            if self.allowed is not None and name not in self.allowed:
+                bad = f"host {host[:60]!r} is not this workbench's address"
+            origin = headers.get("origin")
+            if scope["method"] not in ("GET", "HEAD") and origin and origin.split("://", 1)[-1] != host:
+                bad = f"a form from {origin[:60]!r} may not change this workbench"
+            if bad:
+                await Response(f"refused: {bad}", status_code=403, media_type="text/plain")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, warm_kernels: bool = True,
+               allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS) -> Starlette:
     """The workbench as an ASGI application.
 
     Parameters
@@ -122,6 +156,9 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
     warm_kernels
         Compile a theory's numba kernel in the background the first time it is used, so
         later stories are fast; off: every story runs on NumPy.
+    allowed_hosts
+        Host names the browser may use to reach the server (default: this computer's);
+        None allows any (a server bound to a public address).
     """
     ws = Workspace(Path(workspace))
     jobs = JobManager(ws.jobs, max_running=max_jobs)
@@ -202,15 +239,18 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
             days = float(f.get("days") or 500)
             noise = f.get("noise") == "on"
             seed = int(f.get("seed") or 0)
-            result = story.run_story(ws, key, str(f.get("patient") or "predisposed"), rows, days=days,
-                                     given_text=str(f.get("given") or ""), noise=noise, seed=seed,
-                                     backend=kernels.backend(key))
+            backend = await run_in_threadpool(kernels.backend, key)
+            result = await run_in_threadpool(
+                story.run_story, ws, key, str(f.get("patient") or "predisposed"), rows, days=days,
+                given_text=str(f.get("given") or ""), noise=noise, seed=seed, backend=backend)
         except ValueError as exc:
             errors["form"] = f"not a number: {exc}"
             return partial(request, "_story_result.html", 422, errors=errors)
+        except story.PatientError as exc:
+            errors["given" if f.get("patient") == "given" else "patient"] = str(exc)
+            return partial(request, "_story_result.html", 422, errors=errors)
         except FittsError as exc:
-            field = "given" if f.get("patient") == "given" and "given.yaml" in str(exc) else "stressors"
-            errors[field] = str(exc)
+            errors["stressors"] = str(exc)
             return partial(request, "_story_result.html", 422, errors=errors)
         return partial(request, "_story_result.html", result=result, errors=errors)
 
@@ -225,9 +265,9 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         try:
             key = theory_arg(f.get("theory"))
             span = (float(f.get("low") or -2), float(f.get("high") or 4))
-            result = story.run_thresholds(ws, key, str(f.get("patient") or "predisposed"),
-                                          param=str(f.get("param") or "psychosocial_stress"), span=span,
-                                          given_text=str(f.get("given") or ""))
+            result = await run_in_threadpool(
+                story.run_thresholds, ws, key, str(f.get("patient") or "predisposed"),
+                param=str(f.get("param") or "psychosocial_stress"), span=span, given_text=str(f.get("given") or ""))
         except ValueError as exc:
             return partial(request, "_thresholds_result.html", 422, error=f"not a number: {exc}")
         except FittsError as exc:
@@ -302,12 +342,12 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         edit = str(f.get("edit") or "")
         fields = {k: str(v) for k, v in f.items()}
         try:
-            apply_edit(ws, base, name, edit, fields)
+            await run_in_threadpool(apply_edit, ws, base, name, edit, fields)
         except FieldError as exc:
-            ctx = _editor(ws, base, name if _ok_name(name) else f"{Path(base).stem}-variant")
+            ctx = await run_in_threadpool(_editor, ws, base, name if _ok_name(name) else f"{Path(base).stem}-variant")
             ctx.update(failed=edit, errors={exc.field: exc.message}, values=fields)
             return partial(request, "_variant_editor.html", 422, **ctx)
-        ctx = _editor(ws, base, name)
+        ctx = await run_in_threadpool(_editor, ws, base, name)
         ctx["saved"] = edit
         return partial(request, "_variant_editor.html", **ctx)
 
@@ -329,7 +369,7 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
             if len(data) > MAX_UPLOAD:
                 raise ModelError(f"the file is larger than {MAX_UPLOAD} bytes")
             text = data.decode("utf-8", errors="strict")
-            _check_upload(ws, text, f"{stem}.yaml")
+            await run_in_threadpool(_check_upload, ws, text, f"{stem}.yaml")
             write_atomic(ws.models / f"{stem}.yaml", text)
         except UnicodeDecodeError:
             error = "the file is not UTF-8 text"
@@ -342,12 +382,14 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
 
     def story_file(request: Request) -> Response:
         folder, name = request.path_params["folder"], request.path_params["name"]
-        if name not in ("patient.yaml", "schedule.yaml") or not folder.isalnum():
+        types = {"patient.yaml": "text/yaml", "schedule.yaml": "text/yaml", "story.nc": "application/x-netcdf",
+                 "thresholds.csv": "text/csv"}
+        if name not in types or not folder.isalnum():
             raise HTTPException(404, "no such story file")
         path = ws.inside(ws.stories / folder / name)
-        if not path.is_file():
+        if not (story.story_file(path) if name == "story.nc" else path.is_file()):
             raise HTTPException(404, "no such story file")
-        return FileResponse(path, filename=name, media_type="text/yaml")
+        return FileResponse(path, filename=name, media_type=types[name])
 
     def home(request: Request) -> Response:
         return RedirectResponse("/theory", status_code=307)
@@ -389,8 +431,10 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
         yield
         on_shutdown()
 
+    from starlette.middleware import Middleware
+
     app = Starlette(routes=routes, exception_handlers={FittsError: fitts_error, HTTPException: fitts_error},
-                    lifespan=lifespan)
+                    lifespan=lifespan, middleware=[Middleware(SameOriginGuard, allowed_hosts=allowed_hosts)])
     app.state.workspace = ws
     app.state.jobs = jobs
     app.state.kernels = kernels

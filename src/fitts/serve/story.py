@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from fitts.errors import ModelError
+from fitts.errors import FittsError, ModelError
 from fitts.serve.workspace import Workspace, write_atomic
 
 PATIENTS = {
@@ -31,6 +33,10 @@ PATIENTS = {
                    "life; found once per theory, then cached: the first time takes a minute or more)",
     "given": "given parameters (YAML `name: value`; the others at their prior median)",
 }
+#: results of the latest stories (story.nc path -> Dataset), written to disk when downloaded
+_KEPT: OrderedDict[Path, Any] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+MAX_KEPT = 32
 #: pain (0-1) above which a patient counts as ill, as in the phenomenon tests
 HIGH_PAIN = 0.5
 #: the integration step of stories and thresholds (days)
@@ -43,6 +49,12 @@ MAX_STRESSORS = 12
 def predispositions(spec: Any) -> list[str]:
     """Parameters with a Bernoulli prior: the theory's predispositions (present or absent)."""
     return [name for name, p in spec.parameters.items() if p.prior is not None and p.prior.dist == "bernoulli"]
+
+
+class PatientError(FittsError):
+    """The patient cannot be made: an unknown choice, no typical ill patient, or bad given values."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -68,14 +80,18 @@ def patient(ws: Workspace, key: str, kind: str, given_text: str = "") -> Patient
     from fitts.io.params import read_patient_params
 
     if kind not in PATIENTS:
-        raise ModelError(f"unknown patient {kind!r}", hint="choose " + ", ".join(PATIENTS))
+        raise PatientError(f"unknown patient {kind!r}; choose " + ", ".join(PATIENTS))
     m = ws.compiled(key)
-    if kind != "given":
-        chosen = choose_patient(m, kind)
-        return Patient(kind, {}, dict(chosen.params), chosen.description)
-    path = ws.stories / "given.yaml"
-    write_atomic(path, given_text or "{}\n")
-    over = read_patient_params(path, m.param_index)
+    try:
+        if kind != "given":
+            chosen = choose_patient(m, kind)
+            return Patient(kind, {}, dict(chosen.params), chosen.description)
+        # the CLI's reader of --patient-params reads the text from a file of its own
+        path = ws.stories / f"given-{hashlib.sha256(given_text.encode()).hexdigest()[:12]}.yaml"
+        write_atomic(path, given_text or "{}\n")
+        over = read_patient_params(path, m.param_index)
+    except FittsError as exc:
+        raise PatientError(str(exc)) from None
     chosen = choose_patient(m, "median")
     return Patient(kind, over, {**chosen.params, **over},
                    f"prior-median patient of {m.spec.name} with the given values of {', '.join(over) or 'nothing'}")
@@ -174,9 +190,29 @@ def run_story(ws: Workspace, key: str, kind: str, rows: list[dict[str, Any]], *,
     cmd = ["fitts", "simulate", ws.cli_name(key), "--patients", "1", "--days", f"{days:g}", "--dt", f"{DT:g}",
            "--backend", backend, "--patient-params", rel(pp), "--schedule", rel(sp), "--out", "story.nc"]
     cmd += ["--seed", str(seed)] if noise else ["--no-noise"]
+    ds.attrs["command"] = shlex.join(cmd)
+    nc = pp.parent / "story.nc"  # the file the command writes: saved when first downloaded
+    with _KEPT_LOCK:
+        _KEPT[nc] = ds
+        while len(_KEPT) > MAX_KEPT:
+            _KEPT.popitem(last=False)
     return {"spec": story_chart(t, traj, list(m.states), rows, m.spec.name, p.kind), "events": ev,
-            "command": shlex.join(cmd), "files": [rel(pp), rel(sp)], "seconds": round(seconds, 2),
+            "command": shlex.join(cmd), "files": [rel(pp), rel(sp), rel(nc)], "seconds": round(seconds, 2),
             "theory": m.spec.name, "backend": backend, "patient": p.description}
+
+
+def story_file(path: Path) -> bool:
+    """Write a recent story's result (``story.nc``) if it is not on disk yet; False when it is unknown."""
+    from fitts.io.results import save_dataset
+
+    if path.is_file():
+        return True
+    with _KEPT_LOCK:
+        ds = _KEPT.get(path)
+    if ds is None:
+        return False
+    save_dataset(ds, path)
+    return True
 
 
 def story_chart(t: np.ndarray, traj: np.ndarray, states: list[str], rows: list[dict[str, Any]],
@@ -270,13 +306,16 @@ def run_thresholds(ws: Workspace, key: str, kind: str, *, param: str = "psychoso
                                                      "color": "#e65100"},
                  "encoding": {"x": {"field": "x", "type": "quantitative"}, "text": {"field": "what"}}},
             ]}
+    from fitts.io.results import save_table
+
     cmd = ["fitts", "bifurcate", ws.cli_name(key), "--param", param, "--range", f"{lo:g}", f"{hi:g}"]
+    pp, _ = _files(ws, p, [])
     if kind == "given":
-        pp, _ = _files(ws, p, [])
         cmd += ["--patient", "median", "--patient-params", str(pp.relative_to(ws.root))]
     else:
         cmd += ["--patient", kind]
-    cmd += ["--out", "thresholds.png"]
+    cmd += ["--out", "thresholds.png", "--table", "thresholds.csv"]
+    table = save_table(df, pp.parent / "thresholds.csv")  # the branch table the command writes
     return {"spec": spec, "onset": th.onset, "recovery": th.recovery, "width": th.width, "notes": cont.notes,
-            "patient": p.description,
+            "patient": p.description, "table": str(table.relative_to(ws.root)),
             "command": shlex.join(cmd), "seconds": round(seconds, 2), "points": len(values)}

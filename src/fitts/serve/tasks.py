@@ -37,7 +37,7 @@ def evaluate_job(ws: Workspace, key: str, patients: Any, seed: Any) -> tuple[str
     ws.theory_path(key)  # an unknown theory fails now, not in the job
 
     def work(progress: Progress, folder: Path) -> dict[str, Any]:
-        from fitts.evaluate.calibrate import builtin_calibration, calibrated, load_calibration
+        from fitts.evaluate.calibrate import builtin_calibration, calibrated, for_variant, load_calibration
         from fitts.evaluate.protocol import load_protocol
         from fitts.evaluate.scorecard import evaluate
         from fitts.evaluate.targets import load_targets
@@ -46,8 +46,15 @@ def evaluate_job(ws: Workspace, key: str, patients: Any, seed: Any) -> tuple[str
         m = ws.compiled(key)
         ts = load_targets(None)
         proto = load_protocol(None)
-        cal_path = builtin_calibration(m.spec.name) if not key.endswith(".yaml") else None
+        # the calibration `fitts evaluate` uses by default: the theory's packaged one, or for a
+        # variant its parent's, with the knobs that still exist
+        cal_path = builtin_calibration(m.spec.name, m.spec.parents)
         cal = load_calibration(cal_path) if cal_path is not None else None
+        note = "no calibration: the theory's priors" if cal is None else f"calibration {cal.theory}"
+        if cal is not None and cal.theory != m.spec.name and cal.theory in m.spec.parents:
+            cal, dropped = for_variant(cal, m, proto)
+            note = (f"starts from the calibration of {cal.extra['parent']} ({len(cal.knobs)} knobs apply"
+                    + (f"; left out: {', '.join(dropped)})" if dropped else ")"))
         params, proto = calibrated(m, cal, proto, n, s)
         total = n * proto.cohort.years * 365.25
         done = [0.0]
@@ -60,10 +67,11 @@ def evaluate_job(ws: Workspace, key: str, patients: Any, seed: Any) -> tuple[str
                       on_target=lambda _o: progress(0.9))
         cmd = ["fitts", "evaluate", ws.cli_name(key), "--patients", str(n), "--seed", str(s), "--out", "scorecard"]
         sc.meta["calibration"] = str(cal_path.name) if cal_path else "none"
+        progress(0.95)
         sc.meta["command"] = shlex.join(cmd)
         forest_plot(sc.table, folder / "forest.png", title=sc.summary())
         sc.save(folder, figure="forest.png")
-        return {"theory": m.spec.name, "key": key, "summary": sc.summary(), "command": shlex.join(cmd),
+        return {"theory": m.spec.name, "key": key, "summary": f"{sc.summary()}; {note}", "command": shlex.join(cmd),
                 "patients": n, "seed": s}
 
     return f"scorecard of {key} ({n} patients, seed {s})", work

@@ -1,11 +1,14 @@
 """Edit a theory into a variant and save it as a model file the CLI reads.
 
-A variant is written flat: every node, input, edge, parameter, intervention and
-observation of the composed theory, with its source and grade, in one self-contained
-model file (``models/NAME.yaml`` in the workspace), headed by comment lines that say what
-it is a variant of and which edits were made. Each edit changes the file's data and the
-result is loaded by :func:`fitts.spec.load.load_model_text`, the loader and validator the
-CLI uses; a refused edit is not saved, and its error names the field.
+A variant is a short model file (``models/NAME.yaml`` in the workspace) that includes the
+theory it started from (``module: fitts`` for a built-in theory, ``path: FILE`` for a
+model file of the workspace) and says what it changes: links excluded, fields overridden
+(a link's weight prior, a predisposition's prevalence) and links of its own, each with
+its source and grade. Comment lines at its top name the theory and list the edits. Every
+edit changes the file's data and the result is loaded by
+:func:`fitts.spec.load.load_model_text`, the loader and validator the CLI uses; a refused
+edit is not saved, and its error names the field. The CLI treats the file like any
+theory, and a variant of a built-in theory starts from its parent's calibration.
 """
 
 from __future__ import annotations
@@ -20,25 +23,6 @@ from fitts.serve.workspace import Workspace, check_name, write_atomic
 
 EDITS = ("weight", "remove", "add", "prevalence")
 _HEADER = "# fitts variant"
-
-
-def flatten(spec: Any) -> dict[str, Any]:
-    """A composed theory as the data of one model file (no includes)."""
-    d = spec.to_dict()
-    out: dict[str, Any] = {"fitts": 1, "name": d["name"]}
-    if spec.description:
-        out["description"] = " ".join(spec.description.split())
-    for section in ("nodes", "inputs"):
-        out[section] = d[section]
-    out["edges"] = list(d["edges"].values())
-    if d["omissions"]:
-        out["omissions"] = list(d["omissions"].values())
-    for section in ("parameters", "interventions", "observations"):
-        if d[section]:
-            out[section] = d[section]
-    if d["schedule"]:
-        out["schedule"] = d["schedule"]
-    return out
 
 
 def _edge_id(e: dict[str, Any]) -> str:
@@ -108,8 +92,36 @@ def load_variant(ws: Workspace, name: str) -> Variant | None:
     path = ws.models / f"{name}.yaml"
     if not path.is_file():
         return None
-    base, edits = history(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith(_HEADER):
+        return None  # a model file that was not made here (an upload): not editable as a variant
+    base, edits = history(text)
     return Variant(f"{name}.yaml", path, base or "?", edits, ws.spec(f"{name}.yaml"))
+
+
+def _start(ws: Workspace, base: str, name: str) -> dict[str, Any]:
+    """The data of a new variant of theory `base`: it includes the theory and changes nothing yet."""
+    spec = ws.spec(base)
+    inc: dict[str, Any] = {"module": base} if not base.endswith(".yaml") else {"path": base}
+    inc.update({"exclude": {"edges": []}, "override": {"edges": {}, "parameters": {}}})
+    return {"fitts": 1, "name": name, "description": f"variant of {spec.name} made in the fitts workbench",
+            "includes": [inc], "edges": []}
+
+
+def _tidy(data: dict[str, Any]) -> dict[str, Any]:
+    """The variant's data without empty sections (what is written)."""
+    out = {k: v for k, v in data.items() if k != "edges"}
+    inc = dict(data["includes"][0])
+    for part in ("exclude", "override"):
+        kept = {k: v for k, v in (inc.get(part) or {}).items() if v}
+        if kept:
+            inc[part] = kept
+        else:
+            inc.pop(part, None)
+    out["includes"] = [inc]
+    if data.get("edges"):
+        out["edges"] = data["edges"]
+    return out
 
 
 def apply_edit(ws: Workspace, base: str, name: str, edit: str, form: dict[str, str]) -> Variant:
@@ -127,38 +139,61 @@ def apply_edit(ws: Workspace, base: str, name: str, edit: str, form: dict[str, s
         The edit is refused; ``field`` names the form field, ``message`` says why (the
         validator's message for a model the CLI would refuse).
     """
+    from fitts.spec.load import load_model_text
+    from fitts.spec.yamlio import load_yaml_text
+
     try:
         name = check_name(name, "variant name")
     except ModelError as exc:
         raise FieldError("name", str(exc)) from None
     if edit not in EDITS:
         raise FieldError("edit", f"unknown edit {edit!r}; choose one of {', '.join(EDITS)}")
-    current = load_variant(ws, name)
-    source = current.key if current is not None else base
-    spec = ws.spec(source)
-    data = flatten(spec)
-    data["name"] = name
-    base_name = current.base if current is not None else base
-    edits = list(current.edits) if current is not None else []
-    edges = data["edges"]
-    ids = [_edge_id(e) for e in edges]
+    path = ws.models / f"{name}.yaml"
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if not text.startswith(_HEADER):
+            raise FieldError("name", f"models/{name}.yaml is a model file that was not made here; "
+                                     "give the variant another name")
+        base_name, edits = history(text)
+        data = _plain(load_yaml_text(text, f"{name}.yaml"))
+        inc = data["includes"][0]
+        inc.setdefault("exclude", {}).setdefault("edges", [])
+        inc.setdefault("override", {}).setdefault("edges", {})
+        inc["override"].setdefault("parameters", {})
+        data.setdefault("edges", [])
+        spec = ws.spec(f"{name}.yaml")
+        base_name = base_name or "?"
+    else:
+        if f"{name}.yaml" == base:
+            raise FieldError("name", "a variant needs a name of its own")
+        data, edits, base_name, spec = _start(ws, base, name), [], base, ws.spec(base)
+    inc = data["includes"][0]
+    own = data["edges"]
+    own_ids = [_edge_id(e) for e in own]
 
-    def pick_edge(field: str = "edge") -> int:
+    def pick_edge(field: str = "edge") -> str:
         eid = form.get(field, "")
-        if eid not in ids:
+        if eid not in spec.edges:
             raise FieldError(field, f"the theory has no edge {eid[:80]!r}")
-        return ids.index(eid)
+        return eid
 
     if edit == "weight":
-        i = pick_edge()
+        eid = pick_edge()
         value = _value(form.get("weight", ""), "weight")
-        edges[i]["weight"] = value
-        note = f"weight of '{ids[i]}' set to {_flow(value)}"
+        if eid in own_ids:
+            own[own_ids.index(eid)]["weight"] = value
+        else:
+            inc["override"]["edges"].setdefault(eid, {})["weight"] = value
+        note = f"weight of '{eid}' set to {_flow(value)}"
         field = "weight"
     elif edit == "remove":
-        i = pick_edge()
-        del edges[i]
-        note = f"removed edge '{ids[i]}'"
+        eid = pick_edge()
+        if eid in own_ids:
+            del own[own_ids.index(eid)]
+        else:
+            inc["exclude"]["edges"].append(eid)
+            inc["override"]["edges"].pop(eid, None)
+        note = f"removed edge '{eid}'"
         field = "edge"
     elif edit == "add":
         new = {"from": form.get("from", "").strip(), "to": form.get("to", "").strip(),
@@ -166,31 +201,28 @@ def apply_edit(ws: Workspace, base: str, name: str, edit: str, form: dict[str, s
         for opt in ("source", "grade"):
             if form.get(opt, "").strip():
                 new[opt] = form[opt].strip()
-        edges.append(new)
+        own.append(new)
         note = f"added edge '{new['from']} -> {new['to']}' ({new['sign']}, weight {_flow(new['weight'])})"
         field = "weight"
     else:
         par = form.get("parameter", "")
-        params = data.get("parameters", {})
-        prior = (params.get(par) or {}).get("prior") or {}
-        if prior.get("dist") != "bernoulli":
+        p = spec.parameters.get(par)
+        if p is None or p.prior is None or p.prior.dist != "bernoulli":
             raise FieldError("parameter", f"{par[:80]!r} is not a predisposition (a parameter with a bernoulli prior)")
-        p = _value(form.get("p", ""), "p")
-        params[par]["prior"] = {**prior, "p": p}
-        note = f"prevalence of '{par}' set to {_flow(p)}"
+        value = _value(form.get("p", ""), "p")
+        inc["override"]["parameters"][par] = {"prior": {"dist": "bernoulli", "p": value}}
+        note = f"prevalence of '{par}' set to {_flow(value)}"
         field = "p"
     edits.append(note)
-    header = [f"{_HEADER} {name}: a model file of its own (no includes); check it with `fitts validate`",
+    header = [f"{_HEADER} {name}: check it with `fitts validate`, use it like any theory",
               f"# base: {base_name}", *(f"# edit: {e}" for e in edits)]
-    text = "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
-    from fitts.spec.load import load_model_text
-
+    text = "\n".join(header) + "\n" + yaml.safe_dump(_tidy(data), sort_keys=False, allow_unicode=True, width=110)
     try:
         new_spec = load_model_text(text, f"{name}.yaml", base=ws.models)
     except ModelError as exc:
         raise FieldError(field_of(exc, field, edit, form), exc.message if not exc.hint else
                          f"{exc.message} (hint: {exc.hint})") from None
-    path = write_atomic(ws.models / f"{name}.yaml", text)
+    path = write_atomic(path, text)
     return Variant(f"{name}.yaml", path, base_name, edits, new_spec)
 
 
