@@ -89,3 +89,24 @@ def test_a_parameter_csv_without_header_keeps_its_first_line(tmp_path: Path) -> 
     assert read_patient_params(tmp_path / "no_header.csv", known) == {"pain_sensitivity": 0.7,
                                                                        "early_adversity": 1.0}
     assert read_patient_params(tmp_path / "header.csv", known) == {"pain_sensitivity": 0.7}
+
+
+def test_select_a_patient_by_a_rule(story: Path, tmp_path: Path, capsys) -> None:
+    import pandas as pd
+
+    table = pd.DataFrame({"patient": [4, 9, 11], "subtype": ["mixed-interlocked", "central-dominant",
+                                                             "central-dominant"]})
+    table.to_csv(tmp_path / "attribution.csv", index=False)
+    from fitts.analysis.patients import select_patient
+
+    assert select_patient(tmp_path / "attribution.csv", "subtype=central-dominant") == 9
+    code, _, err = run(capsys, "patient", "fitts", tmp_path / "attribution.csv", "--where", "subtype=central",
+                       "--out", tmp_path / "p.yaml")
+    assert code == 2 and "no patient meets 'subtype=central'" in err
+    code, _, err = run(capsys, "patient", "fitts", tmp_path / "attribution.csv", "--where", "kind=x",
+                       "--out", tmp_path / "p.yaml")
+    assert code == 2 and "no column 'kind'" in err
+    code, out, err = run(capsys, "patient", "fitts", story / "r.nc", "--where", "healthy", "--out",
+                         tmp_path / "h.yaml")
+    assert code == 0, err
+    assert "patient 0 of r.nc" in out

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from fitts.compile.compiled import CompiledModel
-from fitts.errors import ModelError
+from fitts.errors import ModelError, did_you_mean
 from fitts.io.results import atomic_path
 from fitts.observe.instruments import expressible
 from fitts.population.recruit import CASE_INSTRUMENT, Recruitment, everyday_schedule, screen
@@ -276,3 +276,50 @@ def write_patient_params(patient: Patient, path: str | Path) -> Path:
     with atomic_path(p) as tmp:
         Path(tmp).write_text(text)
     return p
+
+
+def select_patient(path: str | Path, rule: str) -> int:
+    """The id of the first patient of a result file that meets `rule`.
+
+    Rules: ``ill`` / ``healthy`` (pain NRS, noise-free, at or above / below 4 at the end of
+    a ``.nc`` result), or ``COLUMN=VALUE`` on a table (for example
+    ``subtype=central-dominant`` on an attribution table, ``arm=snri`` on a trial's
+    patients).
+
+    Raises
+    ------
+    DataError
+        An unreadable rule or file, or no patient meeting it.
+    """
+    import pandas as pd
+
+    from fitts.errors import DataError
+    from fitts.io.results import load_dataset
+
+    p = Path(path)
+    text = rule.strip()
+    if p.suffix.lower() in (".nc", ".nc4", ".netcdf"):
+        if text not in ("ill", "healthy"):
+            raise DataError(f"{p}: rule {text!r} does not apply to a simulation result; use `ill` or `healthy`")
+        from fitts.observe.instruments import measure
+
+        ds = load_dataset(p)
+        if "trajectory" not in ds:
+            raise DataError(f"{p}: the result holds summaries only; simulate with --record grid to select by state")
+        nrs = np.asarray(measure(ds, "pain_nrs", noise=False, time=float(ds["time"].values[-1])).values)
+        hits = ds["patient"].values[(nrs >= 4) if text == "ill" else (nrs < 4)]
+    else:
+        column, sep, value = text.partition("=")
+        if not sep:
+            raise DataError(f"rule {text!r}: write COLUMN=VALUE for a table, e.g. subtype=central-dominant")
+        if not p.is_file():
+            raise DataError(f"{p}: no such result file")
+        df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
+        column = column.strip()
+        if column not in df.columns or "patient" not in df.columns:
+            raise DataError(f"{p}: the table has no column {column!r}" + did_you_mean(column, list(df.columns))
+                            + " (columns: " + ", ".join(map(str, df.columns[:20])) + ")")
+        hits = df.loc[df[column].astype(str) == value.strip(), "patient"].to_numpy()
+    if len(hits) == 0:
+        raise DataError(f"{p}: no patient meets {text!r}")
+    return int(hits[0])

@@ -193,6 +193,10 @@ def patient_command(
         "(population, trial, attribution). Omit it to export a --choice patient.", show_default=False)] = None,
     patient_id: Annotated[int | None, typer.Option(
         "--id", min=0, help="Patient id in the result file.", show_default=False)] = None,
+    where: Annotated[str | None, typer.Option(
+        "--where", help="Instead of --id, the first patient of the result meeting a rule: `ill` or `healthy` at "
+        "the end (.nc), or COLUMN=VALUE on a table, e.g. subtype=central-dominant (attribution) or arm=snri "
+        "(trial).", show_default=False)] = None,
     choice: PatientChoice = "typical-ill",
     seed: PatientSeed = 0,
     out_path: Annotated[Path, typer.Option(
@@ -204,10 +208,14 @@ def patient_command(
     --patient names (the theory's typical ill patient by default). Follow the patient with
     `fitts simulate MODEL --patient-params FILE`, `steady`, `bifurcate`, `mobile` or `dominance`.
     """
-    from fitts.analysis.patients import patient_from_result, write_patient_params
+    from fitts.analysis.patients import patient_from_result, select_patient, write_patient_params
 
+    if patient_id is not None and where is not None:
+        raise typer.BadParameter("give --id or --where, not both", param_hint="--where")
+    if result is not None and where is not None:
+        patient_id = select_patient(result, where)
     if (result is None) != (patient_id is None):
-        raise typer.BadParameter("give a result file together with --id, or neither", param_hint="--id")
+        raise typer.BadParameter("give a result file together with --id or --where, or neither", param_hint="--id")
     if result is not None and patient_id is not None:
         chosen = patient_from_result(_theory(model), result, patient_id)
     else:
