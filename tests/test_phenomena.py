@@ -1,4 +1,4 @@
-"""Phenomena of theory.md section 5 (items 1, 2, 4, 6) that every built-in theory must show.
+"""Phenomena of the debate (docs/theories.md) that every built-in theory must show: onset only after a large or
 
 Each test runs deterministic typical patients of each theory. "Predisposed" means the
 predisposition the theory itself names as the risk factor: early-life adversity for FITTS
