@@ -62,6 +62,7 @@
       tip.hidden = false;
     });
     cy.on("mouseout", "edge", function () { if (tip) tip.hidden = true; });
+    div.addEventListener("mouseleave", function () { if (tip) tip.hidden = true; });
     cy.on("tap", "edge", function (ev) { if (details) details.innerHTML = edgeHtml(ev.target.data()); });
     cy.on("tap", "node.state", function (ev) {
       var d = ev.target.data();
