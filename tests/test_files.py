@@ -26,7 +26,7 @@ def test_folder_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="file not found") as e:
+    with pytest.raises(ModelError, match="does not exist") as e:
         read_text(tmp_path / "nope.yaml")
     assert "nope.yaml" in str(e.value)
 

@@ -111,3 +111,17 @@ def test_corrupt_numba_cache_file_is_rebuilt(model_file: Path, tmp_path: Path) -
     again = _run(model_file, tmp_path)
     assert again["hit"] is False and again["pain"] == first["pain"]
     assert _run(model_file, tmp_path)["hit"] is True
+
+
+@pytest.mark.slow
+def test_cli_says_when_it_compiles(model_file: Path, tmp_path: Path) -> None:
+    """`fitts simulate` names the compile before its progress bar, on the first run only."""
+    env = {**os.environ, kernel_cache.ENV_VAR: str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
+    args = [sys.executable, "-m", "fitts.cli", "simulate", str(model_file), "--patients", "2",
+            "--days", "1", "--out", str(tmp_path / "r.nc")]
+    cold = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+    assert cold.returncode == 0, cold.stderr
+    assert "compiling the kernel of two (first run only, ~" in cold.stderr
+    warm = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+    assert warm.returncode == 0, warm.stderr
+    assert "compiling" not in warm.stderr

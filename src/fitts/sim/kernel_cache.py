@@ -172,6 +172,7 @@ class Kernel:
                     {"compile_seconds": round(self.compile_seconds, 3), "created": time.time()}))
 
 
+#: kernels imported by this process, by entry folder
 _LOADED: dict[str, Kernel] = {}
 
 
@@ -189,9 +190,9 @@ def load_kernel(source: str) -> Kernel:
         Imported; its machine code is loaded or compiled on the first call.
     """
     key = kernel_key(source)
-    if key in _LOADED:
-        return _LOADED[key]
     directory = kernels_dir() / key[:40]
+    if str(directory) in _LOADED:
+        return _LOADED[str(directory)]
     with _locked(directory):
         if not _entry_ok(directory, source):
             if directory.exists():
@@ -199,16 +200,15 @@ def load_kernel(source: str) -> Kernel:
             _publish(directory, source)
         module = _import(key, directory)
     kernel = Kernel(key=key, directory=directory, source=source, module=module)
-    _LOADED[key] = kernel
+    _LOADED[str(directory)] = kernel
     return kernel
 
 
 def is_compiled(source: str) -> bool:
     """Whether machine code for this source is in this process or on disk (no compiling needed)."""
-    key = kernel_key(source)
-    if key in _LOADED and _LOADED[key].compiled:
+    directory = kernels_dir() / kernel_key(source)[:40]
+    if str(directory) in _LOADED and _LOADED[str(directory)].compiled:
         return True
-    directory = kernels_dir() / key[:40]
     return (directory / _DONE).is_file() and _entry_ok(directory, source) and any(
         (directory / "__pycache__").glob("*.nbi"))
 

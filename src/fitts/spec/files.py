@@ -139,7 +139,8 @@ def _size(n: int) -> str:
 
 def _os_error(exc: OSError, prefix: str, loc: Location) -> ModelError:
     reasons = {
-        errno.ENOENT: ("file not found", "check the path (relative paths start at the file that names them)"),
+        errno.ENOENT: ("file not found (the path does not exist)",
+                       "check the path (relative paths start at the file that names them)"),
         errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
         errno.ELOOP: ("symbolic link loop", "point the link at a real file"),
         errno.ENAMETOOLONG: ("file name too long", "file systems allow names of at most 255 bytes"),
