@@ -478,9 +478,11 @@ def test_fitts_serve_binds_localhost_and_prints_the_address(tmp_path: Path) -> N
     proc = subprocess.Popen([sys.executable, "-m", "fitts.cli", "serve", "--port", "0", "--workspace",
                              str(tmp_path / "ws")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()
-        m = re.match(r"fitts workbench on (http://127\.0\.0\.1:(\d+)/) ", line)
-        assert m, line + proc.stderr.read() if proc.poll() is not None else line
+        lines = [proc.stdout.readline()]
+        while not lines[-1].startswith("fitts workbench on") and lines[-1] and len(lines) < 20:
+            lines.append(proc.stdout.readline())  # notes printed before the address are allowed
+        m = re.match(r"fitts workbench on (http://127\.0\.0\.1:(\d+)/) ", lines[-1])
+        assert m, "".join(lines) + (proc.stderr.read() if proc.poll() is not None else "")
         with urllib.request.urlopen(m.group(1) + "theory", timeout=300) as r:  # a loaded CI machine
             assert r.status == 200 and b"fitts workbench" in r.read()
         assert (tmp_path / "ws" / "models").is_dir()
