@@ -564,3 +564,19 @@ def test_other_sites_and_host_names_are_refused(client) -> None:
                                            "edge": "pain -> sleep_disturbance"},
                     headers={"origin": "http://127.0.0.1:8765"})
     assert r.status_code == 200
+
+
+@pytest.mark.slow
+def test_stories_move_to_the_fast_kernel_once_it_is_ready(tmp_path: Path) -> None:
+    app = create_app(tmp_path / "ws", warm_kernels=True)
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
+        kernels = app.state.kernels
+        deadline = time.time() + 600
+        backend, note = kernels.backend("fitts")
+        while backend == "numpy" and time.time() < deadline:
+            assert "fast kernel is being prepared" in note
+            time.sleep(1)
+            backend, note = kernels.backend("fitts")
+        assert (backend, note) == ("numba", None)
+        r = c.post("/story/run", data=STORY)
+        assert r.status_code == 200 and "s on numba)" in r.text and 'id="story-note"' not in r.text
