@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("starlette", reason="the `serve` extra is not installed")
-pytest.importorskip("httpx2", reason="httpx2 (the test client of Starlette) is not installed")
+pytest.importorskip("starlette.testclient", reason="Starlette's test client needs httpx2 (or httpx)")
 
 from starlette.testclient import TestClient  # noqa: E402
 
