@@ -17,7 +17,7 @@ pytest.importorskip("starlette.testclient", reason="Starlette's test client need
 from starlette.testclient import TestClient  # noqa: E402
 
 from fitts.serve import create_app  # noqa: E402
-from fitts.serve.graph import differing_edges, doi_url, elements, loop_rows  # noqa: E402
+from fitts.serve.graph import differing_edges, doi_urls, elements, loop_rows  # noqa: E402
 from fitts.serve.jobs import JobManager, TooManyJobs  # noqa: E402
 from fitts.serve.story import events  # noqa: E402
 from fitts.spec.load import load_model, load_model_text  # noqa: E402
@@ -73,11 +73,19 @@ def test_edge_hover_data_carries_weight_prior_source_doi_and_grade() -> None:
         assert d["citation"] == (edge.source or "") and d["grade"] == (edge.grade or "")
         assert d["weight"] and d["label"]
     assert els["threat -> salience"]["weight"].startswith(spec.edges["threat -> salience"].weight.dist + "(")
+    # every built-in citation that gives a DOI gets its link
+    cited = [d for d in els.values() if "doi:" in d["citation"]]
+    assert cited
+    for d in cited:
+        dois = [part.split()[0].rstrip(".;,") for part in d["citation"].split("doi:")[1:]]
+        assert d["doi"] == ["https://doi.org/" + x for x in dois]
     text = ("fitts: 1\nnodes:\n  a: {tau: 1}\n  b: {tau: 1}\nedges:\n  - {from: a, to: b, sign: +, weight: 0.5, "
             "grade: supported, source: 'Pinto AM et al. 2023, doi:10.1038/s41584-022-00873-0.'}\n")
     d = next(e["data"] for e in elements(load_model_text(text)) if e["group"] == "edges")
-    assert d["doi"] == "https://doi.org/10.1038/s41584-022-00873-0" and d["grade"] == "supported"
-    assert doi_url("no identifier here") is None
+    assert d["doi"] == ["https://doi.org/10.1038/s41584-022-00873-0"] and d["grade"] == "supported"
+    assert doi_urls("no identifier here") == []
+    assert doi_urls("A. doi:10.1016/S0165-0327(00)00338-4; B (doi:10.1038/nrn1683).") == [
+        "https://doi.org/10.1016/S0165-0327(00)00338-4", "https://doi.org/10.1038/nrn1683"]
 
 
 def test_two_theories_side_by_side_mark_the_edges_that_differ(client) -> None:

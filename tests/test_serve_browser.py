@@ -105,6 +105,7 @@ def test_theory_view_hover_and_click_a_loop(server, page) -> None:
     tip.wait_for(state="visible")
     text = tip.inner_text()
     assert "weight prior: lognormal(" in text and "evidence grade: supported" in text and "source: Pinto AM" in text
+    assert tip.locator("a[href^='https://doi.org/10.']").count() == 1
     shot(page, "theory")
     page.mouse.move(0, 0)  # leaving the diagram hides the tooltip
     tip.wait_for(state="hidden")
