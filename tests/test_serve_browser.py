@@ -88,6 +88,14 @@ def test_theory_view_hover_and_click_a_loop(server, page) -> None:
     page.wait_for_selector("#cy-0[data-ready='1']")
     n_edges = page.evaluate("window.fittsGraphs['cy-0'].edges().length")
     assert n_edges >= 45
+    # click a loop: its links and states light up, everything else fades
+    loop = page.locator("""#cy-0 ~ ol.loops li[data-nodes='["threat", "salience", "pain"]']""")
+    assert loop.count() == 1
+    loop.click()
+    hot = page.evaluate("window.fittsGraphs['cy-0'].edges('.hot').map(e => e.id()).sort()")
+    assert hot == sorted(["threat -> salience", "salience -> pain", "pain -> threat"])
+    assert loop.get_attribute("class").endswith("selected")
+    assert "reinforcing" in page.inner_text("#details-0")
     # hover over a link with the mouse: the tooltip shows its label, weight prior, grade and source
     box = page.locator("#cy-0").bounding_box()
     mid = page.evaluate("(() => { const e = window.fittsGraphs['cy-0'].getElementById('threat -> salience');"
@@ -95,16 +103,13 @@ def test_theory_view_hover_and_click_a_loop(server, page) -> None:
     page.mouse.move(box["x"] + mid["x"], box["y"] + mid["y"])
     tip = page.locator("#tip")
     tip.wait_for(state="visible")
-    assert "weight prior" in tip.inner_text() and "evidence grade" in tip.inner_text()
-    # click a loop: its links and states light up, everything else fades
-    page.click("#loop-0-5")
-    hot = page.evaluate("window.fittsGraphs['cy-0'].edges('.hot').map(e => e.id()).sort()")
-    assert hot == sorted(["threat -> salience", "salience -> pain", "pain -> threat"])
-    assert page.locator("#loop-0-5").get_attribute("class").endswith("selected")
-    assert "reinforcing" in page.inner_text("#details-0")
-    page.mouse.move(0, 0)
+    text = tip.inner_text()
+    assert "weight prior: lognormal(" in text and "evidence grade: supported" in text and "source: Pinto AM" in text
+    assert tip.locator("a[href^='https://doi.org/10.']").count() == 1
     shot(page, "theory")
-    page.click("#loop-0-5")  # a second click clears the highlight
+    page.mouse.move(0, 0)  # leaving the diagram hides the tooltip
+    tip.wait_for(state="hidden")
+    loop.click()  # a second click clears the highlight
     assert page.evaluate("window.fittsGraphs['cy-0'].edges('.hot').length") == 0
 
 

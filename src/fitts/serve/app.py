@@ -60,51 +60,76 @@ def _json(value: Any) -> Markup:
 
 
 class Kernels:
-    """Compile the fast (numba) kernel of a theory in the background, once.
+    """Load or compile the fast (numba) kernel of a theory in the background, once per process.
 
-    Until a theory's kernel is ready, stories run on the NumPy backend (same results,
-    slower); afterwards on numba.
+    Kernels are cached on disk by :mod:`fitts.sim.kernel_cache`: a kernel compiled before
+    (by the CLI or an earlier server) only needs loading, and a story waits for that; a
+    kernel never compiled takes tens of seconds, during which stories run on the NumPy
+    backend (the same results, slower).
     """
+
+    #: seconds a story waits for a kernel that is on disk and being loaded
+    LOAD_WAIT = 20.0
 
     def __init__(self, ws: Workspace, enabled: bool):
         self.ws, self.enabled = ws, enabled
         self._ready: set[str] = set()
-        self._pending: set[str] = set()
+        self._pending: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fitts-kernel")
 
-    def backend(self, key: str) -> str:
-        """`numba` when the theory's kernel is compiled, else `numpy` (and start compiling it)."""
+    def backend(self, key: str) -> tuple[str, str | None]:
+        """(`numba` or `numpy`, a note for the user or None); starts loading or compiling the kernel."""
         if not self.enabled:
-            return "numpy"
+            return "numpy", None
+        from fitts.sim.backends.numba_backend import NumbaBackend
+
         m = self.ws.compiled(key)
+        h = m.model_hash
         with self._lock:
-            if m.model_hash in self._ready:
-                return "numba"
-            if m.model_hash not in self._pending:
-                self._pending.add(m.model_hash)
-                self._pool.submit(self._warm, m)
-        return "numpy"
+            if h in self._ready:
+                return "numba", None
+            future = self._pending.get(h)
+            if future is None:
+                future = self._pending[h] = self._pool.submit(self._warm, m)
+        notice = NumbaBackend(m).compile_notice()
+        if notice is None:  # on disk: loading takes seconds, less than a story on NumPy
+            try:
+                if future.result(timeout=self.LOAD_WAIT):
+                    return "numba", None
+            except TimeoutError:
+                pass
+        return "numpy", (f"ran on NumPy while the fast kernel is being prepared ({notice or 'loading'}); "
+                         "later stories of this theory take a fraction of a second")
 
     def warm(self, key: str) -> None:
-        """Start compiling the kernel of a theory (if enabled and not done yet); errors are left to the views."""
+        """Start loading or compiling the kernel of a theory; errors are left to the views."""
+        if not self.enabled:
+            return
         try:
-            self.backend(key)
+            m = self.ws.compiled(key)
         except FittsError:
-            pass
+            return
+        with self._lock:
+            if m.model_hash in self._ready or m.model_hash in self._pending:
+                return
+            self._pending[m.model_hash] = self._pool.submit(self._warm, m)
 
-    def _warm(self, m: Any) -> None:
-        from fitts.sim.simulate import simulate
+    def _warm(self, m: Any) -> bool:
+        from fitts.sim.backends.numba_backend import NumbaBackend
 
+        ok = False
         try:
-            simulate(m, patients=1, days=1.0, dt=story.DT, noise=False, backend="numba", command="warm-up")
-            with self._lock:
-                self._ready.add(m.model_hash)
+            NumbaBackend(m).warm()
+            ok = True
         except Exception:  # noqa: BLE001 - no fast kernel: stories stay on NumPy
             pass
         finally:
             with self._lock:
-                self._pending.discard(m.model_hash)
+                self._pending.pop(m.model_hash, None)
+                if ok:
+                    self._ready.add(m.model_hash)
+        return ok
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -239,10 +264,11 @@ def create_app(workspace: str | Path = "fitts-workspace", *, max_jobs: int = 1, 
             days = float(f.get("days") or 500)
             noise = f.get("noise") == "on"
             seed = int(f.get("seed") or 0)
-            backend = await run_in_threadpool(kernels.backend, key)
+            backend, note = await run_in_threadpool(kernels.backend, key)
             result = await run_in_threadpool(
                 story.run_story, ws, key, str(f.get("patient") or "predisposed"), rows, days=days,
                 given_text=str(f.get("given") or ""), noise=noise, seed=seed, backend=backend)
+            result["note"] = note
         except ValueError as exc:
             errors["form"] = f"not a number: {exc}"
             return partial(request, "_story_result.html", 422, errors=errors)

@@ -25,10 +25,9 @@ _SCALE = 330.0
 _INPUT_RING = 0.86
 
 
-def doi_url(source: str | None) -> str | None:
-    """The https://doi.org/ address of the first DOI in a citation, or None."""
-    m = _DOI.search(source or "")
-    return f"https://doi.org/{m.group(1)}" if m else None
+def doi_urls(source: str | None) -> list[str]:
+    """The https://doi.org/ addresses of the DOIs in a citation, in order (none: empty)."""
+    return [f"https://doi.org/{m.group(1)}" for m in _DOI.finditer(source or "")]
 
 
 def _describe(value: Any) -> str:
@@ -163,7 +162,7 @@ def elements(spec: Spec, positions: dict[str, tuple[float, float]] | None = None
                     "classes": "module"})
     for name, node in spec.nodes.items():
         data = {"id": name, "label": (node.label or name).replace("_", " "), "kind": "state",
-                "module": node.group or "", "source": node.source or "", "doi": doi_url(node.source) or ""}
+                "module": node.group or "", "source": node.source or "", "doi": doi_urls(node.source)}
         if node.group:
             data["parent"] = f"module:{node.group}"
         x, y = pos.get(name, (0.0, 0.0))
@@ -180,7 +179,7 @@ def elements(spec: Spec, positions: dict[str, tuple[float, float]] | None = None
     for eid, e in spec.edges.items():
         data = {"id": eid, "source": e.from_, "target": e.to, "sign": e.sign, "mode": e.mode,
                 "label": e.label or f"{e.from_} {'raises' if e.sign == '+' else 'lowers'} {e.to}",
-                "weight": _describe(e.weight), "citation": e.source or "", "doi": doi_url(e.source) or "",
+                "weight": _describe(e.weight), "citation": e.source or "", "doi": doi_urls(e.source),
                 "grade": e.grade or "", "note": e.note or ""}
         classes = ["plus" if e.sign == "+" else "minus"]
         if eid in how:

@@ -11,9 +11,14 @@
     });
   }
 
+  function doiLinks(list) {
+    return (list || []).map(function (u, i) {
+      return ' <a href="' + esc(u) + '" target="_blank" rel="noopener">DOI' + (list.length > 1 ? " " + (i + 1) : "") + "</a>";
+    }).join("");
+  }
+
   function edgeHtml(d) {
-    var src = d.citation ? esc(d.citation) : "<i>no source given</i>";
-    if (d.doi) src += ' <a href="' + esc(d.doi) + '" target="_blank" rel="noopener">DOI</a>';
+    var src = (d.citation ? esc(d.citation) : "<i>no source given</i>") + doiLinks(d.doi);
     return "<b>" + esc(d.id) + "</b> (" + (d.sign === "+" ? "raises" : "lowers") + (d.mode === "gating" ? ", gating" : "") + ")" +
       "<br>" + esc(d.label) +
       "<br>weight prior: <code>" + esc(d.weight) + "</code>" +
@@ -62,11 +67,12 @@
       tip.hidden = false;
     });
     cy.on("mouseout", "edge", function () { if (tip) tip.hidden = true; });
+    div.addEventListener("mouseleave", function () { if (tip) tip.hidden = true; });
     cy.on("tap", "edge", function (ev) { if (details) details.innerHTML = edgeHtml(ev.target.data()); });
     cy.on("tap", "node.state", function (ev) {
       var d = ev.target.data();
       if (details) details.innerHTML = "<b>" + esc(d.label) + "</b> (" + esc(d.id) + "), module " + esc(d.module) +
-        (d.source ? "<br>source: " + esc(d.source) + (d.doi ? ' <a href="' + esc(d.doi) + '" target="_blank" rel="noopener">DOI</a>' : "") : "");
+        (d.source ? "<br>source: " + esc(d.source) + doiLinks(d.doi) : "");
     });
     div.dataset.ready = "1";
   }
