@@ -132,8 +132,9 @@ def _prepare_kernel(compiled: Any, backend: str = "numba") -> None:
     be.warm()
 
 
-def _progress(unit: str = "patient-days") -> Progress:
-    """A progress bar on stderr (none in logs and pipes) counting `unit`."""
+def _progress(unit: str = "patient-days", *, transient: bool = True) -> Progress:
+    """The progress bar of every command: on stderr (none in logs and pipes), counting `unit`;
+    a transient bar disappears when done."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -143,7 +144,7 @@ def _progress(unit: str = "patient-days") -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
-        transient=True,
+        transient=transient,
         disable=not err.is_terminal,  # no bar in logs and pipes
     )
 
@@ -337,9 +338,7 @@ Resume = Annotated[bool, typer.Option(
 @contextmanager
 def _job_progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar over candidates (its total grows as screening waves are planned)."""
-    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TaskProgressColumn(),
-                   MofNCompleteColumn(), TextColumn("candidates"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=err, transient=True, disable=not err.is_terminal)
+    bar = _progress("candidates")
     with bar:
         task = bar.add_task(description, total=None)
         yield lambda done, planned: bar.update(task, completed=done, total=planned)

@@ -9,14 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from fitts.cli.common import (
@@ -26,11 +18,11 @@ from fitts.cli.common import (
     _add_row,
     _check_table_suffix,
     _command,
+    _progress,
     _progress_task,
     _spinner,
     _theory,
     app,
-    err,
     out,
 )
 
@@ -51,9 +43,7 @@ def _csv_list(text: str | None, option: str, cast: Callable[[str], Any] = str) -
 @contextmanager
 def _steps_progress(description: str, total: int) -> Iterator[Callable[[int, int], None]]:
     """A progress bar over `total` steps; yields ``callback(done, total)``."""
-    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-                   disable=not err.is_terminal)
+    bar = _progress("steps")
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda done, tot: bar.update(task, completed=done, total=tot)

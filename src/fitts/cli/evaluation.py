@@ -6,15 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -27,6 +18,7 @@ from fitts.cli.common import (
     _command,
     _executor,
     _prepare_kernel,
+    _progress,
     _progress_task,
     _theory,
     app,
@@ -200,9 +192,7 @@ def calibrate(
     n_refine = refine_patients or load_protocol(protocol).cohort.patients
     dest = out_dir or Path(f"calibration-{name}")
     model_ref = name if not Path(model).exists() else str(Path(model).resolve())
-    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), TaskProgressColumn(),
-                   MofNCompleteColumn(), TextColumn("evaluations"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=err, disable=not err.is_terminal)
+    bar = _progress("evaluations", transient=False)
     tasks: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
