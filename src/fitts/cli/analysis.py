@@ -456,3 +456,66 @@ def sensitivity(
     err.print(f"main index: {main}; convergence over nested subsets in convergence.csv", markup=False)
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+@app.command()
+def discover(
+    model: ModelArg,
+    out_dir: Annotated[Path, typer.Option(
+        "--out", help="Folder for box.csv, trajectory.csv and discovery.png.",
+        show_default=False)],
+    outcome: Annotated[str, typer.Option(
+        "--outcome", help="ill (pain NRS >= 4 at the end: became and stayed ill), or pain / state:NAME with "
+        "--threshold.")] = "ill",
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="For a continuous outcome: a patient counts when it is above this.",
+        show_default=False)] = None,
+    patients: Annotated[int, typer.Option("--patients", min=20, help="Virtual patients drawn from the priors.")]
+    = 2000,
+    params: Annotated[str | None, typer.Option(
+        "--params", help="Comma-separated parameters or glob patterns PRIM may restrict (default: all sampled).")]
+    = None,
+    days: Annotated[float, typer.Option(
+        "--days", min=1.0, help="Day the outcome is read; a psychosocial stressor (level 2) runs on days "
+        "60-240.")] = 730.0,
+    min_density: Annotated[float | None, typer.Option(
+        "--min-density", min=0.0, max=1.0, help="Choose the box with the largest coverage among those at least "
+        "this dense (default: the best balance of coverage and density, their harmonic mean).",
+        show_default=False)] = None,
+    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="State noise in the runs.")] = False,
+    seed: Seed = 0,
+    dt: Dt = DEFAULT_DT,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+) -> None:
+    """Scenario discovery: the parameter box in which patients become and stay ill (PRIM).
+
+    Draws virtual patients from the theory's priors, runs each through the stressor, and
+    peels a box off the parameter space trading coverage (share of all cases inside the
+    box) for density (share of cases inside it). Prints the box and writes the peeling
+    trajectory and a figure.
+    """
+    from fitts.analysis.discovery import discover as run_discover
+    from fitts.io.results import save_table
+    from fitts.plot.sensitivity import plot_discovery
+
+    m = _theory(model)
+    patterns = [p.strip() for p in params.split(",") if p.strip()] if params else None
+    _prepare_kernel(m, backend.value)
+    with _progress_task(f"scenario discovery on {patients} patients", patients * days) as progress:
+        d = run_discover(m, outcome=outcome, patients=patients, parameters=patterns, days=days, noise=noise,
+                         seed=seed, dt=dt, backend=backend.value, threshold=threshold, min_density=min_density,
+                         progress=progress)
+    t = Table(title=f"{m.spec.name}: where patients are `{d.outcome}` (base rate {d.base_rate:.1%}); box "
+                    f"coverage {d.coverage:.1%}, density {d.density:.1%}, mass {d.mass:.1%}")
+    for col in ("parameter", "box min", "box max", "sampled range"):
+        t.add_column(col)
+    for r in d.box.itertuples(index=False):
+        _add_row(t, r.parameter, f"{r.min:.4g}", f"{r.max:.4g}", f"{r.prior_low:.4g} .. {r.prior_high:.4g}")
+    out.print(t)
+    meta = {**d.settings, "outcome": d.outcome, "command": _command()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [save_table(d.box, out_dir / "box.csv", meta), save_table(d.trajectory, out_dir / "trajectory.csv", meta)]
+    plot_discovery(d, out_dir / "discovery.png")
+    written.append(out_dir / "discovery.png")
+    for path in written:
+        typer.echo(f"wrote {path}")

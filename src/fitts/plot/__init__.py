@@ -11,6 +11,7 @@ from fitts.plot.dominance import plot_dominance as plot_dominance
 from fitts.plot.dominance import plot_subtypes as plot_subtypes
 from fitts.plot.figures import save_figure as save_figure
 from fitts.plot.forest import forest_plot as forest_plot
+from fitts.plot.sensitivity import plot_discovery as plot_discovery
 from fitts.plot.sensitivity import plot_sensitivity as plot_sensitivity
 from fitts.plot.steady import plot_bifurcation as plot_bifurcation
 from fitts.plot.steady import plot_mobile as plot_mobile

@@ -1,4 +1,5 @@
-"""Figures of a global sensitivity analysis (:mod:`fitts.analysis.sensitivity`)."""
+"""Figures of global sensitivity (:mod:`fitts.analysis.sensitivity`) and scenario discovery
+(:mod:`fitts.analysis.discovery`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
+from fitts.analysis.discovery import Discovery
 from fitts.analysis.sensitivity import Sensitivity
 from fitts.plot.figures import figure_format, finish, new_figure
 
@@ -64,4 +66,41 @@ def plot_sensitivity(res: Sensitivity, path: str | Path | None = None, *, top: i
         heat.set_title("second-order interactions S2", fontsize=9)
         fig.colorbar(image, ax=heat, shrink=0.8, label="S2 (share of variance)")
     fig.suptitle(f"{res.settings.get('model', '')}: which parameters move `{res.outcome}`", fontsize=10)
+    return finish(fig, path)
+
+
+def plot_discovery(d: Discovery, path: str | Path | None = None) -> Figure:
+    """The peeling trajectory (coverage against density, coloured by the number of restricted
+    parameters, the chosen box circled) and the chosen box's limits within each prior range."""
+    if path is not None:
+        figure_format(path)
+    fig = new_figure((11, 4.2))
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.2])
+    traj = d.trajectory
+    points = left.scatter(traj["coverage"], traj["density"], c=traj["res dim"], cmap="viridis", s=18)
+    left.plot([d.coverage], [d.density], "o", ms=12, mfc="none", mec="#c62828", mew=2, label="chosen box")
+    left.axhline(d.base_rate, color="grey", lw=0.8, ls=":", label=f"base rate {d.base_rate:.0%}")
+    left.set_xlabel("coverage (share of all cases inside the box)")
+    left.set_ylabel("density (share of cases inside the box)")
+    left.set_xlim(0, 1.02)
+    left.set_ylim(0, 1.02)
+    left.legend(fontsize=7, loc="lower left")
+    fig.colorbar(points, ax=left, label="restricted parameters")
+    left.set_title("peeling trajectory", fontsize=9)
+    names = list(d.box["parameter"])
+    for i, r in enumerate(d.box.itertuples(index=False)):
+        span = (r.prior_high - r.prior_low) or 1.0
+        lo = (r.min - r.prior_low) / span
+        hi = (r.max - r.prior_low) / span
+        right.barh(i, 1.0, color="#e6e6e6")
+        right.barh(i, hi - lo, left=lo, color="#1f5fbf")
+        right.text(1.02, i, f"{r.min:.3g} .. {r.max:.3g}", va="center", fontsize=7)
+    right.set_yticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=8)
+    right.set_xlim(0, 1.35)
+    right.set_xticks([0, 0.5, 1], ["prior low", "middle", "prior high"])
+    right.set_xlabel("position within the sampled range of each parameter")
+    right.set_title(f"the box: coverage {d.coverage:.0%}, density {d.density:.0%}, mass {d.mass:.0%}",
+                    fontsize=9)
+    fig.suptitle(f"{d.settings.get('model', '')}: where patients are `{d.outcome}` ({d.patients} patients)",
+                 fontsize=10)
     return finish(fig, path)
