@@ -82,11 +82,13 @@ def test_containment_compares_links_not_ids(files) -> None:
 
 def test_builtin_theories_contain_their_own_loops() -> None:
     df = loop_table(fitts.load_model("sympathetic_drg"))
-    assert len(df) == 27
+    assert len(df) == 35
+    assert (df["polarity"] == "balancing").sum() == 3
     assert df["theories"].str.contains("sympathetic_drg").all()
     assert df["theories"].str.contains("integrated").all()
-    # three loops (pain and sleep, etc.) are shared with FITTS
-    assert df["theories"].str.contains("fitts").sum() == 3
+    # six loops (pain and sleep, pain and descending inhibition, activity and fatigue, and
+    # three through descending inhibition) are shared with FITTS
+    assert df["theories"].str.contains("fitts").sum() == 6
 
 
 def test_loop_gain_at_an_operating_point(files) -> None:
