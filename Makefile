@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= demo-output
 
-.PHONY: demo test test-slow check install install-test lint bench clean
+.PHONY: demo test test-slow check install install-test lint bench clean test-floors fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ test-slow: install-test
 
 ## everything: the linter, the quick suite and the slow tests (what CI runs)
 check: test test-slow
+
+## install the lowest versions pyproject.toml allows (.ci/floors.txt) in $(FLOORS) and run the tests
+FLOORS ?= .venv-floors
+test-floors:
+	$(PYTHON) -m venv $(FLOORS)
+	$(FLOORS)/bin/python -m pip install --quiet -c .ci/floors.txt -e ".[test]"
+	$(FLOORS)/bin/python -m pytest -q -m "not slow"
+
+## fuzz every kind of input file and simulate's options (thousands of cases; a few minutes)
+fuzz: install-test
+	$(BIN)/python -m pytest -q -m slow tests/test_fuzz_inputs.py
 
 bench: install
 	$(BIN)/python bench/bench_simulate.py

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -291,7 +292,7 @@ COMMAND_OPTIONS = {
     "attribute": ["--patients", "--seed", "--out", "--figure", "--threshold", "--max-length",
                   "--backend"],
     "plot": ["--out", "--states", "--max-lines"],
-    "demo": ["--out", "--patients", "--days", "--seed"],
+    "demo": ["--out", "--cohort", "--days", "--seed"],
 }
 
 
@@ -305,19 +306,21 @@ def test_help_of_each_command(tmp_path: Path, command: str) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_and_writes_its_files(tmp_path: Path) -> None:
-    r = fitts_cmd("demo", "--out", "demo", "--patients", "4", "--days", "310", "--seed", "3",
-                  cwd=tmp_path)
+def test_demo_shows_the_debate_and_writes_its_files(tmp_path: Path) -> None:
+    r = fitts_cmd("demo", "--out", "demo", "--cohort", "20", "--days", "400", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     folder = tmp_path / "demo"
-    for name in ("trajectories.nc", "pain_over_time.png", "summary.csv", "diagram.svg"):
+    for name in ("index.html", "stories.png", "hysteresis.png", "attribution.png", "summary.csv",
+                 "scorecards.csv", "stories.nc"):
         assert (folder / name).stat().st_size > 0, name
     summary = pd.read_csv(folder / "summary.csv")
-    assert list(summary.columns) == ["group", "phase", "mean_pain", "fraction_high_pain", "n"]
-    assert len(summary) == 6 and set(summary["phase"]) == {"before", "during", "after"}
-    assert summary["mean_pain"].between(0, 1).all()
-    with xr.open_dataset(folder / "trajectories.nc") as ds:
-        assert ds.sizes["patient"] == 8 and ds.attrs["seed"] == 3
-        assert sorted(set(ds["group"].values.tolist())) == ["everyday stress", "major stressor"]
+    assert list(summary["theory"]) == ["fitts", "sympathetic_drg", "integrated"]
+    # each theory's predisposed patient falls ill under the stressor and the pain outlasts it
+    assert (summary["pain during (0-1)"] > summary["pain before (0-1)"] + 0.3).all()
+    assert (summary["onset threshold"] > summary["recovery threshold"]).all()
+    page = (folder / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<table" in page
+    with xr.open_dataset(folder / "stories.nc", engine="h5netcdf") as ds:
+        assert ds["fitts"].dtype == np.float32 and "pain" in ds["state_fitts"].values
     r = fitts_cmd("demo", "--out", "demo2", "--days", "100", cwd=tmp_path)
     assert r.returncode == 2 and "--days" in r.stderr

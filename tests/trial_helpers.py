@@ -19,7 +19,7 @@ population:
     - {{between: [threat_bias, pain_sensitivity], rho: 0.4}}
 arms:
   - {{name: placebo, control: true, interventions: [{{name: placebo}}]}}
-  - {{name: snri, interventions: [{{name: snri, dose: 2.0}}]}}
+  - {{name: snri, interventions: [{{name: snri}}]}}
   - {{name: gaba, allocation: 2, interventions: [{{name: gabapentinoid, start: 0, end: 21}}]}}
 randomisation: {{seed: 5}}
 duration_days: 28

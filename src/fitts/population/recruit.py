@@ -105,13 +105,23 @@ class Screened:
         Full parameter table of the accepted candidates, shape (n_accepted, n_params).
     states
         Their states at the end of the run-in, shape (n_accepted, n_states).
+    fail_day, fail_state
+        For the candidates whose run-in failed (``status != 0``, in id order): the day of
+        the failure and the state that diverged, shape (n_failed,).
     """
+
+    @property
+    def failed(self) -> np.ndarray:
+        """Ids of the candidates whose run-in failed (NaN, divergence)."""
+        return self.patient[self.status != 0]
 
     patient: np.ndarray
     accepted: np.ndarray
     status: np.ndarray
     params: np.ndarray
     states: np.ndarray
+    fail_day: np.ndarray = field(default_factory=lambda: np.empty(0))
+    fail_state: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
 
     @property
     def ids(self) -> np.ndarray:
@@ -142,7 +152,21 @@ def screen(model: CompiledModel, ids: np.ndarray, *, seed: int, population: Popu
     else:
         accepted = ok
         final = np.asarray(ds["final"].values)
-    return Screened(ids, accepted, status, np.asarray(ds.params.values)[accepted], final[accepted])
+    bad = np.flatnonzero(~ok)
+    steps = np.asarray(ds.fail_step.values)[bad]
+    fail_day = np.where(steps >= 0, steps * r.dt, np.nan)
+    fail_state = np.array([model.states[i] if i >= 0 else "" for i in np.asarray(ds.fail_state.values)[bad]],
+                          dtype=str)
+    return Screened(ids, accepted, status, np.asarray(ds.params.values)[accepted], final[accepted],
+                    fail_day, fail_state)
+
+
+def describe_failures(patient: np.ndarray, day: np.ndarray, state: np.ndarray, limit: int = 5) -> str:
+    """``patient 12 at day 3.5 in state 'pain'; ...`` for the first `limit` failed candidates."""
+    rows = [f"patient {int(p)} at day {d:.4g} in state {str(s)!r}" if s else f"patient {int(p)}"
+            for p, d, s in zip(patient[:limit], day[:limit], state[:limit], strict=True)]
+    more = f" (and {len(patient) - limit} more)" if len(patient) > limit else ""
+    return "; ".join(rows) + more
 
 
 @dataclass
@@ -194,7 +218,9 @@ def recruit(model: CompiledModel, patients: int, *, seed: int = 0, population: P
     n_acc, start = 0, 0
     while n_acc < patients:
         if start >= limit:
-            raise not_enough(n_acc, patients, start, r.rule)
+            fp, fd, fs = (np.concatenate(x) if parts else np.empty(0) for x in
+                          ([q.failed for q in parts], [q.fail_day for q in parts], [q.fail_state for q in parts]))
+            raise not_enough(n_acc, patients, start, r.rule, describe_failures(fp, fd, fs), len(fp))
         ids = np.arange(start, min(start + chunk_size, limit))
         s = screen(model, ids, seed=seed, population=population, recruitment=r, backend=backend)
         parts.append(s)
@@ -206,12 +232,18 @@ def recruit(model: CompiledModel, patients: int, *, seed: int = 0, population: P
     return Recruited(recruited_table(model, ids, params, states), int(ids[-1]) + 1)
 
 
-def not_enough(accepted: int, wanted: int, screened: int, rule: str) -> ModelError:
-    """The error of a recruitment that screened its limit without enough recruits."""
+def not_enough(accepted: int, wanted: int, screened: int, rule: str, failures: str = "",
+               n_failed: int = 0) -> ModelError:
+    """The error of a recruitment that screened its limit without enough recruits (naming the
+    candidates whose run-in failed, if any: `n_failed` of them, described by `failures`)."""
+    failed = (f"; {n_failed} candidate(s) failed during the run-in and were replaced by the next ids: "
+              f"{failures}") if n_failed else ""
     return ModelError(f"recruited only {accepted} of {wanted} {rule} after screening {screened} candidates "
-                      f"(acceptance rate {accepted / max(screened, 1):.2%})",
-                      hint="recruit fewer patients, raise the screening limit, lengthen the run-in or raise "
-                           "predisposition prevalences")
+                      f"(acceptance rate {accepted / max(screened, 1):.2%}){failed}",
+                      hint="recruit fewer patients, raise the screening limit (--max-screened), lengthen the "
+                           "run-in or raise predisposition prevalences"
+                           + ("; for failing candidates try a smaller --dt or check the model's rates"
+                              if n_failed else ""))
 
 
 def describe(rule: str, screened: int, accepted: int) -> str:

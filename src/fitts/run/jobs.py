@@ -185,12 +185,19 @@ def run_job(job: Job, directory: str | Path, *, executor: AbstractExecutor | Non
     computed: list[tuple[int, int]] = []
     reused: list[tuple[int, int]] = []
     next_start, accepted = 0, 0
-    limit = job.max_screened if job.screens else job.patients
+    # candidates whose run-in failed are replaced by the next ids, up to the screening limit,
+    # also when every candidate is recruited (`all`)
+    limit = getattr(job, "max_screened", None) or job.patients
     while accepted < job.patients:
         if next_start >= limit:
-            from fitts.population.recruit import not_enough
+            from fitts.population.recruit import describe_failures, not_enough
 
-            raise not_enough(accepted, job.patients, next_start, getattr(job, "rule", "patients"))
+            saved = [load_chunk(directory, c) for c in sorted(kept)]
+            saved = [d for d in saved if "failed" in d]
+            fp, fd, fs = (np.concatenate([d[k] for d in saved]) if saved else np.empty(0)
+                          for k in ("failed", "fail_day", "fail_state"))
+            raise not_enough(accepted, job.patients, next_start, getattr(job, "rule", "patients"),
+                             describe_failures(fp, fd, fs), len(fp))
         remaining = job.patients - accepted
         if not job.screens:
             want = remaining
@@ -204,10 +211,11 @@ def run_job(job: Job, directory: str | Path, *, executor: AbstractExecutor | Non
         if job.screens:
             n_chunks = max(n_chunks, executor.workers)
         wave = []
+        end = limit if job.screens else min(limit, next_start + want)  # keep every candidate: ids as needed
         for _ in range(n_chunks):
-            if next_start >= limit:
+            if next_start >= end:
                 break
-            stop = min(next_start + chunk_size, limit)
+            stop = min(next_start + chunk_size, end)
             wave.append((next_start, stop))
             next_start = stop
         todo = []
@@ -240,5 +248,6 @@ def run_job(job: Job, directory: str | Path, *, executor: AbstractExecutor | Non
         keep.append(k)
         total += k
     last = load_chunk(directory, chunks[-1])["patient"][: keep[-1]]
-    screened = int(last[-1]) + 1 if job.screens and len(last) else chunks[-1][1]
+    # candidates up to the last one kept (a failed candidate before it was screened and replaced)
+    screened = int(last[-1]) + 1 if len(last) else chunks[-1][1]
     return JobRun(directory, chunks, keep, screened, computed, [c for c in reused if c in chunks])

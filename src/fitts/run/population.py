@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,8 @@ class PopulationJob:
         m = cached_model(self.ref, self.model_hash)
         s = screen(m, np.arange(chunk[0], chunk[1]), seed=self.seed, population=self.population,
                    recruitment=self.recruitment, backend=self.backend)
-        return {"patient": s.ids, "params": s.params[:, self.columns(m)], "states": s.states}
+        return {"patient": s.ids, "params": s.params[:, self.columns(m)], "states": s.states,
+                "failed": s.failed, "fail_day": s.fail_day, "fail_state": s.fail_state}
 
 
 @dataclass
@@ -118,6 +119,8 @@ class PopulationResult:
     table: pd.DataFrame
     run: JobRun
     metadata: dict[str, Any]
+    #: candidates whose run-in failed and were replaced by the next ids: patient, day, state
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"patient": [], "day": [], "state": []}))
 
     @property
     def acceptance_rate(self) -> float:
@@ -159,7 +162,12 @@ def _assemble(job: PopulationJob, m: CompiledModel, run: JobRun) -> PopulationRe
     params = np.empty((n, len(names)))
     states = np.empty((n, m.n_states))
     at = 0
+    fails: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for data, keep in run.iter_chunks():
+        if "failed" in data:  # candidates of this chunk whose run-in failed (replaced by later ids)
+            last = data["patient"][keep - 1] if keep else -1
+            sel = data["failed"] < last if keep < len(data["patient"]) else np.ones(len(data["failed"]), bool)
+            fails.append((data["failed"][sel], data["fail_day"][sel], data["fail_state"][sel]))
         ids[at:at + keep] = data["patient"][:keep]
         params[at:at + keep] = data["params"][:keep]
         states[at:at + keep] = data["states"][:keep]
@@ -172,4 +180,9 @@ def _assemble(job: PopulationJob, m: CompiledModel, run: JobRun) -> PopulationRe
             "acceptance_rate": run.acceptance_rate,
             "prevalence": dict((job.population or PopulationSpec()).prevalence),
             "correlation": [list(c) for c in (job.population or PopulationSpec()).correlation]}
-    return PopulationResult(pd.DataFrame(cols, copy=False), run, meta)
+    failures = pd.DataFrame({
+        "patient": np.concatenate([f[0] for f in fails]) if fails else np.empty(0, np.int64),
+        "day": np.concatenate([f[1] for f in fails]) if fails else np.empty(0),
+        "state": np.concatenate([f[2] for f in fails]) if fails else np.empty(0, dtype=str)})
+    meta["failed"] = len(failures)
+    return PopulationResult(pd.DataFrame(cols, copy=False), run, meta, failures)

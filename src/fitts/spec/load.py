@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from fitts.errors import Location, ModelError, did_you_mean, display_path
+from fitts.errors import Location, ModelError, did_you_mean, display_path, excerpt
+from fitts.spec.files import check_path_text
 from fitts.spec.model import Spec
 from fitts.spec.schema import (
     SECTIONS,
@@ -29,7 +30,7 @@ from fitts.spec.schema import (
     ParameterSpec,
 )
 from fitts.spec.validate import validate_spec
-from fitts.spec.yamlio import LineDict, line_at, load_yaml_file, load_yaml_text, locate
+from fitts.spec.yamlio import LineDict, best_error, gc_paused, line_at, load_yaml_file, load_yaml_text, locate
 
 ENTRY_CLASSES: dict[str, type[BaseModel]] = {
     "nodes": NodeSpec,
@@ -79,6 +80,7 @@ class _Raw:
     )
     schedule: list[tuple[Any, Location]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)  # built-in theories included by name
 
 
 
@@ -87,10 +89,11 @@ class _Raw:
 
 def _explain(exc: ValidationError, data: Any, location: Location, what: str) -> ModelError:
     """Turn a pydantic error into a ModelError naming the field and its line."""
-    err = exc.errors(include_url=False)[0]
+    err = best_error(exc)
     loc = tuple(err.get("loc", ()))
     # drop discriminator tags ('normal', 'StepComponent', ...) pydantic puts in the path
-    fields = [str(x) for x in loc if not (isinstance(x, str) and (x[:1].isupper() or "[" in x))]
+    fields = [excerpt(x, 60).strip("'") if isinstance(x, str) else str(x) for i, x in enumerate(loc)
+              if i == len(loc) - 1 or not (isinstance(x, str) and (x[:1].isupper() or "[" in x))]
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     hint = None
     if err.get("type") == "extra_forbidden":
@@ -99,7 +102,7 @@ def _explain(exc: ValidationError, data: Any, location: Location, what: str) -> 
         cls = _cls_for(what)
         if cls is not None:
             allowed = [f.alias or n for n, f in cls.model_fields.items()]
-        msg = f"unknown field {key!r}." + did_you_mean(key, allowed)
+        msg = f"unknown field {excerpt(key)}." + did_you_mean(key, allowed)
         if allowed:
             hint = "allowed fields: " + ", ".join(allowed)
     elif err.get("type") == "missing":
@@ -126,18 +129,32 @@ def _cls_for(what: str) -> type[BaseModel] | None:
 def _resolve_include(inc: Any, here: Path, loc: Location) -> Path:
     if inc.module is not None:
         mods = builtin_modules()
-        if inc.module not in mods:
-            raise ModelError(
-                f"include: no built-in module named {inc.module!r}." + did_you_mean(inc.module, mods),
-                loc,
-                "built-in modules: " + (", ".join(mods) or "(none)") + "; or give `path:`",
-            )
-        return mods[inc.module]
-    target = (here.parent / inc.path).resolve()
-    if not target.exists():
+        theories = builtin_theories()
+        if inc.module in mods:
+            return mods[inc.module]
+        if inc.module in theories:  # a variant starts from a whole built-in theory
+            return theories[inc.module]
+        known = {**mods, **theories}
+        raise ModelError(
+            f"include: no built-in module or theory named {inc.module!r}." + did_you_mean(inc.module, known),
+            loc,
+            "built-in modules: " + (", ".join(mods) or "(none)") + "; theories: " + (", ".join(theories) or "(none)")
+            + "; or give `path:`",
+        )
+    check_path_text(inc.path, loc, "include")
+    try:
+        target = (here.parent / inc.path).resolve()
+        exists, is_dir = target.exists(), target.is_dir()
+    except (OSError, RuntimeError) as exc:
+        raise ModelError(f"include: path {excerpt(inc.path)} cannot be resolved ({excerpt(str(exc), 120)})", loc,
+                         "paths in `includes` are relative to the including file") from None
+    if is_dir:
+        raise ModelError(f"include: {excerpt(inc.path)} is a folder ({display_path(target)}), not a model file", loc,
+                         "name a .yaml file; paths in `includes` are relative to the including file")
+    if not exists:
         siblings = [p.name for p in target.parent.glob("*.yaml")] if target.parent.exists() else []
         raise ModelError(
-            f"include: file {inc.path!r} does not exist (looked for {display_path(target)})."
+            f"include: file {excerpt(inc.path)} does not exist (looked for {display_path(target)})."
             + did_you_mean(Path(inc.path).name, siblings),
             loc,
             "paths in `includes` are relative to the including file",
@@ -167,7 +184,7 @@ def _entries(section: str, value: Any, file: str, container_line: int | None) ->
         if item is None:
             item = LineDict()
         if not isinstance(item, dict):
-            raise ModelError(f"{single} {name!r} must be a mapping of fields, got {item!r}",
+            raise ModelError(f"{single} {excerpt(name)} must be a mapping of fields, got {excerpt(item)}",
                              Location(file, line, f"{single} '{name}'"))
         out.append((name, item, Location(file, line, f"{single} '{name}'")))
     return out
@@ -188,13 +205,29 @@ def _add(raw: _Raw, section: str, name: str, entry: _RawEntry, hint: str) -> Non
     raw.sections[section][name] = entry
 
 
-def _compose(path: Path, stack: tuple[Path, ...]) -> _Raw:
+def _copy_raw(raw: _Raw) -> _Raw:
+    """A copy whose sections and lists can be changed (exclude, override) without touching `raw`."""
+    return _Raw({s: dict(d) for s, d in raw.sections.items()}, list(raw.schedule), list(raw.files),
+                list(raw.parents))
+
+
+def _compose(path: Path, stack: tuple[Path, ...], cache: dict[Path, _Raw] | None = None,
+             where: Location | None = None) -> _Raw:
+    """Compose the file at `path`; each file is read and composed once per load (`cache`),
+    so a diamond of includes costs one composition per file, not one per path through it."""
+    cache = {} if cache is None else cache
+    if path in cache:
+        return _copy_raw(cache[path])
     shown = display_path(path) or str(path)
-    data = load_yaml_file(path)
-    return _compose_data(data, path, shown, stack)
+    data = load_yaml_file(path, where=where, what="include" if where is not None else "model file")
+    raw = _compose_data(data, path, shown, stack, cache)
+    cache[path] = raw
+    return _copy_raw(raw)
 
 
-def _compose_data(data: Any, path: Path, shown: str, stack: tuple[Path, ...]) -> _Raw:
+def _compose_data(data: Any, path: Path, shown: str, stack: tuple[Path, ...],
+                  cache: dict[Path, _Raw] | None = None) -> _Raw:
+    cache = {} if cache is None else cache
     if data is None:
         data = LineDict()
     if not isinstance(data, dict):
@@ -216,15 +249,20 @@ def _compose_data(data: Any, path: Path, shown: str, stack: tuple[Path, ...]) ->
                              "a module may not include itself, directly or through others")
         if len(stack) > MAX_INCLUDE_DEPTH:
             raise ModelError("includes nested too deeply", loc)
-        sub = _compose(target, (*stack, target))
+        sub = _compose(target, (*stack, target), cache, loc)
         _apply_exclude(sub, inc.exclude, loc)
         _apply_override(sub, inc.override, includes[i].get("override") or {}, loc)
         for section in SECTIONS:
             for name, entry in sub.sections[section].items():
                 _add(raw, section, name, entry,
                      "two included modules define it; exclude it from one of them")
-        raw.schedule += sub.schedule
-        raw.files += [f for f in sub.files if f not in raw.files]
+        seen_items = {(id(item), loc_) for item, loc_ in raw.schedule}
+        raw.schedule += [(item, loc_) for item, loc_ in sub.schedule if (id(item), loc_) not in seen_items]
+        known_files = set(raw.files)
+        raw.files += [f for f in sub.files if f not in known_files]
+        if inc.module is not None and inc.module in builtin_theories() and inc.module not in raw.parents:
+            raw.parents.append(inc.module)
+        raw.parents += [p for p in sub.parents if p not in raw.parents]
 
     for section in SECTIONS:
         value = data.get(section)
@@ -288,7 +326,7 @@ def _validate_entries(raw: _Raw) -> dict[str, dict[str, Any]]:
             try:
                 out[section][name] = cls.model_validate(entry.data)
             except ValidationError as exc:
-                what = f"{SINGULAR[section]} {name!r}"
+                what = f"{SINGULAR[section]} {excerpt(name, 60)}"
                 raise _explain(exc, entry.data, entry.location, what) from None
     return out
 
@@ -310,6 +348,7 @@ def _build(raw: _Raw, name: str | None, description: str | None) -> Spec:
         schedule=tuple(schedule),
         files=tuple(raw.files),
         locations=locations,
+        parents=tuple(raw.parents),
         **sections,
     )
     validate_spec(spec)
@@ -324,24 +363,40 @@ def load_model(source: str | Path) -> Spec:
     ModelError
         Naming the file, line and entry of the first problem found, and what to do.
     """
-    path = Path(source)
-    if not path.exists() and str(source) in builtin_theories():
+    with gc_paused():
+        return _load_model(source)
+
+
+def _load_model(source: str | Path) -> Spec:
+    path = check_path_text(source, what="model file")
+    if str(source) in builtin_theories() and not path.is_file():
+        # a bare theory name is the built-in theory, even beside a folder of that name (a clone)
         path = builtin_theories()[str(source)]
-    elif not path.exists():
+    elif not path.exists() and not path.is_symlink():
         known = builtin_theories()
         raise ModelError(
-            f"no model file or built-in theory named {str(source)!r}." + did_you_mean(str(source), known),
-            Location(str(source)),
+            f"no model file or built-in theory named {excerpt(str(source))}." + did_you_mean(str(source), known),
+            Location(excerpt(str(source), 120).strip("'")),
             "give a path to a .yaml file or one of: " + (", ".join(known) or "(none yet)"),
         )
-    path = path.resolve()
-    raw = _compose(path, (path,))
-    top = load_yaml_file(path) or {}
+    try:
+        path = path.resolve()
+    except (OSError, RuntimeError):
+        pass  # a symlink loop: reading it below names the problem
+    shown = display_path(path) or str(path)
+    top = load_yaml_file(path, what="model file")
+    raw = _compose_data(top, path, shown, (path,))
+    top = top if isinstance(top, dict) else {}
     return _build(raw, top.get("name"), top.get("description"))
 
 
 def load_model_text(text: str, filename: str = "<text>", base: str | Path | None = None) -> Spec:
     """Load a model from YAML text; includes resolve relative to `base` (a folder)."""
+    with gc_paused():
+        return _load_model_text(text, filename, base)
+
+
+def _load_model_text(text: str, filename: str, base: str | Path | None) -> Spec:
     data = load_yaml_text(text, filename)
     here = Path(base or Path.cwd()).resolve() / filename
     raw = _compose_data(data, here, filename, (here,))

@@ -11,14 +11,47 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Grade = Literal["established", "supported", "plausible", "hypothetical"]
 GRADES: tuple[str, ...] = ("established", "supported", "plausible", "hypothetical")
 
+#: largest magnitude of a number, or of the likely draws of a prior, in a model file
+MAX_MAGNITUDE = 1e12
+#: standard deviations (or equivalent tail) a prior's draws are checked to
+_TAIL_SD = 8.0
+
+
+def _not_nan(v: float) -> float:
+    if math.isnan(v):
+        raise ValueError("a bound must be a number or .inf, not NaN")
+    return v
+
+
+#: a bound of an interval: a finite number or +-.inf (never NaN)
+Bound = Annotated[float, AllowInfNan(True), AfterValidator(_not_nan)]
+
+
+def _check_magnitude(v: float, what: str) -> None:
+    if abs(v) > MAX_MAGNITUDE:
+        raise ValueError(f"{what} {v:g} is out of range: numbers in a model file lie within "
+                         f"+-{MAX_MAGNITUDE:g}; rescale the quantity")
+
+
+def _number_text(v: Any) -> Any:
+    """A quantity written as text that is only a number (``"1e308"``, ``"nan"``) is that number,
+    so the checks on numbers (finite, within range) apply to it."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
 
 class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # NaN and inf are refused in every number except interval bounds (see `Bound`)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- priors
@@ -32,6 +65,20 @@ class _Prior(_Entry):
 
     def median_guess(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def reach(self) -> float:
+        """Largest magnitude the prior's draws can plausibly take (its support, or about
+        8 standard deviations into an unbounded tail)."""
+        lo, hi = self.support()
+        return max(abs(lo), abs(hi))
+
+    @model_validator(mode="after")
+    def _bounded_draws(self) -> _Prior:
+        r = self.reach()
+        if not r <= MAX_MAGNITUDE:
+            raise ValueError(f"draws of this prior can reach {r:g}, beyond +-{MAX_MAGNITUDE:g} (they would "
+                             "overflow the simulation); give a narrower prior or bounds")
+        return self
 
 
 class FixedPrior(_Prior):
@@ -71,7 +118,13 @@ class NormalPrior(_Prior):
     dist: Literal["normal"]
     mean: float
     sd: float = Field(gt=0)
-    bounds: tuple[float, float] | None = None
+    bounds: tuple[Bound, Bound] | None = None
+
+    def reach(self) -> float:
+        lo, hi = self.support()
+        lo = max(lo, self.mean - _TAIL_SD * self.sd)
+        hi = min(hi, self.mean + _TAIL_SD * self.sd)
+        return max(abs(lo), abs(hi))
 
     @model_validator(mode="after")
     def _bounds(self) -> NormalPrior:
@@ -102,6 +155,10 @@ class LogNormalPrior(_Prior):
 
     def median_guess(self) -> float:
         return self.median
+
+    def reach(self) -> float:
+        log_hi = math.log(self.median) + _TAIL_SD * self.sigma
+        return math.exp(log_hi) if log_hi < 700 else math.inf
 
 
 class BetaPrior(_Prior):
@@ -136,6 +193,9 @@ class GammaPrior(_Prior):
 
     def median_guess(self) -> float:
         return self.shape * self.scale
+
+    def reach(self) -> float:
+        return self.scale * (self.shape + _TAIL_SD * math.sqrt(self.shape) + 4 * _TAIL_SD)
 
 
 class BernoulliPrior(_Prior):
@@ -203,10 +263,19 @@ class NodeSpec(_Entry):
     baseline: Value = 0.0
     noise: Value = 0.0
     initial: Value | None = None
-    bounds: tuple[float | None, float | None] = (0.0, 1.0)
+    bounds: tuple[Bound | None, Bound | None] = (0.0, 1.0)
     rate: str | None = None
     source: str | None = None
     grade: Grade | None = None
+
+    _numbers = field_validator("tau", "baseline", "noise", "initial", mode="before")(_number_text)
+
+    @field_validator("tau", "baseline", "noise", "initial")
+    @classmethod
+    def _finite_size(cls, v: Value, info: Any) -> Value:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            _check_magnitude(v, info.field_name)
+        return v
 
     @field_validator("tau")
     @classmethod
@@ -266,6 +335,15 @@ class EdgeSpec(_Entry):
     def _sign(cls, v: Any) -> Any:
         return _parse_sign(v)
 
+    _numbers = field_validator("weight", mode="before")(_number_text)
+
+    @field_validator("weight")
+    @classmethod
+    def _finite_size(cls, v: Value) -> Value:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            _check_magnitude(v, "weight")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> EdgeSpec:
         sup = value_support(self.weight)
@@ -316,7 +394,7 @@ class ParameterSpec(_Entry):
 
     prior: Prior | None = None
     value: float | str | None = None
-    bounds: tuple[float, float] | None = None
+    bounds: tuple[Bound, Bound] | None = None
     label: str | None = None
     description: str | None = None
     units: str | None = None
@@ -332,6 +410,10 @@ class ParameterSpec(_Entry):
             lo, hi = self.bounds
             if not lo <= hi:
                 raise ValueError(f"bounds must be [low, high] with low <= high, got {list(self.bounds)}")
+        if isinstance(self.value, int | float):
+            _check_magnitude(self.value, "value")
+        if self.bounds is not None:
+            lo, hi = self.bounds
             if self.prior is not None:
                 _check_domain(self.prior, lo, hi, "prior", "the prior lies outside the parameter's bounds")
             elif isinstance(self.value, int | float):
@@ -348,11 +430,17 @@ class ParameterSpec(_Entry):
 
 class _Component(_Entry):
     input: str
-    start: float = Field(0.0, ge=0)
-    end: float | None = None
+    start: float = Field(0.0, ge=0, le=MAX_MAGNITUDE)
+    end: float | None = Field(None, le=MAX_MAGNITUDE)
 
     @model_validator(mode="after")
     def _window(self) -> _Component:
+        for name in ("level", "from_level", "to_level", "magnitude", "duration", "period"):
+            v = getattr(self, name, None)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                _check_magnitude(v, name.removesuffix("_level") if name != "to_level" else "to")
+        for v in getattr(self, "values", None) or []:
+            _check_magnitude(v, "a value of `values`")
         if self.end is not None and self.end <= self.start:
             raise ValueError(f"end ({self.end}) must come after start ({self.start})")
         return self
@@ -466,7 +554,7 @@ class ObservationSpec(_Entry):
     expr: str
     units: str
     noise: float = Field(0.0, ge=0)
-    bounds: tuple[float | None, float | None] = (None, None)
+    bounds: tuple[Bound | None, Bound | None] = (None, None)
     integer: bool = False
     label: str | None = None
     description: str | None = None

@@ -11,21 +11,26 @@ import re
 
 import networkx as nx
 
-from fitts.errors import ModelError, did_you_mean
+from fitts.errors import ModelError, did_you_mean, excerpt
 from fitts.spec.expr import FUNCTIONS, RESERVED, parse_expr
 from fitts.spec.model import NODE_QUANTITIES, Spec
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: names with a meaning in rate expressions
 SPECIAL_NAMES = frozenset({"t", "drive"})
+#: longest name of a node, input or parameter
+MAX_NAME_CHARS = 100
 
 
 def check_identifier(spec: Spec, section: str, name: str) -> None:
     """A declared name must be a plain identifier, not a function or reserved word."""
     loc = spec.location(section, name)
+    if len(name) > MAX_NAME_CHARS:
+        raise ModelError(f"name {excerpt(name, 40)} is longer than {MAX_NAME_CHARS} characters", loc,
+                         "use a short identifier; put the full wording in `label:` or `description:`")
     if not _IDENT.match(name) or keyword.iskeyword(name):
         raise ModelError(
-            f"{name!r} is not a valid name",
+            f"{excerpt(name)} is not a valid name",
             loc,
             "names start with a letter and use only letters, digits and _ (no spaces, no dots)",
         )
@@ -52,7 +57,7 @@ def check_unique_names(spec: Spec) -> None:
 
 def _unknown(spec: Spec, section: str, name: str, what: str, ref: str, choices: list[str]) -> ModelError:
     return ModelError(
-        f"unknown {what} {ref!r}." + did_you_mean(ref, choices),
+        f"unknown {what} {excerpt(ref)}." + did_you_mean(ref, choices),
         spec.location(section, name),
         f"declare it under `{what}s:` first, or use one of: " + ", ".join(choices[:25]),
     )
@@ -61,16 +66,17 @@ def _unknown(spec: Spec, section: str, name: str, what: str, ref: str, choices: 
 def check_edges(spec: Spec) -> None:
     nodes = list(spec.nodes)
     sources = nodes + list(spec.inputs)
+    node_set, source_set = set(nodes), set(sources)  # sets: validation stays linear in the model's size
     for eid, edge in spec.edges.items():
-        if edge.from_ not in sources:
+        if edge.from_ not in source_set:
             raise _unknown(spec, "edges", eid, "node", edge.from_, sources)
-        if edge.to not in nodes:
+        if edge.to not in node_set:
             hint_list = nodes
             if edge.to in spec.inputs:
                 raise ModelError(f"edge target {edge.to!r} is an input; inputs cannot be driven",
                                  spec.location("edges", eid), "point the edge at a node")
             raise _unknown(spec, "edges", eid, "node", edge.to, hint_list)
-        if edge.gate is not None and edge.gate not in nodes:
+        if edge.gate is not None and edge.gate not in node_set:
             raise _unknown(spec, "edges", eid, "node", edge.gate, nodes)
 
 
@@ -145,6 +151,7 @@ def check_observations(spec: Spec) -> None:
 
 def check_interventions(spec: Spec) -> None:
     params = list(spec.parameters) + spec.auto_parameter_names()
+    param_set = set(params)
     for name, iv in spec.interventions.items():
         for action in iv.actions:
             if hasattr(action, "clamp") and action.clamp not in spec.nodes:
@@ -155,7 +162,7 @@ def check_interventions(spec: Spec) -> None:
                     raise _unknown(spec, "interventions", name, "edge", ref, list(spec.edges))
             for attr in ("shift", "set"):
                 ref = getattr(action, attr, None)
-                if isinstance(ref, str) and ref not in params:
+                if isinstance(ref, str) and ref not in param_set:
                     raise _unknown(spec, "interventions", name, "parameter", ref, params)
             comp = getattr(action, "add_input", None)
             if comp is not None and comp.input not in spec.inputs:

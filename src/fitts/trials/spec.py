@@ -13,11 +13,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fitts.compile.compiled import CompiledModel, compile_model
-from fitts.errors import FittsError, Location, ModelError, did_you_mean, display_path
+from fitts.errors import FittsError, Location, ModelError, did_you_mean, display_path, excerpt
 from fitts.observe.instruments import expressible
 from fitts.population.recruit import RULES, Recruitment, everyday_schedule
 from fitts.population.sample import PopulationSpec
 from fitts.sim.simulate import Apply
+from fitts.spec.files import check_path_text, is_readable_file
 from fitts.spec.load import builtin_theories, load_model
 from fitts.spec.schema import InterventionSpec, ScaleEdgeAction, ScheduleComponent, ShiftAction
 from fitts.spec.yamlio import data_file_error, line_at, load_yaml_file, locate
@@ -25,23 +26,29 @@ from fitts.spec.yamlio import data_file_error, line_at, load_yaml_file, locate
 FORMAT = "fitts-trial/1"
 
 
+#: longest trial period (treatment, follow-up, run-in), days (100 years)
+MAX_DAYS = 36_500.0
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every number of a trial file is finite (no .inf, no NaN)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class InterventionUse(_Model):
     """One intervention of an arm: a model intervention, its window and dose."""
 
     name: str = Field(description="an intervention of the theory")
-    start: float = Field(0.0, ge=0, description="days after randomisation")
-    end: float | None = Field(None, description="days after randomisation (default: end of treatment)")
-    dose: float = Field(1.0, gt=0, description="multiplies shifts; edge factors are raised to this power")
+    start: float = Field(0.0, ge=0, le=MAX_DAYS, description="days after randomisation")
+    end: float | None = Field(None, ge=0, le=MAX_DAYS,
+                              description="days after randomisation (default: end of treatment)")
+    dose: float = Field(1.0, gt=0, le=1000, description="multiplies shifts; edge factors are raised to this power")
 
 
 class ArmSpec(_Model):
     name: str = Field(min_length=1)
     interventions: list[InterventionUse] = []
-    allocation: float = Field(1.0, gt=0, description="allocation ratio")
+    allocation: float = Field(1.0, gt=0, le=1000, description="allocation ratio")
     control: bool = False
     description: str | None = None
 
@@ -53,21 +60,21 @@ class CorrelationSpec(_Model):
 
 class PopulationSettings(_Model):
     recruit: Literal["all", "cases", "controls"] = "cases"
-    run_in_days: float = Field(364.0, gt=0, description="everyday life before screening, days")
+    run_in_days: float = Field(364.0, gt=0, le=MAX_DAYS, description="everyday life before screening, days")
     everyday: str | list[ScheduleComponent] = Field(
         "default", description="`default` (the built-in protocol's stressors), a protocol file, or components")
     prevalence: dict[str, float] = {}
     correlation: list[CorrelationSpec] = []
-    max_screened: int | None = Field(None, ge=1, description="stop screening after this many candidates")
+    max_screened: int | None = Field(None, ge=1, le=10**9, description="stop screening after this many candidates")
 
 
 class Randomisation(_Model):
-    seed: int = Field(0, ge=0, description="seed of arm allocation and dropout")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of arm allocation and dropout")
 
 
 class DropoutSpec(_Model):
-    rate_per_year: float = Field(0.0, ge=0, description="baseline dropout hazard, per year")
-    pain_weight: float = Field(0.0, ge=0, description="log hazard ratio per NRS point of pain above baseline")
+    rate_per_year: float = Field(0.0, ge=0, le=1000, description="baseline dropout hazard, per year")
+    pain_weight: float = Field(0.0, ge=0, le=100, description="log hazard ratio per NRS point of pain above baseline")
 
 
 class OutcomeSpec(_Model):
@@ -89,14 +96,14 @@ class TrialSpec(_Model):
     name: str
     description: str | None = None
     theory: str
-    seed: int = Field(0, ge=0, description="seed of the virtual patients")
-    patients: int = Field(ge=2, description="patients randomised")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of the virtual patients")
+    patients: int = Field(ge=2, le=10_000_000, description="patients randomised")
     population: PopulationSettings = PopulationSettings()
     arms: list[ArmSpec] = Field(min_length=2)
     randomisation: Randomisation = Randomisation()
-    duration_days: float = Field(gt=0, description="treatment period, days")
-    follow_up_days: float = Field(0.0, ge=0, description="follow-up after treatment, days")
-    assess_every_days: float = Field(7.0, gt=0, description="days between visits")
+    duration_days: float = Field(gt=0, le=MAX_DAYS, description="treatment period, days")
+    follow_up_days: float = Field(0.0, ge=0, le=MAX_DAYS, description="follow-up after treatment, days")
+    assess_every_days: float = Field(7.0, ge=0.01, le=MAX_DAYS, description="days between visits")
     dt: float = Field(0.05, gt=0, le=1, description="integration step, days")
     dropout: DropoutSpec = DropoutSpec()
     outcomes: OutcomeSpec = OutcomeSpec()
@@ -107,11 +114,13 @@ class TrialSpec(_Model):
         names = [a.name for a in self.arms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"arm names must be unique; {dup[0]!r} is used twice")
+            raise ValueError(f"arm names must be unique; {excerpt(dup[0])} is used twice")
         if sum(a.control for a in self.arms) > 1:
             raise ValueError("at most one arm may be the control (`control: true`)")
         for what, v in (("duration_days", self.duration_days), ("follow_up_days", self.follow_up_days)):
             k = v / self.assess_every_days
+            if k > 100_000:
+                raise ValueError(f"{what} ({v:g}) holds more than 100000 visits; assess less often")
             if abs(k - round(k)) > 1e-9:
                 raise ValueError(f"{what} ({v:g}) must be a whole number of visits "
                                  f"(assess_every_days = {self.assess_every_days:g})")
@@ -185,11 +194,9 @@ def load_trial(path: str | Path, theory: str | None = None) -> Trial:
     ModelError
         Naming the file, line and entry of the first problem and what to write instead.
     """
-    p = Path(path)
+    p = check_path_text(path, what="trial file")
     shown = display_path(p)
-    if not p.exists():
-        raise ModelError(f"trial file {shown!r} does not exist", hint="give the path of a .yaml trial file")
-    data = load_yaml_file(p)
+    data = load_yaml_file(p, what="trial file")
     here = Location(shown, 1)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"not a trial file: expected `format: {FORMAT}` at the top", here,
@@ -198,17 +205,43 @@ def load_trial(path: str | Path, theory: str | None = None) -> Trial:
         spec = TrialSpec.model_validate({**data, "source": shown})
     except ValidationError as exc:
         raise _validation_error(exc, data, shown, here) from None
+    theory_loc = Location(shown, line_at(data, "theory"), "theory")
     ref = theory or spec.theory
     if ref not in builtin_theories():
-        cand = (p.parent / ref).resolve()
-        if cand.exists():
-            ref = str(cand)
+        check_path_text(ref, theory_loc if theory is None else Location(entry="--theory"), "theory file")
+        cand = p.parent / ref
+        if is_readable_file(cand):  # a path is relative to the trial file
+            ref = str(cand.resolve())
     try:
         model = compile_model(load_model(ref))
     except FittsError as exc:
-        raise ModelError(f"theory {spec.theory!r}: {exc}", Location(shown, line_at(data, "theory"), "theory")) from None
+        raise ModelError(f"theory {excerpt(ref if theory else spec.theory)}: {exc}",
+                         theory_loc if theory is None else Location(shown, None, "--theory")) from None
+    spec = _resolve_everyday(spec, p, data, shown)
     trial = _checked(spec, model, ref, data, shown)
     return trial
+
+
+def _resolve_everyday(spec: TrialSpec, path: Path, data: Any, shown: str | None) -> TrialSpec:
+    """`population.everyday` as components: ``default`` is the built-in protocol; any other
+    text names a protocol file (``format: fitts-protocol/1``) relative to the trial file,
+    which must exist and validate; anything else is refused."""
+    everyday = spec.population.everyday
+    if not isinstance(everyday, str) or everyday == "default":
+        return spec
+    from fitts.evaluate.protocol import load_protocol
+
+    loc = Location(shown, locate(data, ["population", "everyday"]), "population.everyday")
+    check_path_text(everyday, loc, "protocol file")
+    target = path.parent / everyday
+    try:
+        protocol = load_protocol(target)
+    except ModelError as exc:
+        raise ModelError(f"everyday: {excerpt(everyday)} is not a usable protocol file: {exc}", loc,
+                         "give `default`, a list of schedule components, or the path (relative to the trial "
+                         "file) of a protocol file with `format: fitts-protocol/1`") from None
+    population = spec.population.model_copy(update={"everyday": list(protocol.everyday)})
+    return spec.model_copy(update={"population": population})
 
 
 def _checked(spec: TrialSpec, model: CompiledModel, ref: str, data: Any, shown: str | None) -> Trial:
@@ -216,16 +249,17 @@ def _checked(spec: TrialSpec, model: CompiledModel, ref: str, data: Any, shown: 
     for outcome in ("pain_nrs", "fiqr"):
         ok, reason = expressible(model.states, outcome)
         if not ok:
-            raise ModelError(f"theory {model.spec.name!r} cannot measure the trial outcome {outcome!r}: {reason}",
+            raise ModelError(f"theory {excerpt(model.spec.name)} cannot measure the trial outcome "
+                             f"{outcome!r}: {reason}",
                              Location(shown, line_at(data, "theory"), "theory"),
                              "run trials on a theory with pain, fatigue, sleep and activity states")
     known = model.spec.interventions
     for i, arm in enumerate(spec.arms):
         for j, use in enumerate(arm.interventions):
             loc = Location(shown, locate(data, ["arms", i, "interventions", j]) or locate(data, ["arms", i]),
-                           f"arms[{i}] ({arm.name}) interventions[{j}]")
+                           f"arms[{i}] ({excerpt(arm.name, 40)}) interventions[{j}]")
             if use.name not in known:
-                raise ModelError(f"unknown intervention {use.name!r} for theory {model.spec.name!r}."
+                raise ModelError(f"unknown intervention {excerpt(use.name)} for theory {excerpt(model.spec.name)}."
                                  + did_you_mean(use.name, known), loc,
                                  "interventions of the theory: " + (", ".join(known) or "(none)"))
             end = spec.duration_days if use.end is None else use.end
@@ -247,7 +281,7 @@ def _checked(spec: TrialSpec, model: CompiledModel, ref: str, data: Any, shown: 
         try:
             trial.applies(i)
         except ModelError as exc:
-            raise exc.at(Location(shown, locate(data, ["arms", i]), f"arms[{i}] ({arm.name})")) from None
+            raise exc.at(Location(shown, locate(data, ["arms", i]), f"arms[{i}] ({excerpt(arm.name, 40)})")) from None
     return trial
 
 
