@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,7 @@ def random_models(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow  # compiles a kernel for each random model (the 16-node check in test_simulate stays quick)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=random_models(), seed=st.integers(0, 2**31 - 1))
 def test_backends_agree_on_random_models(text: str, seed: int) -> None:

@@ -125,3 +125,17 @@ def test_cli_says_when_it_compiles(model_file: Path, tmp_path: Path) -> None:
     warm = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
     assert warm.returncode == 0, warm.stderr
     assert "compiling" not in warm.stderr
+
+
+def test_numpy_backend_compiles_nothing(model_file: Path, tmp_path: Path) -> None:
+    """A NumPy-backend run loads no kernel and no compiled generator code."""
+    code = ("import sys, fitts; fitts.simulate(sys.argv[1], patients=3, days=1.0, backend='numpy'); "
+            "from fitts.sim import kernel_cache; "
+            "print(sorted(m for m in ('fitts.sim.rng_numba', 'fitts.sim.fastmath') if m in sys.modules), "
+            "len(kernel_cache._LOADED))")
+    env = {**os.environ, kernel_cache.ENV_VAR: str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code, str(model_file)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[] 0"
+    assert not (tmp_path / "kernels").exists()

@@ -15,6 +15,9 @@ from fitts import compile_model, load_model, simulate
 from fitts.analysis.thresholds import stress_thresholds
 from fitts.sim.sample import typical_parameters
 
+#: whole theories over hundreds of simulated days: `make test-slow` / `make check` (CI)
+pytestmark = pytest.mark.slow
+
 #: theory -> the predisposition parameter that makes its typical patient "predisposed"
 PREDISPOSITION = {"fitts": "early_adversity", "integrated": "early_adversity",
                   "sympathetic_drg": "nav_variant"}

@@ -1,12 +1,14 @@
-"""Fast `exp` and logistic for generated numba kernels: branch-free, inlined, vectorisable.
+"""Fast `exp` and logistic for generated numba kernels: branch-free and vectorisable.
 
 ``math.exp`` compiles to a call of the C library's ``exp``, which stops LLVM from
-vectorising the loop over patients. :func:`fexp` is the classic range reduction
+vectorising a loop that uses it. :func:`fexp` is the classic range reduction
 ``exp(x) = 2**n * exp(r)``, ``n = round(x / ln 2)``, ``|r| <= ln(2) / 2``, with ``exp(r)``
 a degree-13 Taylor polynomial evaluated by Estrin's scheme (truncation error below
-5e-18 relative) and
-``2**n`` built from the exponent bits. Rounding to the nearest integer uses the
-1.5 * 2**52 shifter, so nothing in it needs an AVX-512 conversion.
+5e-18 relative) and ``2**n`` built from the exponent bits. Rounding to the nearest
+integer uses the 1.5 * 2**52 shifter, so nothing in it needs an AVX-512 conversion.
+The functions are small and LLVM inlines them into their callers when the kernel's
+module is optimised (numba's own ``inline="always"`` is not used: inlining at numba's
+level multiplied the kernel's compile time several-fold).
 
 Accuracy (checked in ``tests/test_fexp.py``): relative error below 1e-15 (about 4.5 units
 in the last place) against ``np.exp`` for ``-707 <= x <= 709.78``; below that the true

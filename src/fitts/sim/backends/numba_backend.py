@@ -9,6 +9,7 @@ Noise comes from the counter-based generator keyed by (seed, patient) with count
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from fitts.compile.compiled import CompiledModel
@@ -60,6 +61,9 @@ class NumbaBackend(AbstractBackend):
         us = 0 if U.shape[2] == 1 else 1
         row_of = np.full(ns, -1, dtype=np.int64)  # noise row of each state, -1 for none
         row_of[plan.noise_rows] = np.arange(len(plan.noise_rows))
+        # small chunks: split the patients between the threads instead of one block for all
+        threads = numba.get_num_threads()
+        block = self.block if n >= threads * self.block else max(1, -(-n // threads))
         f64, c = np.float64, np.ascontiguousarray
         # exact dtypes and C order: one signature, so one compiled (and cached) kernel
         self.kernel(
@@ -67,5 +71,5 @@ class NumbaBackend(AbstractBackend):
             int(nsteps), c(integrator.a, f64), c(integrator.b, f64), c(integrator.c, f64),
             c(plan.keys, np.uint64), row_of, c(plan.noise_pidx, np.int64), c(self.model.lower, f64),
             c(self.model.upper, f64), c(plan.clamp_mask, np.bool_), c(plan.clamp_val, f64),
-            state.status, state.fail_step, state.fail_state, K, Xs, int(self.block),
+            state.status, state.fail_step, state.fail_state, K, Xs, int(block),
         )
