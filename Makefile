@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= demo-output
 
-.PHONY: demo test install install-test lint bench clean test-floors fuzz
+.PHONY: demo test test-slow check install install-test lint bench clean test-floors fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,17 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/fitts demo --out $(OUT)
 
-## set up and run the whole test suite (and the linter)
+## set up and run the test suite without the slow tests (and the linter)
 test: install-test
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+## the tests marked slow: whole theories, long simulations, the demo end to end
+test-slow: install-test
+	$(BIN)/python -m pytest -q -m slow
+
+## everything: the linter, the quick suite and the slow tests (what CI runs)
+check: test test-slow
 
 ## install the lowest versions pyproject.toml allows (.ci/floors.txt) in $(FLOORS) and run the tests
 FLOORS ?= .venv-floors

@@ -9,18 +9,28 @@ same run:
   timed on a few patients and scaled (its cost is linear in patients);
 - the NumPy reference backend (Euler–Maruyama), on fewer patients than the fast path.
 
-Also reports the counter-based generator's normals per second, and peak memory with
-per-patient summaries for 30 versus 365 days (it must not grow with days).
+Also reports the counter-based generator's normals per second, peak memory with
+per-patient summaries for 30 versus 365 days (it must not grow with days), the CPU
+model and load, and compile times: the model's kernel compiled in a fresh process with
+an empty kernel cache (cold) and loaded by a second process from that cache (warm), and
+the end-to-end wall time of ``fitts simulate fitts --patients 50 --days 365`` cold and
+warm (with ``--evaluate`` also ``fitts evaluate fitts --patients 1000``). Every
+throughput row also gives patient-years per CPU second of this process (all threads),
+which a busy machine disturbs less than wall time.
 
 Usage: python bench/bench_simulate.py [--patients 10000] [--numpy-patients 1000]
-       [--ivp-patients 3] [--days 365] [--write bench/RESULTS.md]
+       [--ivp-patients 3] [--days 365] [--evaluate] [--write bench/RESULTS.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -30,7 +40,8 @@ from numba import get_num_threads, njit, prange
 
 import fitts
 from fitts.sim.backends.numpy_backend import NumpyBackend
-from fitts.sim.rng import normal, stream_keys
+from fitts.sim.rng import stream_keys
+from fitts.sim.rng_numba import normal
 from fitts.spec.load import models_dir
 
 MODEL = models_dir() / "examples" / "mobile16.yaml"
@@ -44,13 +55,61 @@ EVENTS = [
 ]
 
 
+CPU_SECONDS: dict[float, float] = {}  # wall -> CPU seconds of the throughput runs
+
+
 def throughput(model, patients: int, days: float, backend: str, events: bool = False,
                **kw) -> tuple[float, float]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fitts.simulate(model, patients=patients, days=days, backend=backend, seed=1,
                    schedule=SCHEDULE + (EVENTS if events else []), **kw)
     wall = time.perf_counter() - t0
+    CPU_SECONDS[wall] = time.process_time() - c0
     return patients * days / 365.0 / wall, wall
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+_COMPILE = """
+import json, sys, time
+t0 = time.perf_counter()
+from fitts import compile_model, load_model
+from fitts.sim.backends.numba_backend import NumbaBackend
+k = NumbaBackend(compile_model(load_model(sys.argv[1]))).warm()
+print(json.dumps({"seconds": k.compile_seconds, "hit": k.cache_hit, "process": time.perf_counter() - t0}))
+"""
+
+
+def compile_times(model: str, cache: Path) -> list[dict]:
+    """Compile the kernel of `model` in a new process on an empty cache, then load it in another."""
+    env = {**os.environ, "FITTS_CACHE_DIR": str(cache)}
+    out = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _COMPILE, model], env=env, capture_output=True,
+                           text=True, check=True)
+        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def cli_times(args: list[str], cache: Path, folder: Path) -> list[float]:
+    """Wall seconds of `fitts ARGS` run twice as new processes on one kernel cache (cold, warm)."""
+    env = {**os.environ, "FITTS_CACHE_DIR": str(cache)}
+    out = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "fitts.cli", *args], env=env, cwd=folder,
+                       capture_output=True, text=True, check=True)
+        out.append(time.perf_counter() - t0)
+    return out
 
 
 def ivp_throughput(model, patients: int, days: float, smooth: bool = False) -> tuple[float, float]:
@@ -118,8 +177,26 @@ def main() -> None:
     ap.add_argument("--numpy-patients", type=int, default=1_000)
     ap.add_argument("--ivp-patients", type=int, default=3)
     ap.add_argument("--days", type=float, default=365.0)
+    ap.add_argument("--evaluate", action="store_true",
+                    help="also time `fitts evaluate fitts --patients 1000` cold and warm")
     ap.add_argument("--write", type=Path, default=None, help="append a results section here")
     args = ap.parse_args()
+    load0 = os.getloadavg()[0]
+    cpu = cpu_model()
+    print(f"CPU {cpu}, {os.cpu_count()} cores, load average {load0:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        cold, warm = compile_times(str(MODEL), Path(tmp) / "cache")
+    print(f"kernel compile: cold {cold['seconds']:.1f} s (cache hit {cold['hit']}), warm "
+          f"{warm['seconds']:.2f} s (cache hit {warm['hit']})")
+    e2e = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["simulate", "fitts", "--patients", "50", "--days", "365", "--out", "r.nc"]
+        e2e.append(("fitts simulate fitts --patients 50 --days 365", *cli_times(cmd, Path(tmp) / "c", Path(tmp))))
+        if args.evaluate:
+            cmd = ["evaluate", "fitts", "--patients", "1000", "--out", "sc"]
+            e2e.append(("fitts evaluate fitts --patients 1000", *cli_times(cmd, Path(tmp) / "c2", Path(tmp))))
+    for name, c, w in e2e:
+        print(f"{name}: cold {c:.1f} s, warm {w:.1f} s")
 
     model = fitts.compile_model(fitts.load_model(MODEL))
     n_edges = len(model.spec.edges)
@@ -158,17 +235,21 @@ def main() -> None:
     print(f"peak memory, summaries, 2000 patients: 30 d {m30:.1f} MiB, 365 d {m365:.1f} MiB")
     print(f"ratios: numba/numpy {nb / npy:.1f}x, numba/solve_ivp {nb / ivp:.0f}x "
           f"(smooth-input solve_ivp {nb / ivp_s:.0f}x)")
+    load1 = os.getloadavg()[0]
 
     if args.write:
         lines = [
-            f"\n## bench_simulate ({time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} cores, numba threads {get_num_threads()})\n",
+            f"\n## bench_simulate ({time.strftime('%Y-%m-%d')}, {cpu}, "
+            f"{os.cpu_count()} cores, numba threads {get_num_threads()}, load average "
+            f"{load0:.1f} at start / {load1:.1f} at end)\n",
             f"Model mobile16: {model.n_states} nodes, {n_edges} edges ({n_state_edges} between "
             f"nodes), noise on every node; {args.days:g} days at dt = 0.01, daily recording.\n",
-            "| run | patients | patient-years/s | wall s |",
-            "|---|---:|---:|---:|",
+            "| run | patients | patient-years/s | wall s | patient-years per CPU s |",
+            "|---|---:|---:|---:|---:|",
         ]
-        lines += [f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.1f} |" for r in rows]
+        lines += [f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.1f} | "
+                  f"{r[1] * args.days / 365 / CPU_SECONDS[r[3]]:.2f} |" if r[3] in CPU_SECONDS
+                  else f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.1f} | |" for r in rows]
         lines += [
             "",
             f"- numba / numpy: **{nb / npy:.1f}x**; numba / solve_ivp loop (same input): "
@@ -178,7 +259,12 @@ def main() -> None:
             "ziggurat, 2 threads)",
             f"- peak traced memory with per-patient summaries (2000 patients): {m30:.1f} MiB "
             f"for 30 days, {m365:.1f} MiB for 365 days",
+            f"- kernel of mobile16, new process: compiled on an empty cache **{cold['seconds']:.1f} s**, "
+            f"loaded from the cache by a second process **{warm['seconds']:.2f} s** (cache hit: "
+            f"{warm['hit']}); warm / cold **{warm['seconds'] / cold['seconds']:.3f}**",
         ]
+        lines += [f"- `{name}`, end to end as a new process: cold (empty kernel cache) **{c:.1f} s**, "
+                  f"warm **{w:.1f} s** (warm / cold {w / c:.2f})" for name, c, w in e2e]
         with args.write.open("a") as fh:
             fh.write("\n".join(lines) + "\n")
 

@@ -1,17 +1,29 @@
-"""The real `fitts` command, run in a subprocess: exit codes, messages and files."""
+"""The `fitts` command: exit codes, messages and files.
+
+Commands run in this process through click's `CliRunner` around the console script's
+`main` (the same error handling and exit codes, without paying Python's start-up and
+imports for every call); a few smoke tests run the real command in a subprocess.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import click
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from click.testing import CliRunner
 
+from fitts.cli import main
 from fitts.spec.load import models_dir
 
 DEMO_MODEL = str(models_dir() / "examples" / "mobile16.yaml")
@@ -32,8 +44,41 @@ interventions:
 """
 
 
-def fitts_cmd(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run `python -m fitts.cli ARGS` (the console script's code path) in `cwd`."""
+@dataclass(frozen=True)
+class Run:
+    """What a command left: exit code and the text it wrote to stdout and stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _entry(args: tuple[str, ...]) -> None:
+    main(list(args))
+
+
+def fitts_cmd(*args: str | Path, cwd: Path) -> Run:
+    """Run `fitts ARGS` in this process, in folder `cwd`, through the console script's `main`.
+
+    As with the real command: stdout and stderr apart, 200 columns, sys.argv set (results
+    record the command), warnings not turned into errors.
+    """
+    argv = [str(a) for a in args]
+    saved = sys.argv
+    sys.argv = ["fitts", *argv]
+    try:
+        with contextlib.chdir(cwd), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = CliRunner().invoke(_entry, argv, env={"COLUMNS": "200"}, catch_exceptions=False)
+    finally:
+        sys.argv = saved
+    return Run(res.exit_code, res.stdout, res.stderr)
+
+
+def fitts_subprocess(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m fitts.cli ARGS` (the console script's code path) in `cwd`: smoke tests."""
     env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", "fitts.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300, env=env, check=False)
@@ -51,13 +96,13 @@ def tiny(tmp_path: Path) -> Path:
 
 
 def test_validate_ok(tiny: Path) -> None:
-    r = fitts_cmd("validate", "tiny.yaml", cwd=tiny.parent)
+    r = fitts_subprocess("validate", "tiny.yaml", cwd=tiny.parent)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("tiny.yaml is valid: tiny, 2 nodes, 3 edges, 0 parameters, hash ")
 
 
 def test_no_arguments_shows_help(tmp_path: Path) -> None:
-    r = fitts_cmd(cwd=tmp_path)
+    r = fitts_subprocess(cwd=tmp_path)
     assert "Usage" in r.stdout + r.stderr
     assert "simulate" in r.stdout + r.stderr
 
@@ -145,8 +190,8 @@ def test_missing_model_file(tmp_path: Path) -> None:
 def test_diverging_run_exits_1_naming_patient_and_state(tmp_path: Path) -> None:
     write(tmp_path, {"m.yaml": "nodes:\n  x: {bounds: [null, null], initial: 1.0, "
                                "rate: 'x*x*10'}\n"})
-    r = fitts_cmd("simulate", "m.yaml", "--patients", "2", "--days", "5", "--out", "r.nc",
-                  "--backend", "numpy", cwd=tmp_path)
+    r = fitts_subprocess("simulate", "m.yaml", "--patients", "2", "--days", "5", "--out", "r.nc",
+                         "--backend", "numpy", cwd=tmp_path)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     assert "patient 0" in r.stderr and "state 'x'" in r.stderr
@@ -247,7 +292,7 @@ COMMAND_OPTIONS = {
     "attribute": ["--patients", "--seed", "--out", "--figure", "--threshold", "--max-length",
                   "--backend"],
     "plot": ["--out", "--states", "--max-lines"],
-    "demo": ["--out", "--patients", "--days", "--seed"],
+    "demo": ["--out", "--cohort", "--days", "--seed"],
 }
 
 
@@ -261,19 +306,21 @@ def test_help_of_each_command(tmp_path: Path, command: str) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_and_writes_its_files(tmp_path: Path) -> None:
-    r = fitts_cmd("demo", "--out", "demo", "--patients", "4", "--days", "310", "--seed", "3",
-                  cwd=tmp_path)
+def test_demo_shows_the_debate_and_writes_its_files(tmp_path: Path) -> None:
+    r = fitts_cmd("demo", "--out", "demo", "--cohort", "20", "--days", "400", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     folder = tmp_path / "demo"
-    for name in ("trajectories.nc", "pain_over_time.png", "summary.csv", "diagram.svg"):
+    for name in ("index.html", "stories.png", "hysteresis.png", "attribution.png", "summary.csv",
+                 "scorecards.csv", "stories.nc"):
         assert (folder / name).stat().st_size > 0, name
     summary = pd.read_csv(folder / "summary.csv")
-    assert list(summary.columns) == ["group", "phase", "mean_pain", "fraction_high_pain", "n"]
-    assert len(summary) == 6 and set(summary["phase"]) == {"before", "during", "after"}
-    assert summary["mean_pain"].between(0, 1).all()
-    with xr.open_dataset(folder / "trajectories.nc") as ds:
-        assert ds.sizes["patient"] == 8 and ds.attrs["seed"] == 3
-        assert sorted(set(ds["group"].values.tolist())) == ["everyday stress", "major stressor"]
+    assert list(summary["theory"]) == ["fitts", "sympathetic_drg", "integrated"]
+    # each theory's predisposed patient falls ill under the stressor and the pain outlasts it
+    assert (summary["pain during (0-1)"] > summary["pain before (0-1)"] + 0.3).all()
+    assert (summary["onset threshold"] > summary["recovery threshold"]).all()
+    page = (folder / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<table" in page
+    with xr.open_dataset(folder / "stories.nc", engine="h5netcdf") as ds:
+        assert ds["fitts"].dtype == np.float32 and "pain" in ds["state_fitts"].values
     r = fitts_cmd("demo", "--out", "demo2", "--days", "100", cwd=tmp_path)
     assert r.returncode == 2 and "--days" in r.stderr

@@ -15,7 +15,7 @@ from helpers import TWO_NODE, write
 from typer.testing import CliRunner, Result
 
 from fitts.cli import app
-from fitts.cli_options import CheckedGroup, finite_value
+from fitts.cli.options import CheckedGroup, finite_value
 from fitts.errors import MissingExtraError, require
 
 

@@ -112,14 +112,56 @@ def test_instruments_draw_from_separate_streams() -> None:
              for name in ("cpm_effect", "temporal_summation", "fiqr")}
     r = np.corrcoef(resid["cpm_effect"].ravel(), resid["temporal_summation"].ravel())[0, 1]
     assert abs(r) < 0.1
-    assert resid["cpm_effect"].std() == pytest.approx(ins.CPM_NOISE, rel=0.1)
+    total = np.hypot(ins.CPM_NOISE, ins.CPM_PERSON_SD)  # occasion and person error
+    assert resid["cpm_effect"].std() == pytest.approx(total, rel=0.1)
 
 
 def test_log_normal_noise_sd() -> None:
     ds = make_ds({}, n_patients=2000, days=0)
     noisy = measure(ds, "hrv_rmssd", time=0.0).values
     clean = measure(ds, "hrv_rmssd", time=0.0, noise=False).values
-    assert np.log(noisy / clean).std() == pytest.approx(ins.RMSSD_LOG_NOISE, rel=0.1)
+    total = np.hypot(ins.RMSSD_LOG_NOISE, ins.RMSSD_PERSON_LOG_SD)
+    assert np.log(noisy / clean).std() == pytest.approx(total, rel=0.1)
+
+
+@pytest.mark.parametrize("name, occasion, person", [
+    ("temporal_summation", ins.TS_NOISE, ins.TS_PERSON_SD),
+    ("cpm_effect", ins.CPM_NOISE, ins.CPM_PERSON_SD),
+    ("hrv_lnhf", ins.LNHF_NOISE, ins.LNHF_PERSON_SD),
+])
+def test_person_error_is_stable_and_occasion_error_is_fresh(name, occasion, person) -> None:
+    """The person part of the error stays with the patient across occasions; the occasion
+    part is drawn anew, so the test-retest correlation of the error is person^2 / total^2."""
+    ds = make_ds({}, n_patients=4000, days=30)
+    resid = measure(ds, name).values - measure(ds, name, noise=False).values
+    first, later = resid[:, 0], resid[:, 20]
+    assert (later - first).std() == pytest.approx(np.sqrt(2) * occasion, rel=0.1)
+    assert np.corrcoef(first, later)[0, 1] == pytest.approx(person**2 / (person**2 + occasion**2), abs=0.05)
+    assert measure(ds, name).attrs["person_sd"] == person
+
+
+def test_reliability_of_every_scale_is_cited() -> None:
+    """Every instrument with measurement error names the source it comes from."""
+    for name, inst in INSTRUMENTS.items():
+        assert inst.noise >= 0 and inst.person_noise >= 0, name
+        assert inst.source, name
+
+
+def test_pain_and_fiqr_read_published_case_baselines() -> None:
+    """Shifted-logit readout: the persistent-pain state (latent pain about 0.9, fatigue and
+    sleep disturbance high, activity low) reads a trial-baseline NRS of 6.5-7 and an FIQR
+    near the published FM mean (about 55), rest reads near 0, and the readout is monotone."""
+    ill = {"pain": 0.9, "fatigue": 0.9, "sleep_disturbance": 0.95, "distress": 0.9, "activity": 0.2}
+    rest = {"pain": 0.03, "fatigue": 0.06, "sleep_disturbance": 0.05, "distress": 0.05, "activity": 0.8}
+    ds_ill, ds_rest = make_ds(ill, n_patients=2, days=0), make_ds(rest, n_patients=2, days=0)
+    nrs = float(measure(ds_ill, "pain_nrs", noise=False, time=0.0)[0])
+    assert 6.0 <= nrs <= 7.0
+    assert 50 <= float(measure(ds_ill, "fiqr", noise=False, time=0.0)[0]) <= 62
+    assert float(measure(ds_rest, "pain_nrs", noise=False, time=0.0)[0]) == 0.0
+    assert float(measure(ds_rest, "fiqr", noise=False, time=0.0)[0]) < 5
+    x = np.linspace(0, 1, 101)
+    y = ins.shifted_logit(x, ins.PAIN_NRS_LOGIT_SHIFT)
+    assert y[0] == 0.0 and y[-1] == 1.0 and (np.diff(y) > 0).all()
 
 
 def test_scalar_time_gives_patient_dim_and_attrs() -> None:

@@ -1,9 +1,10 @@
-"""Figures: causal loop diagrams and trajectory plots."""
+"""Figures: causal loop diagrams and trajectory plots, tested through the returned Figure."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.figure
 import pytest
 import xarray as xr
 
@@ -43,7 +44,9 @@ def result(spec: fitts.Spec) -> xr.Dataset:
 @pytest.mark.parametrize("suffix", [".svg", ".png"])
 def test_diagram_writes_a_figure(spec: fitts.Spec, tmp_path: Path, suffix: str) -> None:
     loop = elementary_loops(spec)[0]
-    path = draw_diagram(spec, tmp_path / f"diagram{suffix}", highlight=loop.edges)
+    path = tmp_path / f"diagram{suffix}"
+    fig = draw_diagram(spec, path, highlight=loop.edges)
+    assert isinstance(fig, matplotlib.figure.Figure)
     assert path.stat().st_size > 1000
     if suffix == ".svg":
         assert path.read_text().lstrip().startswith("<?xml")
@@ -60,10 +63,10 @@ def test_diagram_rejects_unknown_edge_and_suffix(spec: fitts.Spec, tmp_path: Pat
 
 
 def test_trajectories_write_a_figure(result: xr.Dataset, tmp_path: Path) -> None:
-    path = plot_trajectories(result, tmp_path / "traj.png", states=["a", "b"], max_lines=3)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    svg = plot_trajectories(result, tmp_path / "traj.svg", patients=[0, 1])
-    assert svg.stat().st_size > 1000
+    plot_trajectories(result, tmp_path / "traj.png", states=["a", "b"], max_lines=3)
+    assert (tmp_path / "traj.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_trajectories(result, tmp_path / "traj.svg", patients=[0, 1])
+    assert (tmp_path / "traj.svg").stat().st_size > 1000
 
 
 def test_trajectories_unknown_state(result: xr.Dataset, tmp_path: Path) -> None:

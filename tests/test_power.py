@@ -40,8 +40,9 @@ def test_recovery_grows_with_sample_size(result) -> None:
 
 
 def test_recovery_figure(result, tmp_path: Path) -> None:
-    path = plot_recovery(result.table, tmp_path / "power.png", title="linear")
-    assert path.read_bytes()[:4] == b"\x89PNG"
+    fig = plot_recovery(result.table, tmp_path / "power.png", title="linear")
+    assert (tmp_path / "power.png").read_bytes()[:4] == b"\x89PNG"
+    assert fig.get_suptitle() == "linear"
 
 
 def test_no_true_link_is_an_error() -> None:

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from numba import njit
 from scipy import stats
 
-from fitts.sim.rng import ZIG_K, normal, normals, normals_np, squares64, squares64_np, stream_keys, uniforms
+from fitts.sim.rng import ZIG_K, normals, normals_np, squares64_np, stream_keys, uniforms
+from fitts.sim.rng_numba import normal, squares64
 
 
 def test_streams_depend_only_on_patient_id() -> None:
@@ -80,3 +81,32 @@ def test_squares_known_structure() -> None:
     assert (keys & np.uint64(1) == 1).all()
     h = squares64_np(np.arange(1000, dtype=np.uint64), keys[0])
     assert len(np.unique(h)) == 1000
+
+
+@njit
+def _numba_normals(ctr: np.ndarray, key: np.uint64) -> np.ndarray:
+    out = np.empty(ctr.shape[0])
+    for i in range(ctr.shape[0]):
+        out[i] = normal(ctr[i], key)
+    return out
+
+
+def test_rejection_and_tail_paths_agree_bitwise() -> None:
+    """Many draws, so that the NumPy rejection and tail loops run: the same numbers as numba."""
+    ctr = np.arange(400_000, dtype=np.uint64)
+    key = stream_keys(11, np.array([3]), "noise")[0]
+    z = normals_np(ctr, key)
+    assert (np.abs(z) > 3.442619855899).sum() > 50  # tail draws happened
+    np.testing.assert_array_equal(z, _numba_normals(ctr, key))
+
+
+def test_numpy_generator_needs_no_numba() -> None:
+    """The NumPy path imports no numba (the NumPy backend compiles nothing)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from fitts.sim.rng import normals, uniforms; "
+            "normals(1, np.arange(50), 'noise', 2000); uniforms(1, np.arange(5), 'params', 3); "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -18,7 +18,7 @@ from fitts.analysis.within_person import (
     true_links,
 )
 from fitts.observe.diary import DiaryDesign, simulate_diary
-from fitts.observe.instruments import HADS_PER_UNIT, PAIN_NRS_PER_UNIT
+from fitts.observe.instruments import HADS_PER_UNIT, PAIN_NRS_LOGIT_SHIFT, PAIN_NRS_PER_UNIT, shifted_logit
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,15 @@ def _true_coefficient() -> float:
     return float(expm(a * 3.5 / 24)[1, 0])
 
 
+def _nrs_per_unit() -> float:
+    """NRS points per unit of pain where the linear model's pain lives (about N(0.5, 0.15)):
+    the mean slope of the instrument's shifted-logit readout."""
+    p = np.clip(np.random.default_rng(0).normal(0.5, 0.15, 20000), 0.0, 1.0)
+    h = 1e-4
+    slope = (shifted_logit(p + h, PAIN_NRS_LOGIT_SHIFT) - shifted_logit(p - h, PAIN_NRS_LOGIT_SHIFT)) / (2 * h)
+    return float(PAIN_NRS_PER_UNIT * slope.mean())
+
+
 def test_multilevel_model_recovers_the_known_lagged_link(exact_diary) -> None:
     res = lagged_mlm(exact_diary, level="prompt").set_index(["cause", "effect"])
     fwd = res.loc[("distress_level", "pain_level")]
@@ -78,7 +87,7 @@ def test_instruments_keep_the_sign_but_inflate_the_size(linear_diary) -> None:
     noisy distress gives the reverse direction a small spurious slope."""
     res = lagged_mlm(linear_diary, level="prompt").set_index(["cause", "effect"])
     fwd = res.loc[("distress_scale", "pain_nrs")]
-    truth = _true_coefficient() * PAIN_NRS_PER_UNIT / HADS_PER_UNIT  # NRS points per HADS point
+    truth = _true_coefficient() * _nrs_per_unit() / HADS_PER_UNIT  # NRS points per HADS point
     assert fwd["found"] and fwd["estimate"] > 0
     assert 1.1 * truth < fwd["estimate"] < 1.6 * truth, (fwd["estimate"], truth)
     assert abs(res.loc[("pain_nrs", "distress_scale"), "std_estimate"]) < 0.25 * fwd["std_estimate"]

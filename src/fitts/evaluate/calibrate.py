@@ -187,12 +187,16 @@ def load_calibration(path: str | Path) -> Calibration:
     return Calibration(f.theory, list(f.knobs), f.seed, f.patients, f.loss, extra)
 
 
-def builtin_calibration(theory: str) -> Path | None:
-    """The packaged calibration of a built-in theory, if it has one."""
+def builtin_calibration(theory: str, parents: tuple[str, ...] = ()) -> Path | None:
+    """The packaged calibration of a built-in theory, if it has one; for a variant (a model that
+    includes built-in theories by name, `parents`), its first parent's."""
     from fitts.spec.load import models_dir
 
-    p = models_dir() / "calibration" / f"{theory}.yaml"
-    return p if p.exists() else None
+    for name in (theory, *parents):
+        p = models_dir() / "calibration" / f"{name}.yaml"
+        if p.exists():
+            return p
+    return None
 
 
 # ---------------------------------------------------------------------- loss
@@ -398,10 +402,41 @@ def calibrated(model: CompiledModel, calibration: Calibration | str | Path | Non
         return {}, protocol
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     if cal.theory != model.spec.name:
-        raise ModelError(f"the calibration is for theory {cal.theory!r}, not {model.spec.name!r}",
-                         hint="pass the calibration file of this theory, or --no-calibration")
+        if cal.theory not in model.spec.parents:
+            raise ModelError(f"the calibration is for theory {cal.theory!r}, not {model.spec.name!r}",
+                             hint="pass the calibration file of this theory (or of a theory it includes by "
+                                  "name), or --no-calibration")
+        cal, _ = for_variant(cal, model, protocol)
     cal.check(model, protocol)
     return cal.apply(model, protocol, np.arange(patients), seed)
+
+
+def for_variant(calibration: Calibration, model: CompiledModel, protocol: Protocol) -> tuple[Calibration, list[str]]:
+    """A parent theory's calibration applied to a variant: the knobs that still exist, and the rest.
+
+    A variant that includes a built-in theory by name (``includes: [{module: fitts}]``)
+    starts from that theory's calibration; knobs whose parameter or protocol entry the
+    variant removed are left out and named.
+
+    Returns
+    -------
+    (Calibration, list of str)
+        The calibration re-labelled for `model` with the applicable knobs, and the names of
+        the knobs left out.
+    """
+    kept, dropped = [], []
+    for k in calibration.knobs:
+        try:
+            if k.kind == "prior":
+                _prior_with(model, k.path, 1.0)
+            else:
+                protocol.with_changes({k.path: 1.0})
+        except ModelError:
+            dropped.append(k.name)
+        else:
+            kept.append(k)
+    extra = {**calibration.extra, "parent": calibration.theory, "dropped_knobs": dropped}
+    return Calibration(model.spec.name, kept, calibration.seed, calibration.patients, calibration.loss, extra), dropped
 
 
 def stale_note(calibration: Calibration, model: CompiledModel) -> str | None:

@@ -15,8 +15,8 @@ def read_patient_params(path: str | Path, known: Collection[str]) -> dict[str, f
     Parameters
     ----------
     path
-        ``.yaml``/``.yml``: a mapping ``name: value``; ``.csv``: a header line and two
-        columns, parameter name and value (e.g. ``parameter,value``).
+        ``.yaml``/``.yml``: a mapping ``name: value``; ``.csv``: two columns, parameter
+        name and value, with or without a header line (e.g. ``parameter,value``).
     known
         The names of the model's parameter table (``CompiledModel.param_index``).
 

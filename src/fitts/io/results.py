@@ -56,10 +56,37 @@ def _netcdf_attrs(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def save_dataset(ds: xr.Dataset, path: str | Path) -> Path:
-    """Save a result Dataset as NetCDF (h5netcdf engine), atomically."""
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+
+
+def check_netcdf_path(path: str | Path) -> None:
+    """Refuse a NetCDF output whose name says it is something else (e.g. ``x.csv``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in NETCDF_SUFFIXES:
+        raise DataError(f"{path}: a result is written as NetCDF, but the suffix {suffix!r} says otherwise; "
+                        "name the file .nc (tables go to --table x.csv or x.parquet)")
+
+
+def save_dataset(ds: xr.Dataset, path: str | Path, *, float32: bool = False) -> Path:
+    """Save a result Dataset as NetCDF (h5netcdf engine), compressed, atomically.
+
+    Float variables are zlib-compressed (lossless, with byte shuffling); ``float32=True``
+    also stores them in single precision (7 significant digits), for figures and demos.
+
+    Raises
+    ------
+    DataError
+        The path's suffix is not a NetCDF suffix (.nc, .nc4, .netcdf).
+    """
+    check_netcdf_path(path)
     ds = _netcdf_attrs(ds)
-    return _write_atomic(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    encoding: dict[str, dict] = {}
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind == "f" and var.ndim:
+            encoding[str(name)] = {"zlib": True, "complevel": 4, "shuffle": True}
+            if float32:
+                encoding[str(name)]["dtype"] = "float32"
+    return _write_atomic(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
 
 
 def load_dataset(path: str | Path) -> xr.Dataset:

@@ -6,6 +6,19 @@ units, the source of the scale and its measurement noise, and maps state traject
 (each an array of shape ``(n_patients, n_times)``, activations in [0, 1]) to the scale,
 then clips to the scale's range (and rounds where the scale is integer).
 
+Measurement error
+-----------------
+Every instrument's error has two parts, both from the scale's published reliability: an
+*occasion* error, drawn afresh at every measurement (the standard error of measurement,
+SEM, of repeated testing), and, where the scale carries stable person-to-person variance
+that the theories' states do not (age, sex, fitness, anatomy, response style), a *person*
+error, drawn once per patient and kept over time. Together they give the scale's
+test-retest intraclass correlation, ICC = (var(true) + var(person)) / (var(true) +
+var(person) + var(occasion)), and keep case-control effect sizes from being inflated by a
+readout that only the modelled states move. Each
+``*_NOISE`` constant is the occasion sd, each ``*_PERSON_SD`` the person sd; the
+reliability source is cited next to them and in the instrument's ``reliability``.
+
 Every mapping is simple and monotone, with its parameters as module-level constants
 (starting points for calibration, chosen from the scale's normative values, never fitted
 to the targets). ``*_REF`` constants are the resting levels of a healthy person in the
@@ -65,6 +78,15 @@ STREAMS: dict[str, int] = {
     "fatigue_scale": 13,
     "distress_scale": 14,
     "self_compassion": 15,
+    "pain_nrs_person": 16,
+    "fiqr_person": 17,
+    "hrv_person": 18,
+    "pressure_person": 19,
+    "cpm_person": 20,
+    "temporal_summation_person": 21,
+    "psqi_person": 22,
+    "fatigue_person": 23,
+    "distress_person": 24,
 }
 
 # ----------------------------------------------------------------------------- constants
@@ -76,9 +98,15 @@ CENTRAL_GAIN_REF = 0.15
 DESCENDING_INHIBITION_REF = 0.9
 PERIPHERAL_REF = 0.1
 
-# pain NRS 0-10
-PAIN_NRS_PER_UNIT = 10.0  # NRS points per unit of pain
-PAIN_NRS_NOISE = 1.0  # NRS points
+# pain NRS 0-10, read through a shifted logit: NRS = 10 sigmoid(logit(pain) - shift), so
+# the persistent-pain state (pain about 0.9) reads the 6.5-7 of trial baselines (e.g.
+# Arnold LM et al. J Pain 2008;9:792-805: baseline 6.7-7.0) and rest reads about 0
+PAIN_NRS_PER_UNIT = 10.0  # NRS points at pain = 1
+PAIN_NRS_LOGIT_SHIFT = 1.5  # logit units
+#: single 0-10 pain ratings: SEM about 1 point, test-retest r 0.6-0.8 over days
+#: (Jensen MP, McFarland CA. Pain 1993;55:195-203); response style adds a stable part
+PAIN_NRS_NOISE = 1.0  # NRS points, occasion
+PAIN_NRS_PERSON_SD = 0.7  # NRS points, person
 
 # FIQR 0-100 (Bennett 2009): three domains
 FIQR_FUNCTION_MAX = 30.0
@@ -92,7 +120,14 @@ FIQR_OVERALL_WEIGHTS = {"activity_deficit": 0.4, "pain": 0.3, "distress": 0.3}
 #: stiffness, tenderness, sensitivity (4); energy, balance (2); sleep (1); depression,
 #: memory, anxiety (3)
 FIQR_SYMPTOM_WEIGHTS = {"pain": 0.4, "fatigue": 0.2, "sleep_disturbance": 0.1, "distress": 0.3}
-FIQR_NOISE = 5.0  # FIQR points
+#: the total is read through a shifted logit like pain (FIQR = 100 sigmoid(logit(raw/100)
+#: - shift)), so the persistent-pain state reads the published FM mean of about 55-57
+#: (Bennett RM et al. Arthritis Res Ther 2009;11:R120: 56.6, SD 19.7) and rest about 2
+FIQR_LOGIT_SHIFT = 1.7  # logit units
+#: FIQR reliability: alpha 0.95; SEM of a total with SD 19.7 at ICC 0.85 is about 7.6
+#: points (Bennett 2009; Luciano JV et al. Arthritis Care Res 2013;65:1682-9)
+FIQR_NOISE = 7.0  # FIQR points, occasion
+FIQR_PERSON_SD = 5.0  # FIQR points, person (response style, comorbidity)
 
 # ACR 2016 (Wolfe et al. 2016)
 WPI_MAX = 19
@@ -117,16 +152,28 @@ LNHF_REF = math.log(657.0)
 HRV_VAGAL_GAIN = 1.0  # ln(ms) per unit of vagal tone
 HRV_SYMPATHETIC_GAIN = 0.5  # ln(ms) per unit of sympathetic tone
 LNHF_PER_LN_RMSSD = 2.0  # HF power scales with RMSSD squared
-RMSSD_LOG_NOISE = 0.25  # sd of ln RMSSD
-LNHF_NOISE = 0.5  # ln(ms^2)
+#: resting short-term HRV: between-day ICC of ln RMSSD 0.49-0.64 (Uhlig S, Meylan A,
+#: Rudolph U. Biol Psychol 2020;154:107905. doi:10.1016/j.biopsycho.2020.107905) and a
+#: between-person sd of ln RMSSD about 0.5 in healthy adults from age, sex and fitness
+#: (Nunan 2010); person 0.45 and occasion 0.40 give ICC 0.56
+RMSSD_LOG_NOISE = 0.40  # sd of ln RMSSD, occasion
+RMSSD_PERSON_LOG_SD = 0.45  # sd of ln RMSSD, person
+LNHF_NOISE = 0.8  # ln(ms^2), occasion (HF power ~ RMSSD^2: twice the log scale)
+LNHF_PERSON_SD = 0.9  # ln(ms^2), person (the same person deviation as RMSSD, doubled)
 RMSSD_BOUNDS = (2.0, 250.0)  # ms
 LNHF_BOUNDS = (0.0, 12.0)  # ln(ms^2)
 
 # pressure pain threshold (kg/cm^2)
 PPT_REF = 4.0  # kg/cm^2 at healthy resting levels
 PPT_CENTRAL_GAIN = 1.0  # ln(kg/cm^2) per unit of central gain (lower threshold)
-PPT_DESCENDING_INHIBITION = 0.5  # ln(kg/cm^2) per unit of descending inhibition (higher)
-PPT_LOG_NOISE = 0.2
+#: ln(kg/cm^2) per unit of descending inhibition (higher threshold): losing all inhibition
+#: lowers the threshold by about 60 %, the size of the FM-control threshold difference
+PPT_DESCENDING_INHIBITION = 1.0
+#: algometry: inter-session ICC 0.91 (Chesterton LS et al. Clin J Pain 2007;23:760-6.
+#: doi:10.1097/AJP.0b013e318154b6ae), between-person CV about 30 % in healthy adults
+#: (Fischer 1987); person 0.30 and occasion 0.10 on the log scale give ICC 0.90
+PPT_LOG_NOISE = 0.10  # occasion
+PRESSURE_PERSON_LOG_SD = 0.30  # person (shared by both pressure measures: tissue, size, sex)
 PRESSURE_BOUNDS = (0.2, 11.0)  # kg/cm^2 (algometer range; testing stops before bruising)
 
 # stimulus-response: evoked NRS = 10 x^b / (1 + x^b), x = pressure * sensitivity / half-max
@@ -135,13 +182,20 @@ SR_EXPONENT = 2.0
 SR_CENTRAL_GAIN = 1.0  # ln sensitivity per unit of central gain
 SR_PERIPHERAL = 0.5  # ln sensitivity per unit of peripheral sensitisation (nociception, drg)
 EQUAL_PAIN_NRS = 5.0  # the fixed evoked pain level (NRS) whose pressure is reported
-SR_LOG_NOISE = 0.15
+SR_LOG_NOISE = 0.15  # occasion (Gracely 2002 stimulus-response; single-session rating error)
 
 # CPM and temporal summation
 CPM_PCT_PER_UNIT = 40.0  # % reduction of test pain per unit of descending inhibition
-CPM_NOISE = 15.0  # % (CPM has poor test-retest reliability)
+#: CPM reliability: inter-session ICC fair to good, about 0.5-0.6 (Kennedy DL et al.
+#: Pain 2016;157:2410-19. doi:10.1097/j.pain.0000000000000689); person 15 and occasion 15
+#: percentage points give ICC about 0.5 around the model's own spread
+CPM_NOISE = 15.0  # %, occasion
+CPM_PERSON_SD = 15.0  # %, person
 TS_PER_UNIT = 4.0  # NRS points of wind-up per unit of central gain
-TS_NOISE = 1.0  # NRS points
+#: temporal summation reliability: ICC about 0.6 between sessions (Cathcart S et al. Pain
+#: Res Manag 2009;14:433-8; Kong JT et al. J Pain 2013;14:79-88. doi:10.1016/j.jpain.2012.10.010)
+TS_NOISE = 1.2  # NRS points, occasion
+TS_PERSON_SD = 1.5  # NRS points, person
 
 # IENFD, distal leg (Lauria 2010 norms)
 IENFD_MEAN = 9.5  # fibres/mm
@@ -155,17 +209,28 @@ IENFD_PATHOLOGY_CUTOFF = IENFD_MEAN - 1.645 * math.hypot(IENFD_BETWEEN_SD, IENFD
 # PSQI 0-21 (Buysse 1989; > 5 = poor sleeper)
 PSQI_BASE = 2.0
 PSQI_PER_UNIT = 17.0
-PSQI_NOISE = 1.5
+#: PSQI test-retest r 0.87 over 2 days to 6 weeks (Backhaus J et al. J Psychosom Res
+#: 2002;53:737-40. doi:10.1016/S0022-3999(02)00330-6)
+PSQI_NOISE = 1.5  # PSQI points, occasion
+PSQI_PERSON_SD = 1.0  # PSQI points, person
 PSQI_POOR_SLEEPER = 5
 
 # fatigue NRS 0-10, HADS 0-42, SCS 1-5
 FATIGUE_PER_UNIT = 10.0
-FATIGUE_NOISE = 1.0
+#: single fatigue ratings: same error model as pain ratings (Mendoza TR et al. Cancer
+#: 1999;85:1186-96: BFI alpha 0.96)
+FATIGUE_NOISE = 1.0  # occasion
+FATIGUE_PERSON_SD = 0.7  # person
 HADS_PER_UNIT = 42.0
-HADS_NOISE = 3.0
+#: HADS total: test-retest r about 0.8-0.9, SEM about 2-3 points (Bjelland I et al.
+#: J Psychosom Res 2002;52:69-77. doi:10.1016/S0022-3999(01)00296-3)
+HADS_NOISE = 3.0  # occasion
+HADS_PERSON_SD = 2.0  # person
 SCS_MIN = 1.0
 SCS_PER_UNIT = 4.0
-SCS_NOISE = 0.3
+#: SCS: test-retest r 0.93 with SD 0.6 (Neff KD. Self Identity 2003;2:223-50): SEM about
+#: 0.16; no person term, since the scale measures the soothing state itself
+SCS_NOISE = 0.16
 
 States = Mapping[str, np.ndarray]
 #: ``rng_normals(stream, per_patient=False)``: standard normals of a named stream,
@@ -186,8 +251,11 @@ class Instrument:
     optional
         States it uses when present; without them it falls back as its docstring says.
     noise
-        Measurement-noise sd, in `units` (or of the log of the value if `noise_scale` is
-        ``"log"``).
+        Occasion measurement-error sd, in `units` (or of the log of the value if
+        `noise_scale` is ``"log"``), drawn afresh at every measurement.
+    person_noise
+        Person measurement-error sd (same units), drawn once per patient: stable variance
+        of the scale that the theories' states do not carry.
     fn
         ``fn(states, rng_normals, **options) -> (n_patients, n_times)`` values.
     bounds, integer
@@ -214,6 +282,7 @@ class Instrument:
     history_days: float = 0.0
     persistence: float = 1.0
     options: tuple[str, ...] = ()
+    person_noise: float = 0.0
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -244,6 +313,28 @@ def _weighted(states: States, weights: Mapping[str, float]) -> np.ndarray:
     return acc / total
 
 
+def _error(rng: RngNormals, stream: str, occasion: float, person_stream: str | None = None,
+           person: float = 0.0) -> np.ndarray:
+    """Measurement error: occasion sd * a fresh normal + person sd * the patient's own normal.
+
+    Shape (n_patients, n_times) (the person part broadcasts over time).
+    """
+    err = occasion * rng(stream)
+    if person_stream is not None and person:
+        err = err + person * rng(person_stream, per_patient=True)
+    return err
+
+
+def shifted_logit(x: np.ndarray, shift: float) -> np.ndarray:
+    """sigmoid(logit(x) - shift) = x / (x + (1 - x) e^shift), for x in [0, 1].
+
+    A monotone readout that maps 0 to 0 and 1 to 1 and moves the middle of the scale down
+    by `shift` logit units (written without logs, so 0 and 1 are exact).
+    """
+    x = np.clip(x, 0.0, 1.0)
+    return x / (x + (1.0 - x) * math.exp(shift))
+
+
 def _mean_present(states: States, names: tuple[str, ...], fallback: str) -> np.ndarray:
     """Mean of the named states that are present, else the `fallback` state."""
     present = [states[n] for n in names if n in states]
@@ -258,10 +349,13 @@ def _mean_present(states: States, names: tuple[str, ...], fallback: str) -> np.n
 def _pain_nrs(states: States, rng: RngNormals) -> np.ndarray:
     """Daily pain intensity, numeric rating scale 0-10 (integer).
 
-    NRS = 10 * pain + noise (sd PAIN_NRS_NOISE), clipped to 0-10, rounded.
-    Source: 11-point pain NRS (Hawker GA et al. Arthritis Care Res 2011;63:S240-52).
+    NRS = 10 * shifted_logit(pain, PAIN_NRS_LOGIT_SHIFT) + person error (sd
+    PAIN_NRS_PERSON_SD) + occasion error (sd PAIN_NRS_NOISE), clipped to 0-10, rounded.
+    Source: 11-point pain NRS (Hawker GA et al. Arthritis Care Res 2011;63:S240-52);
+    reliability Jensen MP, McFarland CA. Pain 1993;55:195-203.
     """
-    return PAIN_NRS_PER_UNIT * states["pain"] + PAIN_NRS_NOISE * rng("pain_nrs")
+    return (PAIN_NRS_PER_UNIT * shifted_logit(states["pain"], PAIN_NRS_LOGIT_SHIFT)
+            + _error(rng, "pain_nrs", PAIN_NRS_NOISE, "pain_nrs_person", PAIN_NRS_PERSON_SD))
 
 
 def _fiqr(states: States, rng: RngNormals) -> np.ndarray:
@@ -271,13 +365,16 @@ def _fiqr(states: States, rng: RngNormals) -> np.ndarray:
     fatigue; overall impact (0-20) from low activity, pain and distress; symptoms (0-50)
     from pain, fatigue, sleep disturbance and distress weighted by the number of FIQR
     symptom items each stands for (FIQR_*_WEIGHTS). Without a `distress` state its
-    weight is dropped and the others renormalised. Noise sd FIQR_NOISE points.
-    Source: Bennett RM et al. Arthritis Res Ther 2009;11:R120.
+    weight is dropped and the others renormalised. The raw total is read through
+    :func:`shifted_logit` (FIQR_LOGIT_SHIFT); person error sd FIQR_PERSON_SD, occasion
+    error sd FIQR_NOISE points. Source: Bennett RM et al. Arthritis Res Ther 2009;11:R120.
     """
     function = FIQR_FUNCTION_MAX * _weighted(states, FIQR_FUNCTION_WEIGHTS)
     overall = FIQR_OVERALL_MAX * _weighted(states, FIQR_OVERALL_WEIGHTS)
     symptoms = FIQR_SYMPTOMS_MAX * _weighted(states, FIQR_SYMPTOM_WEIGHTS)
-    return function + overall + symptoms + FIQR_NOISE * rng("fiqr")
+    raw = (function + overall + symptoms) / 100.0
+    return 100.0 * shifted_logit(raw, FIQR_LOGIT_SHIFT) + _error(rng, "fiqr", FIQR_NOISE, "fiqr_person",
+                                                                  FIQR_PERSON_SD)
 
 
 def _wpi_score(states: States, rng: RngNormals) -> np.ndarray:
@@ -375,35 +472,43 @@ def _hrv_rmssd(states: States, rng: RngNormals) -> np.ndarray:
     """Resting RMSSD, ms (log-normal).
 
     ln RMSSD = ln 42 + HRV_VAGAL_GAIN (vagal - VAGAL_REF) - HRV_SYMPATHETIC_GAIN
-    (sympathetic - SYMPATHETIC_REF) + noise (sd RMSSD_LOG_NOISE on the log scale).
+    (sympathetic - SYMPATHETIC_REF) + person error (sd RMSSD_PERSON_LOG_SD) + occasion
+    error (sd RMSSD_LOG_NOISE), both on the log scale.
     Source: short-term HRV norms, Nunan D et al. Pacing Clin Electrophysiol
-    2010;33:1407-17 (RMSSD 42 ms); Task Force ESC/NASPE, Circulation 1996;93:1043-65.
+    2010;33:1407-17 (RMSSD 42 ms); Task Force ESC/NASPE, Circulation 1996;93:1043-65;
+    reliability Uhlig S et al. Biol Psychol 2020;154:107905.
     """
-    return np.exp(_ln_rmssd_mean(states) + RMSSD_LOG_NOISE * rng("hrv_rmssd"))
+    return np.exp(_ln_rmssd_mean(states)
+                  + _error(rng, "hrv_rmssd", RMSSD_LOG_NOISE, "hrv_person", RMSSD_PERSON_LOG_SD))
 
 
 def _hrv_lnhf(states: States, rng: RngNormals) -> np.ndarray:
     """Resting high-frequency HRV power, ln(ms^2).
 
     ln HF = ln 657 + 2 (ln RMSSD - ln 42) (HF power scales with RMSSD squared), with
-    ln RMSSD from vagal and sympathetic tone as for `hrv_rmssd`, + noise (sd LNHF_NOISE).
-    Source: Nunan D et al. Pacing Clin Electrophysiol 2010;33:1407-17 (HF 657 ms^2).
+    ln RMSSD from vagal and sympathetic tone as for `hrv_rmssd`, + person error (sd
+    LNHF_PERSON_SD; the same person deviation as `hrv_rmssd`) + occasion error (sd
+    LNHF_NOISE). Source: Nunan D et al. Pacing Clin Electrophysiol 2010;33:1407-17 (HF
+    657 ms^2); reliability Uhlig S et al. Biol Psychol 2020;154:107905.
     """
     dev = _ln_rmssd_mean(states) - math.log(RMSSD_REF_MS)
-    return LNHF_REF + LNHF_PER_LN_RMSSD * dev + LNHF_NOISE * rng("hrv_lnhf")
+    return LNHF_REF + LNHF_PER_LN_RMSSD * dev + _error(rng, "hrv_lnhf", LNHF_NOISE, "hrv_person", LNHF_PERSON_SD)
 
 
 def _ppt(states: States, rng: RngNormals) -> np.ndarray:
     """Pressure pain threshold by algometry, kg/cm^2 (log-normal).
 
     ln PPT = ln PPT_REF - PPT_CENTRAL_GAIN (central_gain - ref) + PPT_DESCENDING_INHIBITION
-    (descending_inhibition - ref) + noise (sd PPT_LOG_NOISE on the log scale).
+    (descending_inhibition - ref) + person error (sd PRESSURE_PERSON_LOG_SD) + occasion
+    error (sd PPT_LOG_NOISE), both on the log scale.
     Source: Fischer AA. Pain 1987;30:115-26 (algometer norms); 4 kg/cm^2 tender-point
-    threshold of Wolfe F et al. Arthritis Rheum 1990;33:160-72.
+    threshold of Wolfe F et al. Arthritis Rheum 1990;33:160-72; reliability Chesterton LS
+    et al. Clin J Pain 2007;23:760-6.
     """
     ln = (math.log(PPT_REF) - PPT_CENTRAL_GAIN * (states["central_gain"] - CENTRAL_GAIN_REF)
           + PPT_DESCENDING_INHIBITION * (states["descending_inhibition"] - DESCENDING_INHIBITION_REF))
-    return np.exp(ln + PPT_LOG_NOISE * rng("pressure_pain_threshold"))
+    return np.exp(ln + _error(rng, "pressure_pain_threshold", PPT_LOG_NOISE, "pressure_person",
+                              PRESSURE_PERSON_LOG_SD))
 
 
 def pressure_sensitivity(central_gain: np.ndarray, peripheral: np.ndarray) -> np.ndarray:
@@ -431,33 +536,40 @@ def _pressure_for_equal_pain(states: States, rng: RngNormals) -> np.ndarray:
 
     The inverse of :func:`evoked_pain`: SR_HALF_MAX (L / (10 - L))^(1/b) / sensitivity,
     sensitivity rising with central gain and with peripheral sensitisation (mean of
-    nociception and drg, whichever the theory has), + noise (sd SR_LOG_NOISE, log scale).
+    nociception and drg, whichever the theory has), + person error (sd
+    PRESSURE_PERSON_LOG_SD, the same person deviation as the pressure pain threshold) +
+    occasion error (sd SR_LOG_NOISE), both on the log scale.
     Source: stimulus-response pressure paradigm of Gracely RH et al. Arthritis Rheum
     2002;46:1333-43.
     """
     level = EQUAL_PAIN_NRS
     base = SR_HALF_MAX * (level / (10.0 - level)) ** (1.0 / SR_EXPONENT)
     p = base / pressure_sensitivity(states["central_gain"], _peripheral(states))
-    return p * np.exp(SR_LOG_NOISE * rng("pressure_for_equal_pain"))
+    return p * np.exp(_error(rng, "pressure_for_equal_pain", SR_LOG_NOISE, "pressure_person",
+                             PRESSURE_PERSON_LOG_SD))
 
 
 def _cpm(states: States, rng: RngNormals) -> np.ndarray:
     """Conditioned pain modulation: % reduction of test-stimulus pain during conditioning.
 
-    CPM = CPM_PCT_PER_UNIT * descending_inhibition + noise (sd CPM_NOISE); positive =
-    inhibition. Source: Yarnitsky D et al. Eur J Pain 2015;19:805-6 (CPM protocol);
-    O'Brien AT et al. J Pain 2018;19:819-36.
+    CPM = CPM_PCT_PER_UNIT * descending_inhibition + person error (sd CPM_PERSON_SD) +
+    occasion error (sd CPM_NOISE); positive = inhibition. Source: Yarnitsky D et al. Eur
+    J Pain 2015;19:805-6 (CPM protocol); O'Brien AT et al. J Pain 2018;19:819-36;
+    reliability Kennedy DL et al. Pain 2016;157:2410-19.
     """
-    return CPM_PCT_PER_UNIT * states["descending_inhibition"] + CPM_NOISE * rng("cpm_effect")
+    return (CPM_PCT_PER_UNIT * states["descending_inhibition"]
+            + _error(rng, "cpm_effect", CPM_NOISE, "cpm_person", CPM_PERSON_SD))
 
 
 def _temporal_summation(states: States, rng: RngNormals) -> np.ndarray:
     """Temporal summation: pain rise (NRS points) from the 1st to the 10th stimulus.
 
-    TS = TS_PER_UNIT * central_gain + noise (sd TS_NOISE). Source: Staud R et al. Pain
-    2001;91:165-75 (wind-up in FM); O'Brien AT et al. J Pain 2018;19:819-36.
+    TS = TS_PER_UNIT * central_gain + person error (sd TS_PERSON_SD) + occasion error
+    (sd TS_NOISE). Source: Staud R et al. Pain 2001;91:165-75 (wind-up in FM); O'Brien AT
+    et al. J Pain 2018;19:819-36; reliability Kong JT et al. J Pain 2013;14:79-88.
     """
-    return TS_PER_UNIT * states["central_gain"] + TS_NOISE * rng("temporal_summation")
+    return (TS_PER_UNIT * states["central_gain"]
+            + _error(rng, "temporal_summation", TS_NOISE, "temporal_summation_person", TS_PERSON_SD))
 
 
 def _ienfd_value(states: States, rng: RngNormals) -> np.ndarray:
@@ -499,36 +611,42 @@ def _ienfd_pathology(states: States, rng: RngNormals, cutoff: float = IENFD_PATH
 def _psqi(states: States, rng: RngNormals) -> np.ndarray:
     """Pittsburgh Sleep Quality Index global score, 0-21 (integer; > 5 = poor sleeper).
 
-    PSQI = PSQI_BASE + PSQI_PER_UNIT * sleep_disturbance + noise (sd PSQI_NOISE).
-    Source: Buysse DJ et al. Psychiatry Res 1989;28:193-213.
+    PSQI = PSQI_BASE + PSQI_PER_UNIT * sleep_disturbance + person error (sd
+    PSQI_PERSON_SD) + occasion error (sd PSQI_NOISE). Source: Buysse DJ et al. Psychiatry
+    Res 1989;28:193-213; reliability Backhaus J et al. J Psychosom Res 2002;53:737-40.
     """
-    return PSQI_BASE + PSQI_PER_UNIT * states["sleep_disturbance"] + PSQI_NOISE * rng("psqi")
+    return (PSQI_BASE + PSQI_PER_UNIT * states["sleep_disturbance"]
+            + _error(rng, "psqi", PSQI_NOISE, "psqi_person", PSQI_PERSON_SD))
 
 
 def _fatigue_scale(states: States, rng: RngNormals) -> np.ndarray:
     """Fatigue numeric rating, 0-10 (integer).
 
-    10 * fatigue + noise (sd FATIGUE_NOISE). Source: single-item 0-10 fatigue rating as
-    in the FIQR energy item (Bennett 2009) and the Brief Fatigue Inventory (Mendoza TR
-    et al. Cancer 1999;85:1186-96).
+    10 * fatigue + person error (sd FATIGUE_PERSON_SD) + occasion error (sd
+    FATIGUE_NOISE). Source: single-item 0-10 fatigue rating as in the FIQR energy item
+    (Bennett 2009) and the Brief Fatigue Inventory (Mendoza TR et al. Cancer
+    1999;85:1186-96).
     """
-    return FATIGUE_PER_UNIT * states["fatigue"] + FATIGUE_NOISE * rng("fatigue_scale")
+    return (FATIGUE_PER_UNIT * states["fatigue"]
+            + _error(rng, "fatigue_scale", FATIGUE_NOISE, "fatigue_person", FATIGUE_PERSON_SD))
 
 
 def _distress_scale(states: States, rng: RngNormals) -> np.ndarray:
     """Hospital Anxiety and Depression Scale total, 0-42 (integer).
 
-    42 * distress + noise (sd HADS_NOISE). Source: Zigmond AS, Snaith RP. Acta Psychiatr
-    Scand 1983;67:361-70.
+    42 * distress + person error (sd HADS_PERSON_SD) + occasion error (sd HADS_NOISE).
+    Source: Zigmond AS, Snaith RP. Acta Psychiatr Scand 1983;67:361-70; reliability
+    Bjelland I et al. J Psychosom Res 2002;52:69-77.
     """
-    return HADS_PER_UNIT * states["distress"] + HADS_NOISE * rng("distress_scale")
+    return (HADS_PER_UNIT * states["distress"]
+            + _error(rng, "distress_scale", HADS_NOISE, "distress_person", HADS_PERSON_SD))
 
 
 def _self_compassion(states: States, rng: RngNormals) -> np.ndarray:
     """Self-Compassion Scale mean score, 1-5.
 
-    1 + 4 * soothing + noise (sd SCS_NOISE). Source: Neff KD. Self and Identity
-    2003;2:223-50.
+    1 + 4 * soothing + occasion error (sd SCS_NOISE, the scale's SEM). Source: Neff KD.
+    Self and Identity 2003;2:223-50.
     """
     return SCS_MIN + SCS_PER_UNIT * states["soothing"] + SCS_NOISE * rng("self_compassion")
 
@@ -553,9 +671,10 @@ _ACR_OPTIONAL = ("salience", "distress")
 
 #: the built-in instruments by name
 INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in [
-    _instrument("pain_nrs", "NRS 0-10", ("pain",), _pain_nrs, PAIN_NRS_NOISE, (0, 10), integer=True),
+    _instrument("pain_nrs", "NRS 0-10", ("pain",), _pain_nrs, PAIN_NRS_NOISE, (0, 10), integer=True,
+                person_noise=PAIN_NRS_PERSON_SD),
     _instrument("fiqr", "FIQR points 0-100", ("pain", "fatigue", "sleep_disturbance", "activity"), _fiqr,
-                FIQR_NOISE, (0, 100), optional=("distress",)),
+                FIQR_NOISE, (0, 100), optional=("distress",), person_noise=FIQR_PERSON_SD),
     _instrument("wpi", "painful sites 0-19", ("pain", "central_gain"), _wpi, WPI_NOISE, (0, WPI_MAX), integer=True),
     _instrument("sss", "SSS points 0-12", ("central_gain", "fatigue", "sleep_disturbance"), _sss, SSS_NOISE,
                 (0, SSS_MAX), integer=True,
@@ -563,25 +682,28 @@ INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in [
     _instrument("acr2016_case", "case (0/1)", _ACR_STATES, _acr2016_daily, 0.0, (0, 1), integer=True,
                 optional=_ACR_OPTIONAL, history_days=ACR_HISTORY_DAYS, persistence=ACR_PERSISTENCE),
     _instrument("hrv_rmssd", "ms", ("vagal", "sympathetic"), _hrv_rmssd, RMSSD_LOG_NOISE, RMSSD_BOUNDS,
-                noise_scale="log"),
-    _instrument("hrv_lnhf", "ln(ms^2)", ("vagal", "sympathetic"), _hrv_lnhf, LNHF_NOISE, LNHF_BOUNDS),
+                noise_scale="log", person_noise=RMSSD_PERSON_LOG_SD),
+    _instrument("hrv_lnhf", "ln(ms^2)", ("vagal", "sympathetic"), _hrv_lnhf, LNHF_NOISE, LNHF_BOUNDS,
+                person_noise=LNHF_PERSON_SD),
     _instrument("pressure_pain_threshold", "kg/cm^2", ("central_gain", "descending_inhibition"), _ppt,
-                PPT_LOG_NOISE, PRESSURE_BOUNDS, noise_scale="log"),
+                PPT_LOG_NOISE, PRESSURE_BOUNDS, noise_scale="log", person_noise=PRESSURE_PERSON_LOG_SD),
     _instrument("pressure_for_equal_pain", "kg/cm^2", ("central_gain", "nociception"),
                 _pressure_for_equal_pain, SR_LOG_NOISE, PRESSURE_BOUNDS, optional=("drg",),
-                noise_scale="log"),
+                noise_scale="log", person_noise=PRESSURE_PERSON_LOG_SD),
     _instrument("cpm_effect", "% reduction of test pain", ("descending_inhibition",), _cpm, CPM_NOISE,
-                (-100, 100)),
+                (-100, 100), person_noise=CPM_PERSON_SD),
     _instrument("temporal_summation", "NRS points", ("central_gain",), _temporal_summation, TS_NOISE,
-                (-10, 10)),
-    _instrument("ienfd", "fibres/mm", ("small_fibre",), _ienfd, IENFD_NOISE, IENFD_BOUNDS),
+                (-10, 10), person_noise=TS_PERSON_SD),
+    _instrument("ienfd", "fibres/mm", ("small_fibre",), _ienfd, IENFD_NOISE, IENFD_BOUNDS,
+                person_noise=IENFD_BETWEEN_SD),
     _instrument("ienfd_pathology", "pathology (0/1)", ("small_fibre",), _ienfd_pathology, IENFD_NOISE, (0, 1),
                 integer=True, options=("cutoff",)),
-    _instrument("psqi", "PSQI points 0-21", ("sleep_disturbance",), _psqi, PSQI_NOISE, (0, 21), integer=True),
+    _instrument("psqi", "PSQI points 0-21", ("sleep_disturbance",), _psqi, PSQI_NOISE, (0, 21), integer=True,
+                person_noise=PSQI_PERSON_SD),
     _instrument("fatigue_scale", "NRS 0-10", ("fatigue",), _fatigue_scale, FATIGUE_NOISE, (0, 10),
-                integer=True),
+                integer=True, person_noise=FATIGUE_PERSON_SD),
     _instrument("distress_scale", "HADS points 0-42", ("distress",), _distress_scale, HADS_NOISE, (0, 42),
-                integer=True),
+                integer=True, person_noise=HADS_PERSON_SD),
     _instrument("self_compassion", "SCS mean 1-5", ("soothing",), _self_compassion, SCS_NOISE, (1, 5)),
 ]}
 
@@ -738,7 +860,8 @@ def measure(ds: xr.Dataset, name: str, *, seed: int | None = None, noise: bool =
         out = xr.DataArray(values, dims=("patient", "time"), coords={**coords, "time": times[idx]})
     out.name = name
     out.attrs.update({"units": inst.units, "source": inst.source, "description": inst.description,
-                      "noise_sd": inst.noise if noise else 0.0, "noise_scale": inst.noise_scale,
+                      "noise_sd": inst.noise if noise else 0.0,
+                      "person_sd": inst.person_noise if noise else 0.0, "noise_scale": inst.noise_scale,
                       "observation_seed": seed})
     for k, v in options.items():
         out.attrs[k] = v

@@ -6,46 +6,26 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib as mpl
+import networkx as nx
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from fitts.analysis.graph import signed_graph  # noqa: E402
-from fitts.errors import DataError, did_you_mean  # noqa: E402
-from fitts.io.results import atomic_path  # noqa: E402
-from fitts.spec.model import Spec  # noqa: E402
+from fitts.analysis.graph import signed_graph
+from fitts.errors import DataError, did_you_mean
+from fitts.plot.figures import figure_format, finish, single_axes
+from fitts.spec.model import Spec
 
 EXCITATORY = "#1f5fbf"
 INHIBITORY = "#c62828"
 HIGHLIGHT = "#ff8f00"
 INPUT_COLOUR = "#e0e0e0"
-FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
-
-
-def figure_format(path: str | Path) -> str:
-    """The matplotlib format of a figure path, from its suffix (svg, png or pdf)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise DataError(f"{path}: cannot tell the figure format from the suffix {suffix!r}; "
-                        "name the file .svg, .png or .pdf")
-    return FORMATS[suffix]
-
-
-def save_figure(fig: plt.Figure, path: str | Path, **kwargs: object) -> Path:
-    """Save and close a figure atomically; the format follows the suffix of `path`."""
-    fmt = figure_format(path)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, **kwargs)
-    finally:
-        plt.close(fig)
-    return Path(path)
+LABEL_POINTS = 7.0
+# average glyph width and line height of the label font, in font sizes (DejaVu Sans)
+GLYPH_WIDTH, LINE_HEIGHT = 0.62, 1.25
 
 
 def _group_layout(g: nx.MultiDiGraph) -> dict[str, np.ndarray]:
@@ -99,33 +79,55 @@ def _wrap(label: str, width: int = 14) -> str:
     return "\n".join(lines)
 
 
-def draw_diagram(spec: Spec, path: str | Path, *, highlight: Sequence[str] | None = None,
-                 title: str | None = None) -> Path:
-    """Draw the causal loop diagram of a model and save it (SVG, PNG or PDF by suffix).
+def node_size_for(labels: Sequence[str], fontsize: float = LABEL_POINTS) -> float:
+    """Marker area (points²) of a circle that holds the longest wrapped label.
+
+    Parameters
+    ----------
+    labels
+        Wrapped labels (lines separated by newlines).
+    fontsize
+        Label font size, points.
+    """
+    need = 0.0
+    for lab in labels:
+        lines = lab.split("\n")
+        w = max(len(x) for x in lines) * GLYPH_WIDTH * fontsize
+        h = len(lines) * LINE_HEIGHT * fontsize
+        need = max(need, math.hypot(w, h) + 4.0)
+    return max(need, 30.0) ** 2
+
+
+def draw_diagram(spec: Spec, path: str | Path | None = None, *, highlight: Sequence[str] | None = None,
+                 title: str | None = None, ax: Axes | None = None) -> Figure:
+    """Draw the causal loop diagram of a model; save it when `path` is given.
 
     Parameters
     ----------
     spec
         A loaded model.
     path
-        Output file; written atomically.
+        Output file (.svg, .png or .pdf by suffix), written atomically; None: not saved.
     highlight
         Edge ids to emphasise (for example ``Loop.edges`` of one loop); gate edge ids of
         :func:`fitts.analysis.graph.gate_edge_id` are accepted too.
     title
         Figure title; default: the model's name with its node and edge counts.
+    ax
+        Axes to draw into (default: a new figure sized to the model).
 
     Returns
     -------
-    pathlib.Path
-        The file written.
+    matplotlib.figure.Figure
+        The figure; its legend lists edge signs, inputs and module groups.
 
     Raises
     ------
     DataError
         An unknown suffix or an unknown edge id in `highlight`.
     """
-    figure_format(path)
+    if path is not None:
+        figure_format(path)
     g = signed_graph(spec)
     keys = {k for _, _, k in g.edges(keys=True)}
     highlight_set = set(highlight or ())
@@ -136,12 +138,13 @@ def draw_diagram(spec: Spec, path: str | Path, *, highlight: Sequence[str] | Non
     states = [n for n, k in g.nodes(data="kind") if k == "state"]
     inputs = [n for n, k in g.nodes(data="kind") if k == "input"]
     group_names = list(dict.fromkeys(g.nodes[n]["group"] for n in states))
-    cmap = plt.get_cmap("tab10" if len(group_names) <= 10 else "tab20")
+    cmap = mpl.colormaps["tab10" if len(group_names) <= 10 else "tab20"]
     group_colour = {grp: cmap(i % cmap.N) for i, grp in enumerate(group_names)}
 
+    labels = {n: _wrap(n) for n in g.nodes}
+    node_size = node_size_for(list(labels.values()))
     size = 6 + 0.35 * len(states)
-    fig, ax = plt.subplots(figsize=(size + 3, size))
-    node_size = 1500
+    fig, ax = single_axes(ax, (size + 3.5, size))
     nx.draw_networkx_nodes(g, pos, nodelist=states, ax=ax, node_size=node_size,
                            node_color=[group_colour[g.nodes[n]["group"]] for n in states],
                            alpha=0.35, edgecolors="#333333", linewidths=1.0)
@@ -149,7 +152,7 @@ def draw_diagram(spec: Spec, path: str | Path, *, highlight: Sequence[str] | Non
         nx.draw_networkx_nodes(g, pos, nodelist=inputs, ax=ax, node_size=node_size,
                                node_shape="s", node_color=INPUT_COLOUR, edgecolors="#555555",
                                linewidths=1.0)
-    nx.draw_networkx_labels(g, pos, labels={n: _wrap(n) for n in g.nodes}, ax=ax, font_size=7)
+    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=LABEL_POINTS)
 
     seen: dict[tuple[str, str], int] = {}
     for u, v, key, data in g.edges(keys=True, data=True):
@@ -179,8 +182,10 @@ def draw_diagram(spec: Spec, path: str | Path, *, highlight: Sequence[str] | Non
     for grp in group_names:
         handles.append(Patch(facecolor=group_colour[grp], alpha=0.35, edgecolor="#333333",
                              label=grp if grp is not None else "state"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
-              frameon=False)
+    # beside the axes, inside the figure: the constrained layout (or the tight bounding box
+    # of save_figure) makes room for it, so no entry is cut off
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              frameon=False, title="edges and modules", title_fontsize=8)
     ax.set_title(title or f"{spec.name}: {len(states)} states, {len(spec.edges)} edges")
     ax.set_axis_off()
     ax.set_aspect("equal")
@@ -188,5 +193,4 @@ def draw_diagram(spec: Spec, path: str | Path, *, highlight: Sequence[str] | Non
     (x0, y0), (x1, y1) = xy.min(axis=0) - 0.35, xy.max(axis=0) + 0.35
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return finish(fig, path)

@@ -9,20 +9,19 @@ express are listed with the reason instead of a dot.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from fitts.plot.diagram import save_figure  # noqa: E402
+from fitts.plot.figures import figure_format, finish, single_axes
 
 PASS, FAIL, GREY = "#1a7f37", "#cf222e", "#6e7781"
 UNDECIDED = "#9a6700"  # inconclusive: the Monte-Carlo interval contains a band edge
+LABEL_WIDTH = 46  # characters per line of a target's label (two lines at most)
 
 
 def _band(accept: str) -> tuple[float, float] | None:
@@ -34,18 +33,46 @@ def _band(accept: str) -> tuple[float, float] | None:
     return lo, hi
 
 
-def forest_plot(table: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
-    """Draw a scorecard table (:attr:`fitts.evaluate.scorecard.Scorecard.table`) to `path` (PNG/SVG)."""
+def row_label(target_id: str, title: str) -> str:
+    """A target's label: its id and title, wrapped on two lines of at most LABEL_WIDTH characters."""
+    lines = textwrap.wrap(f"{target_id}  {title}", LABEL_WIDTH, max_lines=2, placeholder=" …")
+    return "\n".join(lines)
+
+
+def forest_plot(table: pd.DataFrame, path: str | Path | None = None, title: str | None = None, *,
+                ax: Axes | None = None) -> Figure:
+    """Draw a scorecard table (:attr:`fitts.evaluate.scorecard.Scorecard.table`).
+
+    Parameters
+    ----------
+    table
+        One row per target with ``id``, ``title``, ``accept``, ``published``, ``simulated``,
+        ``mc_low``, ``mc_high`` and ``status``.
+    path
+        Output figure (.png, .svg or .pdf), written atomically; None: not saved.
+    title
+        Figure title (for example the scorecard's summary).
+    ax
+        Axes to draw into (default: a new figure sized to the table).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Target labels are the y tick labels, left of the axes, so they never cover an
+        interval; the x axis is the position relative to each target's accept band.
+    """
+    if path is not None:
+        figure_format(path)
     n = len(table)
-    fig, ax = plt.subplots(figsize=(9.5, 0.45 * n + 1.4))
+    fig, ax = single_axes(ax, (10, 0.5 * n + 1.8))
     ax.axvspan(0, 1, color="#e6e6e6", zorder=0)
+    labels = []
     for i, r in enumerate(table.itertuples()):
         y = n - 1 - i
+        labels.append(row_label(str(r.id), str(r.title)))
         band = _band(r.accept)
-        label = f"{r.id}  {r.title[:48]}"
-        ax.text(-1.55, y, label, va="center", ha="left", fontsize=8)
         if band is None or r.status == "not expressible" or np.isnan(r.simulated):
-            reason = "not expressible" if r.status == "not expressible" else "no band"
+            reason = "not expressible" if r.status == "not expressible" else "no two-sided band"
             ax.text(0.5, y, reason, va="center", ha="center", fontsize=7, color=GREY, style="italic")
             continue
         lo, hi = band
@@ -61,19 +88,21 @@ def forest_plot(table: pd.DataFrame, path: str | Path, title: str | None = None)
             ax.plot([scale(r.mc_low), scale(r.mc_high)], [y, y], color=colour, lw=2, zorder=2)
         ax.plot(scale(r.simulated), y, marker="o", color=colour, ms=6, zorder=4)
         ax.text(2.45, y, f"{r.simulated:.3g}", va="center", ha="left", fontsize=8, color=colour)
-    ax.set_xlim(-1.6, 2.8)
+    ax.set_xlim(-1.5, 2.9)
     ax.set_ylim(-0.8, n - 0.2)
-    ax.set_yticks([])
-    ax.set_xticks([0, 1])
-    ax.set_xticklabels(["accept low", "accept high"], fontsize=8)
+    ax.set_yticks(np.arange(n)[::-1], labels, fontsize=8)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xticks([-1, 0, 0.5, 1, 2])
+    ax.set_xticklabels(["-1", "0\nlow edge", "0.5", "1\nhigh edge", "2"], fontsize=8)
+    ax.set_xlabel("statistic relative to the target's accept band (band widths; 0 = low edge, "
+                  "1 = high edge; clipped at -1.4 and 2.4); simulated value on the right", fontsize=8)
     ax.spines[["left", "right", "top"]].set_visible(False)
     ax.plot([], [], "D", color="black", label="published")
     ax.plot([], [], "o", color=PASS, label="simulated, pass")
     ax.plot([], [], "o", color=FAIL, label="simulated, fail")
     if (table.status == "inconclusive").any():
         ax.plot([], [], "o", color=UNDECIDED, label="inconclusive")
-    ax.legend(loc="lower right", fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), ncol=3)
+    ax.legend(loc="lower right", fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), ncol=4)
     if title:
-        ax.set_title(title, fontsize=10, loc="left")
-    fig.tight_layout()
-    return save_figure(fig, path)
+        ax.set_title(title, fontsize=10, loc="left", pad=18)
+    return finish(fig, path)

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib as mpl
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure, SubFigure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-
-from fitts.analysis.continuation import Continuation  # noqa: E402
-from fitts.errors import DataError, did_you_mean  # noqa: E402
-from fitts.plot.diagram import figure_format, save_figure  # noqa: E402
+from fitts.analysis.continuation import Continuation
+from fitts.errors import DataError, did_you_mean
+from fitts.plot.figures import figure_format, finish, panel_figure, single_axes
 
 
-def plot_bifurcation(cont: Continuation, path: str | Path, *, state: str | None = None) -> Path:
+def plot_bifurcation(cont: Continuation, path: str | Path | None = None, *, state: str | None = None,
+                     ax: Axes | None = None) -> Figure:
     """Draw a bifurcation diagram: `state` against λ, stable solid, unstable dashed, folds marked.
 
     Parameters
@@ -26,18 +25,26 @@ def plot_bifurcation(cont: Continuation, path: str | Path, *, state: str | None 
     cont
         A result of :func:`fitts.analysis.continuation.continuation`.
     path
-        Output figure (.png, .svg or .pdf), written atomically.
+        Output figure (.png, .svg or .pdf), written atomically; None: not saved.
     state
         State on the vertical axis (default ``pain`` when the model has it, else the first).
+    ax
+        Axes to draw into (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Title with the onset and recovery thresholds; legend: stable, unstable, fold.
     """
-    figure_format(path)
+    if path is not None:
+        figure_format(path)
     m = cont.model
     state = state or ("pain" if "pain" in m.state_index else m.states[0])
     if state not in m.state_index:
         raise DataError(f"unknown state {state!r}." + did_you_mean(state, m.states)
                         + " States: " + ", ".join(m.states))
     i = m.state_index[state]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = single_axes(ax, (7, 4.5))
     for br in cont.branches:
         stable = br.stable
         cuts = np.flatnonzero(np.diff(stable.astype(int))) + 1
@@ -67,37 +74,64 @@ def plot_bifurcation(cont: Continuation, path: str | Path, *, state: str | None 
     ax.set_xlim(*cont.span)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return save_figure(fig, path, dpi=120)
+    return finish(fig, path)
 
 
-def plot_mobile(ds: xr.Dataset, path: str | Path) -> Path:
+def plot_mobile(ds: xr.Dataset, path: str | Path | None = None, *, fig: Figure | SubFigure | None = None,
+                mask_diagonal: bool = True) -> Figure:
     """Heatmaps of the sensitivity matrices, one panel per attractor (rows respond, columns pushed).
+
+    The diagonal (a node's response to a push on its own drive) is larger than any
+    transmitted effect and would set the colour scale, so it is masked (grey) by default and
+    the scale is set by the off-diagonal entries, which are what the hanging mobile is about.
+    Every panel carries its own row labels.
 
     Parameters
     ----------
     ds
         A result of :func:`fitts.analysis.mobile.mobile`.
     path
-        Output figure (.png, .svg or .pdf), written atomically.
+        Output figure (.png, .svg or .pdf), written atomically; None: not saved.
+    fig
+        Figure or sub-figure to draw into (default: a new figure).
+    mask_diagonal
+        Grey out the self-responses and leave them out of the colour scale.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
-    figure_format(path)
+    if path is not None:
+        figure_format(path)
     S = ds["sensitivity"]
     n_att = S.sizes["attractor"]
     n = S.sizes["response"]
-    vmax = float(np.nanmax(np.abs(S.values))) or 1.0
-    fig, axes = plt.subplots(1, n_att, figsize=(0.4 * n * n_att + 3.5, 0.4 * n + 2.2), squeeze=False,
-                             sharey=True, layout="constrained")
+    pushes = [str(v) for v in S.push.values]
+    responses = [str(v) for v in S.response.values]
+    values = np.array(S.values, dtype=float)  # (attractor, response, push)
+    if mask_diagonal:
+        col = {p: j for j, p in enumerate(pushes)}
+        for i, r in enumerate(responses):
+            if r in col:
+                values[:, i, col[r]] = np.nan
+    finite = np.abs(values[np.isfinite(values)])
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    fig = panel_figure(fig, (0.36 * n * n_att + 2.6 * n_att + 1.5, 0.36 * n + 2.6))
+    axes = np.atleast_1d(fig.subplots(1, n_att, squeeze=False))[0]
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="#d0d0d0")
     im = None
-    for a, ax in enumerate(axes[0]):
-        im = ax.imshow(S.values[a], cmap="RdBu_r", norm=norm)
-        ax.set_xticks(range(n), [str(v) for v in S.push.values], rotation=90, fontsize=7)
-        ax.set_yticks(range(n), [str(v) for v in S.response.values] if a == 0 else [], fontsize=7)
+    for a, ax in enumerate(axes):
+        im = ax.imshow(np.ma.masked_invalid(values[a]), cmap=cmap, norm=norm)
+        ax.set_xticks(range(len(pushes)), [p.replace("_", " ") for p in pushes], rotation=90, fontsize=7)
+        ax.set_yticks(range(n), [r.replace("_", " ") for r in responses], fontsize=7)
         ax.set_xlabel("pushed node (sustained +1 on its drive)", fontsize=8)
-        if a == 0:
-            ax.set_ylabel("steady-state response", fontsize=8)
+        ax.set_ylabel("steady-state response", fontsize=8)
         ax.set_title(f"{S.attractor.values[a]} attractor", fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=S.attrs.get("units", ""))
+    units = S.attrs.get("units", "")
+    label = "change of the response per unit push" + (f" ({units})" if units else "")
+    if mask_diagonal:
+        label += "; diagonal (self) masked"
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label=label)
     fig.suptitle(f"{ds.attrs.get('model_name', '')}: hanging mobile", fontsize=10)
-    return save_figure(fig, path, dpi=120)
+    return finish(fig, path)

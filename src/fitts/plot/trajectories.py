@@ -7,16 +7,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure, SubFigure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from fitts.errors import DataError, did_you_mean  # noqa: E402
-from fitts.plot.diagram import figure_format, save_figure  # noqa: E402
+from fitts.errors import DataError, did_you_mean
+from fitts.plot.figures import figure_format, finish, panel_figure
 
 BAND = (0.10, 0.90)
 LINE_COLOUR = "#1f5fbf"
@@ -44,30 +40,34 @@ def _check_states(ds: xr.Dataset, states: Sequence[str] | None) -> list[str]:
     return states
 
 
-def plot_trajectories(ds: xr.Dataset, path: str | Path, *, states: Sequence[str] | None = None,
-                      patients: Sequence[int] | None = None, max_lines: int = 20) -> Path:
-    """Plot simulated trajectories, one panel per state, and save the figure.
+def plot_trajectories(ds: xr.Dataset, path: str | Path | None = None, *, states: Sequence[str] | None = None,
+                      patients: Sequence[int] | None = None, max_lines: int = 20,
+                      fig: Figure | SubFigure | None = None) -> Figure:
+    """Plot simulated trajectories, one panel per state; save the figure when `path` is given.
 
     Each panel shows the median over patients, the 10-90 % band, and up to `max_lines`
-    individual patients as thin lines. Failed patients (NaN) are left out.
+    individual patients as thin lines (one patient: its line alone). Failed patients (NaN)
+    are left out. Axes: time in days; the state in its units (``units`` attribute of the
+    result's ``state`` coordinate when present, else activation 0-1).
 
     Parameters
     ----------
     ds
         A result of :func:`fitts.simulate` recorded on a grid (``record='grid'``).
     path
-        Output file, .png, .svg or .pdf; written atomically.
+        Output file, .png, .svg or .pdf; written atomically. None: not saved.
     states
         States to show (default: all, in model order).
     patients
         Patient ids to include (default: all).
     max_lines
         At most this many individual trajectories per panel (0: none).
+    fig
+        Figure or sub-figure to draw the panels into (default: a new figure).
 
     Returns
     -------
-    pathlib.Path
-        The file written.
+    matplotlib.figure.Figure
 
     Raises
     ------
@@ -75,7 +75,8 @@ def plot_trajectories(ds: xr.Dataset, path: str | Path, *, states: Sequence[str]
         The dataset holds summaries only, a state or patient does not exist, or the
         suffix of `path` is not a figure format.
     """
-    figure_format(path)
+    if path is not None:
+        figure_format(path)
     if "trajectory" not in ds:
         raise DataError("the result holds per-patient summaries only (record='summary'), no "
                         "trajectories to plot; simulate again with --record grid")
@@ -95,12 +96,16 @@ def plot_trajectories(ds: xr.Dataset, path: str | Path, *, states: Sequence[str]
     n = len(names)
     ncols = min(n, 4)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows), sharex=True,
-                             squeeze=False)
+    fig = panel_figure(fig, (3.6 * ncols, 2.7 * nrows + 0.4))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False))
+    units = _state_units(ds)
+    n_pat = traj.sizes["patient"]
     for ax, name in zip(axes.flat, names, strict=False):
         y = np.asarray(traj.sel(state=name).values, dtype=float)  # (patient, time)
         y = y[np.isfinite(y).all(axis=1)]
-        if len(y):
+        if len(y) == 1:
+            ax.plot(t, y[0], color=LINE_COLOUR, lw=1.6, label=f"patient {int(traj.patient.values[0])}")
+        elif len(y):
             for row in y[:max_lines]:
                 ax.plot(t, row, color="#777777", lw=0.4, alpha=0.5)
             lo, med, hi = quantile_band(y)
@@ -110,7 +115,8 @@ def plot_trajectories(ds: xr.Dataset, path: str | Path, *, states: Sequence[str]
         else:
             ax.text(0.5, 0.5, "no finite trajectories", ha="center", va="center",
                     transform=ax.transAxes)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.set_ylabel(units.get(name, "activation (0-1)"), fontsize=8)
         ax.grid(alpha=0.3)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -119,8 +125,14 @@ def plot_trajectories(ds: xr.Dataset, path: str | Path, *, states: Sequence[str]
             ax.set_xlabel("time (days)")
             ax.xaxis.set_tick_params(labelbottom=True)
     axes.flat[0].legend(fontsize=7, loc="best")
-    n_pat = traj.sizes["patient"]
     fig.suptitle(f"{ds.attrs.get('model_name', 'model')}: {n_pat} patient(s), seed "
                  f"{ds.attrs.get('seed', '?')}", fontsize=11)
-    fig.tight_layout()
-    return save_figure(fig, path, dpi=120)
+    return finish(fig, path)
+
+
+def _state_units(ds: xr.Dataset) -> dict[str, str]:
+    """Units of each state, from a ``units`` coordinate or attribute when the result has one."""
+    if "units" in ds.coords and "state" in ds["units"].dims:
+        return {str(s): str(u) for s, u in zip(ds["state"].values, ds["units"].values, strict=True)}
+    units = ds["trajectory"].attrs.get("units")
+    return {str(s): str(units) for s in ds["state"].values} if isinstance(units, str) else {}

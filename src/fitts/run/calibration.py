@@ -438,7 +438,7 @@ def save_calibration(run: CalibrationRun, model: Any, *, targets_name: str, knob
     from fitts.evaluate.calibrate import Calibration
     from fitts.io.results import save_table
     from fitts.plot.calibration import nroy_figure, tension_figure
-    from fitts.plot.diagram import save_figure
+    from fitts.plot.figures import save_figure
 
     d = run.directory
     hm = run.hm

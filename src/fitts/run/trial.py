@@ -197,8 +197,10 @@ def write_trial(result: TrialResult, out: str | Path, *, figure_format: str = "p
     for name, df in (("patients", result.patients), ("effects", result.effects), ("arms", result.arms),
                      ("timecourse", result.timecourse)):
         paths.append(save_table(df, out / f"{name}.parquet", meta))
-    paths.append(plot_trial(result.timecourse, out / f"outcomes.{figure_format}",
-                            title=f"{result.trial.spec.name} ({result.trial.model.spec.name}): "
-                                  f"{result.run.patients} patients (treatment shaded)",
-                            treatment_days=result.trial.spec.duration_days))
+    figure = out / f"outcomes.{figure_format}"
+    plot_trial(result.timecourse, figure,
+               title=f"{result.trial.spec.name} ({result.trial.model.spec.name}): "
+                     f"{result.run.patients} patients (treatment shaded)",
+               treatment_days=result.trial.spec.duration_days)
+    paths.append(figure)
     return paths

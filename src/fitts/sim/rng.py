@@ -10,6 +10,11 @@ cannot be called per element inside a numba loop, and the simulator needs the sa
 numbers, bit for bit, from a vectorised NumPy path and from compiled loops over
 patients. Keys are derived from (seed, patient, purpose) with SplitMix64 and made
 odd. Normals come from a ziggurat fed by the stream (see below).
+
+This module is pure NumPy: nothing here is compiled, so the NumPy backend and every
+caller of :func:`uniforms`/:func:`normals` start without numba. The same generator for
+compiled loops (`squares64`, `normal`) lives in :mod:`fitts.sim.rng_numba`; the names are
+also reachable here (imported on first use).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, vectorize
 
 PURPOSES: dict[str, int] = {"noise": 0, "params": 1, "events": 2, "observe": 3, "schedule": 4,
                            "population": 5, "trial": 6}
@@ -55,31 +59,27 @@ def stream_keys(seed: int, patients: np.ndarray, purpose: str) -> np.ndarray:
     return k | np.uint64(1)
 
 
-def _squares64(ctr: np.uint64, key: np.uint64) -> np.uint64:  # pragma: no cover - compiled
-    """Squares64 on one (counter, key): five rounds of squaring (Widynski 2020)."""
-    s = np.uint64(32)
-    y = x = ctr * key
-    z = y + key
-    x = x * x + y
-    x = (x >> s) | (x << s)
-    x = x * x + z
-    x = (x >> s) | (x << s)
-    x = x * x + y
-    x = (x >> s) | (x << s)
-    t = x = x * x + z
-    x = (x >> s) | (x << s)
-    return t ^ ((x * x + y) >> s)
-
-
-#: scalar Squares64 for numba kernels
-squares64 = njit(inline="always")(_squares64)
-#: the same function as a numpy ufunc (uint64 arrays broadcast), bit for bit
-_squares64_ufunc = vectorize(["uint64(uint64, uint64)"])(_squares64)
-
-
 def squares64_np(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Vectorised Squares64: uint64 arrays (broadcast) -> uint64 array."""
-    return _squares64_ufunc(np.asarray(ctr, dtype=np.uint64), np.asarray(key, dtype=np.uint64))
+    """Vectorised Squares64: uint64 arrays (broadcast) -> uint64 array.
+
+    Five rounds of squaring of ``ctr * key`` with 64-bit wrap-around (Widynski 2020); bit
+    for bit the scalar :func:`fitts.sim.rng_numba.squares64`.
+    """
+    ctr = np.asarray(ctr, dtype=np.uint64)
+    key = np.asarray(key, dtype=np.uint64)
+    s = _U32
+    with np.errstate(over="ignore"):
+        y = x = ctr * key
+        z = y + key
+        x = x * x + y
+        x = (x >> s) | (x << s)
+        x = x * x + z
+        x = (x >> s) | (x << s)
+        x = x * x + y
+        x = (x >> s) | (x << s)
+        t = x = x * x + z
+        x = (x >> s) | (x << s)
+        return t ^ ((x * x + y) >> s)
 
 
 def uniforms(seed: int, patients: np.ndarray, purpose: str, n: int, offset: int = 0) -> np.ndarray:
@@ -139,76 +139,106 @@ def _zig_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 ZIG_K, ZIG_W, ZIG_F = _zig_tables()
 
 
-@njit(inline="always")
-def _split(h: np.uint64) -> tuple[int, int]:  # pragma: no cover - compiled
-    """A signed 32-bit value (low bits) and a layer index (bits 32-38) from one draw."""
-    hz = np.int64(h & np.uint64(0xFFFFFFFF))
-    if hz >= 2147483648:
-        hz -= 4294967296
-    iz = np.int64((h >> np.uint64(32)) & np.uint64(127))
-    return hz, iz
-
-
-@njit(inline="always")
-def _uni(h: np.uint64) -> float:  # pragma: no cover - compiled
-    return (float(h >> np.uint64(11)) + 0.5) * _INV53
-
-
-@njit
-def _normal_slow(ctr: np.uint64, key: np.uint64, hz: int, iz: int) -> float:  # pragma: no cover
-    """Ziggurat rejection path (about 1.2 % of draws)."""
-    base = _SLOW_BASE + ctr * np.uint64(_SLOW_DRAWS)
-    j = 0
-    x = hz * ZIG_W[iz]
-    while j < _SLOW_DRAWS - 3:
-        x = hz * ZIG_W[iz]
-        if iz == 0:
-            while j < _SLOW_DRAWS - 2:
-                xt = -math.log(_uni(squares64(base + np.uint64(j), key))) / _ZIG_R
-                yt = -math.log(_uni(squares64(base + np.uint64(j + 1), key)))
-                j += 2
-                if yt + yt >= xt * xt:
-                    return _ZIG_R + xt if hz > 0 else -_ZIG_R - xt
-            return x
-        u = _uni(squares64(base + np.uint64(j), key))
-        j += 1
-        if ZIG_F[iz] + u * (ZIG_F[iz - 1] - ZIG_F[iz]) < math.exp(-0.5 * x * x):
-            return x
-        hz, iz = _split(squares64(base + np.uint64(j), key))
-        j += 1
-        if abs(hz) < ZIG_K[iz]:
-            return hz * ZIG_W[iz]
-    return x
-
-
-@njit(inline="always")
-def normal(ctr: np.uint64, key: np.uint64) -> float:  # pragma: no cover - compiled
-    """One standard normal for counter `ctr` of stream `key` (ziggurat)."""
-    hz, iz = _split(squares64(ctr, key))
-    if abs(hz) < ZIG_K[iz]:
-        return hz * ZIG_W[iz]
-    return _normal_slow(ctr, key, hz, iz)
-
-
-def normals_np(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`normal` (same numbers; arrays broadcast)."""
-    ctr, key = np.broadcast_arrays(np.asarray(ctr, dtype=np.uint64), np.asarray(key, dtype=np.uint64))
-    h = squares64_np(ctr, key)
+def _split_np(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed 32-bit values (low bits) and layer indices (bits 32-38), int64 arrays."""
     hz = (h & _MASK32).astype(np.int64)
     hz = np.where(hz >= 2147483648, hz - 4294967296, hz)
     iz = ((h >> _U32) & np.uint64(127)).astype(np.int64)
+    return hz, iz
+
+
+def _uni_np(h: np.ndarray) -> np.ndarray:
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * _INV53
+
+
+def normals_np(ctr: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Standard normals for counters `ctr` of streams `key` (arrays broadcast), float64.
+
+    The same numbers as :func:`fitts.sim.rng_numba.normal`: the fast path is exact
+    arithmetic; the rejection path calls ``np.exp``/``np.log``, which equal the C
+    library's ``exp``/``log`` that compiled code calls on machines without AVX-512
+    (``tests/test_rng.py`` checks the two paths bit for bit).
+    """
+    ctr, key = np.broadcast_arrays(np.asarray(ctr, dtype=np.uint64), np.asarray(key, dtype=np.uint64))
+    hz, iz = _split_np(squares64_np(ctr, key))
     out = hz * ZIG_W[iz]
     slow = np.flatnonzero(~(np.abs(hz) < ZIG_K[iz]))
-    if len(slow):  # rare (about 1.2 % of draws): the same compiled rejection loop as numba's
-        out.reshape(-1)[slow] = _normal_slow_many(ctr.reshape(-1)[slow], key.reshape(-1)[slow],
-                                                  hz.reshape(-1)[slow], iz.reshape(-1)[slow])
+    if len(slow):  # rare (about 1.2 % of draws)
+        out.reshape(-1)[slow] = _normal_slow_np(ctr.reshape(-1)[slow], key.reshape(-1)[slow],
+                                                hz.reshape(-1)[slow], iz.reshape(-1)[slow])
     return out
 
 
-@njit
-def _normal_slow_many(ctr: np.ndarray, key: np.ndarray, hz: np.ndarray, iz: np.ndarray
-                      ) -> np.ndarray:  # pragma: no cover - compiled
-    out = np.empty(ctr.shape[0])
-    for i in range(ctr.shape[0]):
-        out[i] = _normal_slow(ctr[i], key[i], hz[i], iz[i])
+def _normal_slow_np(ctr: np.ndarray, key: np.ndarray, hz: np.ndarray, iz: np.ndarray) -> np.ndarray:
+    """The ziggurat's rejection path for many draws at once, shape (m,).
+
+    Runs the scalar algorithm of :func:`fitts.sim.rng_numba._normal_slow` element-wise:
+    every draw keeps its own position `j` in its disjoint counter range and leaves the
+    loop at the step where the scalar version returns.
+    """
+    m = ctr.shape[0]
+    with np.errstate(over="ignore"):
+        base = _SLOW_BASE + ctr * np.uint64(_SLOW_DRAWS)
+    hz, iz = hz.astype(np.int64), iz.astype(np.int64)
+    out = np.empty(m)
+    j = np.zeros(m, dtype=np.uint64)
+    x = hz * ZIG_W[iz]
+    idx = np.arange(m)
+    while idx.size:
+        more = j[idx] < np.uint64(_SLOW_DRAWS - 3)
+        out[idx[~more]] = x[idx[~more]]
+        idx = idx[more]
+        x[idx] = hz[idx] * ZIG_W[iz[idx]]
+        tail = iz[idx] == 0
+        t = idx[tail]
+        if t.size:
+            out[t] = _tail_np(base[t], key[t], j[t], hz[t], x[t])
+        idx = idx[~tail]
+        if not idx.size:
+            break
+        u = _uni_np(squares64_np(base[idx] + j[idx], key[idx]))
+        j[idx] += np.uint64(1)
+        k = iz[idx]
+        xi = x[idx]
+        accept = ZIG_F[k] + u * (ZIG_F[k - 1] - ZIG_F[k]) < np.exp(-0.5 * xi * xi)
+        out[idx[accept]] = xi[accept]
+        idx = idx[~accept]
+        hz[idx], iz[idx] = _split_np(squares64_np(base[idx] + j[idx], key[idx]))
+        j[idx] += np.uint64(1)
+        accept = np.abs(hz[idx]) < ZIG_K[iz[idx]]
+        a = idx[accept]
+        out[a] = hz[a] * ZIG_W[iz[a]]
+        idx = idx[~accept]
     return out
+
+
+def _tail_np(base: np.ndarray, key: np.ndarray, j: np.ndarray, hz: np.ndarray, x: np.ndarray
+             ) -> np.ndarray:
+    """Marsaglia's tail algorithm beyond R, element-wise (the scalar inner loop)."""
+    out = x.copy()
+    j = j.copy()
+    idx = np.arange(out.shape[0])
+    while idx.size:
+        idx = idx[j[idx] < np.uint64(_SLOW_DRAWS - 2)]
+        if not idx.size:
+            break
+        xt = -np.log(_uni_np(squares64_np(base[idx] + j[idx], key[idx]))) / _ZIG_R
+        yt = -np.log(_uni_np(squares64_np(base[idx] + j[idx] + np.uint64(1), key[idx])))
+        j[idx] += np.uint64(2)
+        accept = yt + yt >= xt * xt
+        a = idx[accept]
+        out[a] = np.where(hz[a] > 0, _ZIG_R + xt[accept], -_ZIG_R - xt[accept])
+        idx = idx[~accept]
+    return out
+
+
+_NUMBA_NAMES = ("squares64", "normal", "_normal_slow", "_split", "_uni")
+
+
+def __getattr__(name: str) -> object:
+    """The compiled-loop versions (`squares64`, `normal`) from :mod:`fitts.sim.rng_numba`."""
+    if name in _NUMBA_NAMES:
+        from fitts.sim import rng_numba
+
+        return getattr(rng_numba, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

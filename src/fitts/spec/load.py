@@ -80,6 +80,7 @@ class _Raw:
     )
     schedule: list[tuple[Any, Location]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)  # built-in theories included by name
 
 
 
@@ -128,13 +129,18 @@ def _cls_for(what: str) -> type[BaseModel] | None:
 def _resolve_include(inc: Any, here: Path, loc: Location) -> Path:
     if inc.module is not None:
         mods = builtin_modules()
-        if inc.module not in mods:
-            raise ModelError(
-                f"include: no built-in module named {inc.module!r}." + did_you_mean(inc.module, mods),
-                loc,
-                "built-in modules: " + (", ".join(mods) or "(none)") + "; or give `path:`",
-            )
-        return mods[inc.module]
+        theories = builtin_theories()
+        if inc.module in mods:
+            return mods[inc.module]
+        if inc.module in theories:  # a variant starts from a whole built-in theory
+            return theories[inc.module]
+        known = {**mods, **theories}
+        raise ModelError(
+            f"include: no built-in module or theory named {inc.module!r}." + did_you_mean(inc.module, known),
+            loc,
+            "built-in modules: " + (", ".join(mods) or "(none)") + "; theories: " + (", ".join(theories) or "(none)")
+            + "; or give `path:`",
+        )
     check_path_text(inc.path, loc, "include")
     try:
         target = (here.parent / inc.path).resolve()
@@ -201,7 +207,8 @@ def _add(raw: _Raw, section: str, name: str, entry: _RawEntry, hint: str) -> Non
 
 def _copy_raw(raw: _Raw) -> _Raw:
     """A copy whose sections and lists can be changed (exclude, override) without touching `raw`."""
-    return _Raw({s: dict(d) for s, d in raw.sections.items()}, list(raw.schedule), list(raw.files))
+    return _Raw({s: dict(d) for s, d in raw.sections.items()}, list(raw.schedule), list(raw.files),
+                list(raw.parents))
 
 
 def _compose(path: Path, stack: tuple[Path, ...], cache: dict[Path, _Raw] | None = None,
@@ -253,6 +260,9 @@ def _compose_data(data: Any, path: Path, shown: str, stack: tuple[Path, ...],
         raw.schedule += [(item, loc_) for item, loc_ in sub.schedule if (id(item), loc_) not in seen_items]
         known_files = set(raw.files)
         raw.files += [f for f in sub.files if f not in known_files]
+        if inc.module is not None and inc.module in builtin_theories() and inc.module not in raw.parents:
+            raw.parents.append(inc.module)
+        raw.parents += [p for p in sub.parents if p not in raw.parents]
 
     for section in SECTIONS:
         value = data.get(section)
@@ -338,6 +348,7 @@ def _build(raw: _Raw, name: str | None, description: str | None) -> Spec:
         schedule=tuple(schedule),
         files=tuple(raw.files),
         locations=locations,
+        parents=tuple(raw.parents),
         **sections,
     )
     validate_spec(spec)
@@ -358,7 +369,8 @@ def load_model(source: str | Path) -> Spec:
 
 def _load_model(source: str | Path) -> Spec:
     path = check_path_text(source, what="model file")
-    if str(source) in builtin_theories() and not path.exists():
+    if str(source) in builtin_theories() and not path.is_file():
+        # a bare theory name is the built-in theory, even beside a folder of that name (a clone)
         path = builtin_theories()[str(source)]
     elif not path.exists() and not path.is_symlink():
         known = builtin_theories()

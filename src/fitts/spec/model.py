@@ -49,6 +49,8 @@ class Spec:
     schedule: tuple[ScheduleComponent, ...] = ()
     files: tuple[str, ...] = ()
     locations: Mapping[tuple[str, str], Location] = field(default_factory=dict)
+    #: built-in theories this model includes by name (a variant's parents), outermost first
+    parents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("nodes", "inputs", "edges", "omissions", "parameters", "interventions",

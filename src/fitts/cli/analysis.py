@@ -1,0 +1,375 @@
+"""Single-patient and loop analyses: dominance, attribute, steady, bifurcate, mobile, compare."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fitts.cli.common import (
+    Backend,
+    InputLevels,
+    ModelArg,
+    PatientChoice,
+    PatientParams,
+    PatientSeed,
+    Seed,
+    _add_row,
+    _check_table_suffix,
+    _command,
+    _no_ill_state_note,
+    _patient,
+    _progress,
+    _progress_task,
+    _spinner,
+    _theory,
+    app,
+    describe_thresholds,
+    err,
+    out,
+)
+from fitts.errors import did_you_mean
+
+
+class ScenarioName(StrEnum):
+    default = "default"
+
+
+@app.command()
+def dominance(
+    model: ModelArg,
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Output figure: .svg, .png or .pdf.", show_default=False)],
+    scenario: Annotated[ScenarioName, typer.Option(
+        "--scenario", help="default: psychosocial stressor (level 2, days 30-150), persistence, "
+        "treatment cutting pain's feedback edges from day 300, end at day 500.")] = ScenarioName.default,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+    patient_params: PatientParams = None,
+    behaviour: Annotated[str, typer.Option(
+        "--behaviour", help="State whose behaviour weights the eigenvalues.")] = "pain",
+    top: Annotated[int, typer.Option("--top", min=1, help="Loops shown in the figure.")] = 6,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Also write dominance per loop and day (.csv or .parquet).")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+) -> None:
+    """Which loops dominate along onset, persistence and recovery (loop eigenvalue elasticity).
+
+    Simulates one patient (deterministic; the theory's typical ill patient unless --patient
+    says otherwise) through the scenario and scores each loop's elasticity on the eigenvalues
+    that carry the behaviour of `--behaviour`.
+    """
+    from fitts.analysis.dominance import default_scenario, dominance_over_time, top_loops
+    from fitts.plot.dominance import plot_dominance
+    from fitts.plot.figures import figure_format
+
+    figure_format(out_path)
+    _check_table_suffix(table, "--table")
+    m = _theory(model)
+    if behaviour not in m.state_index:
+        raise typer.BadParameter(f"the model has no state {behaviour!r}."
+                                 + did_you_mean(behaviour, m.states), param_hint="--behaviour")
+    _, params, _ = _patient(model, patient_params, None, patient, seed)
+    sc = default_scenario(m)
+    dom = dominance_over_time(m, sc, params=params, behaviour=behaviour, backend=backend.value)
+    plot_dominance(dom, out_path, top=top, state=behaviour)
+    tops = top_loops(dom, top, include_decay=False)
+    t = Table(title=f"top loops of {m.spec.name} ({sc.label})")
+    for col in ("K", "loop", "peak", "mean", "days dominant"):
+        t.add_column(col)
+    for r in tops.itertuples():
+        _add_row(t, str(r.loop), r.name, f"{r.peak_dominance:.3f}", f"{r.mean_dominance:.3f}",
+                 f"{r.days_dominant:g}")
+    out.print(t)
+    if table is not None:
+        from fitts.io.results import save_table
+
+        df = dom[["dominance", "elasticity", "gain"]].to_dataframe().reset_index()
+        save_table(df, table, {"model": m.spec.name, "model_hash": m.model_hash,
+                               "scenario": sc.label, "command": _command()})
+        typer.echo(f"wrote {table}")
+    typer.echo(f"wrote {out_path}")
+
+
+@app.command()
+def attribute(
+    model: ModelArg,
+    patients: Annotated[int, typer.Option("--patients", min=1, help="Patients sampled.")] = 200,
+    seed: Seed = 0,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Per-patient table (.csv or .parquet); loop and group tables are written "
+        "beside it with suffixes _loops and _groups.")] = None,
+    figure: Annotated[Path | None, typer.Option(
+        "--figure", help="Bar figure of subtype shares (.svg, .png or .pdf).")] = None,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="Pain (0-1) above which a patient is ill.")] = 0.5,
+    max_length: Annotated[int, typer.Option(
+        "--max-length", min=0, help="Analyse loops up to this length one by one (0: all).")] = 4,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+) -> None:
+    """Which loop holds which patient: cut loops and mechanism groups from the ill state.
+
+    Samples patients, tips them with the standard stressor (psychosocial_stress 2.0 for 120
+    days), keeps those whose pain stays above the threshold, and cuts each mechanism group
+    and each loop to see who recovers. Prints the subtype shares.
+    """
+    from fitts.analysis.attribution import attribute as run_attribution
+    from fitts.analysis.attribution import attribution_work
+
+    _check_table_suffix(out_path, "--out")
+    if figure is not None:
+        from fitts.plot.figures import figure_format
+
+        figure_format(figure)
+    m = _theory(model)
+    ml = max_length or None
+    total = attribution_work(m, patients, max_length=ml)
+    with _progress_task(f"attribute {m.spec.name}", total) as advance:
+        res = run_attribution(m, patients, seed=seed, threshold=threshold, max_length=ml,
+                              backend=backend.value, progress=advance)
+    typer.echo(f"{m.spec.name}: {res.n_ill} of {res.n_sampled} patients ill after the stressor "
+               f"(pain > {threshold:g})")
+    if res.n_ill == 0:
+        typer.echo("no patient reached the ill state: nothing to attribute")
+    else:
+        t = Table(title="subtype shares of the ill patients")
+        t.add_column("subtype")
+        t.add_column("share")
+        for name, v in res.shares.items():
+            _add_row(t, str(name), f"{v:.3f}")
+        out.print(t)
+        g = Table(title="mechanism cuts: share of ill patients cured")
+        g.add_column("group")
+        g.add_column("cured")
+        for r in res.groups.itertuples():
+            _add_row(g, r.group, f"{r.cured_share:.3f}")
+        out.print(g)
+    meta = {"command": _command(), **res.settings}
+    if out_path is not None:
+        from fitts.io.results import save_table
+
+        save_table(res.patients, out_path, meta)
+        for part, df in (("loops", res.loops), ("groups", res.groups)):
+            path = out_path.with_name(f"{out_path.stem}_{part}{out_path.suffix}")
+            save_table(df, path, meta)
+            typer.echo(f"wrote {path}")
+        typer.echo(f"wrote {out_path}")
+    if figure is not None:
+        from fitts.plot.dominance import plot_subtypes
+
+        plot_subtypes(res.shares, figure, title=f"{m.spec.name}: {res.n_ill} of {res.n_sampled} "
+                      "patients ill")
+        typer.echo(f"wrote {figure}")
+
+
+@app.command()
+def compare(
+    models: Annotated[list[str], typer.Argument(
+        help="Two or more built-in theory names or model files (variants included).", show_default=False)],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for index.html (self-contained), comparison.csv and edges.csv.")] = None,
+    patient: PatientChoice = "predisposed",
+    seed: PatientSeed = 0,
+) -> None:
+    """Theories or variants side by side: edges that differ, feedback loops, steady states and
+    thresholds of one patient, and the stored scorecards.
+
+    The patient defaults to each model's predisposed patient (prior medians, every
+    predisposition present), so the comparison is quick; `--patient typical-ill` compares
+    each model's typical ill patient instead.
+    """
+    from fitts.run.compare import compare as run_compare
+    from fitts.run.compare import write_comparison
+
+    with _progress("models") as bar:
+        task = bar.add_task("loops, steady states, thresholds", total=len(models))
+        c = run_compare(models, patient=patient, seed=seed, progress=lambda name: bar.advance(task, 1))
+    differ = c.edges[c.edges["differs"]]
+    t = Table(title=f"edges that differ: {len(differ)} of {len(c.edges)}")
+    for col in ("edge", *c.names):
+        t.add_column(col)
+    for r in differ.itertuples(index=False):
+        _add_row(t, *(str(v) or "-" for v in list(r)[:-1]))
+    out.print(t)
+    t = Table(title="feedback loops")
+    for col in ("model", "total", "reinforcing", "balancing", "only in this model"):
+        t.add_column(col)
+    for r in c.loops.to_dict("records"):
+        only = int((c.loop_differences[r["model"]] & ~c.loop_differences[[n for n in c.names if n != r["model"]]]
+                    .any(axis=1)).sum()) if len(c.loop_differences) else 0
+        _add_row(t, r["model"], str(r["total"]), str(r["reinforcing"]), str(r["balancing"]), str(only))
+    out.print(t)
+    show = lambda v: "none in range" if v is None or v != v else f"{v:.3g}"  # noqa: E731
+    t = Table(title="steady states and thresholds in sustained psychosocial stress")
+    for col in ("model", "steady states", "onset threshold", "recovery threshold"):
+        t.add_column(col)
+    for r in c.thresholds.to_dict("records"):
+        _add_row(t, r["model"], r["steady states"], show(r["onset threshold"]), show(r["recovery threshold"]))
+    out.print(t)
+    if len(c.scorecards):
+        t = Table(title="stored scorecards")
+        for col in ("target", *c.names):
+            t.add_column(col)
+        for target, r in c.scorecards.iterrows():
+            _add_row(t, str(target), *(str(r[n]) for n in c.names))
+        out.print(t)
+    for name, note in c.notes.items():
+        err.print(f"scorecard of {name}: {note}", markup=False)
+    if out_dir is not None:
+        for path in write_comparison(c, out_dir):
+            typer.echo(f"wrote {path}")
+
+
+@app.command()
+def steady(
+    model: ModelArg,
+    patient_params: PatientParams = None,
+    input_level: InputLevels = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the table of steady states to this .csv or .parquet file.")] = None,
+    starts: Annotated[int, typer.Option("--starts", min=2, help="Multi-start points (Sobol).")] = 128,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+) -> None:
+    """All steady states of one patient under constant inputs: stability and healthy/ill label.
+
+    An attractor is ill when its noise-free pain NRS is at least 4 (moderate pain). The
+    patient is the theory's typical ill patient unless --patient says otherwise.
+    """
+    from fitts.analysis.steady import steady_states
+    from fitts.io.results import save_table
+
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
+    with _spinner("finding steady states"):
+        df = steady_states(compiled, params, inputs, starts=starts)
+    summary = Table(title=f"{len(df)} steady states of {compiled.spec.name}")
+    for col in ("#", "label", "stability", "unstable dims", "leading eigenvalue (1/day)", "pain NRS"):
+        summary.add_column(col)
+    for _, r in df.iterrows():
+        lead = f"{r['leading_re']:.3g}" + (f" ± {r['leading_im']:.3g}i" if r["leading_im"] else "")
+        _add_row(summary, str(r["steady"]), r["label"], r["stability"], str(r["n_unstable"]), lead,
+                 "" if r["pain_nrs"] != r["pain_nrs"] else f"{r['pain_nrs']:g}")
+    out.print(summary)
+    states = Table(title="states (activation)")
+    states.add_column("state")
+    for _, r in df.iterrows():
+        states.add_column(f"#{r['steady']} {r['label'] or r['stability']}")
+    for s in compiled.states:
+        _add_row(states, s, *(f"{v:.3f}" for v in df[s]))
+    out.print(states)
+    _no_ill_state_note(list(df["label"]), patient)
+    if out_path is not None:
+        save_table(df, out_path, {**df.attrs, "command": _command()})
+        typer.echo(f"wrote {out_path}")
+
+
+@app.command()
+def bifurcate(
+    model: ModelArg,
+    param: Annotated[str, typer.Option(
+        "--param", help="Input (sustained level) or parameter row to vary, e.g. psychosocial_stress.",
+        show_default=False)],
+    span: Annotated[tuple[float, float], typer.Option(
+        "--range", help="Range A B of the varied quantity.", show_default=False)],
+    patient_params: PatientParams = None,
+    input_level: InputLevels = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Bifurcation diagram (.png, .svg or .pdf): stable solid, unstable dashed, "
+        "folds marked.")] = None,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Write the branch points to this .csv or .parquet file.")] = None,
+    state: Annotated[str | None, typer.Option(
+        "--state", help="State on the vertical axis of the diagram (default pain).")] = None,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+) -> None:
+    """Continue the steady states of one patient across a range, locate the folds, and read off
+    the onset and recovery thresholds (pseudo-arclength continuation). The patient is the
+    theory's typical ill patient unless --patient says otherwise."""
+    from fitts.analysis.continuation import continuation
+    from fitts.io.results import save_table
+
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
+    if out_path is not None:
+        from fitts.plot.figures import figure_format
+
+        figure_format(out_path)  # a bad suffix is an error before the work
+    with _spinner(f"continuing steady states in {param}"):
+        cont = continuation(compiled, param, span, params=params, inputs=inputs)
+    folds = Table(title=f"{len(cont.folds)} folds of {compiled.spec.name} in {param}")
+    for col in ("branch", param, "the branches exist for", "attractor lost"):
+        folds.add_column(col)
+    for f in cont.folds:
+        _add_row(folds, str(f.branch), f"{f.value:.6g}",
+                 f"{param} {'below' if f.lost_when == 'increasing' else 'above'} it", f.lost)
+    out.print(folds)
+    th = cont.thresholds()
+    show = lambda v: "none in range" if v is None else f"{v:.6g}"  # noqa: E731
+    typer.echo(f"onset threshold: {show(th.onset)}; recovery threshold: {show(th.recovery)}; "
+               + describe_thresholds(th.onset, th.recovery, th.ratio, th.width))
+    for note in cont.notes:
+        err.print(f"warning: {note}", markup=False)
+    if out_path is not None:
+        from fitts.plot.steady import plot_bifurcation
+
+        plot_bifurcation(cont, out_path, state=state)
+        typer.echo(f"wrote {out_path}")
+    if table is not None:
+        branches = cont.table()
+        save_table(branches, table, {**branches.attrs, "command": _command()})
+        typer.echo(f"wrote {table}")
+
+
+@app.command()
+def mobile(
+    model: ModelArg,
+    patient_params: PatientParams = None,
+    input_level: InputLevels = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Heatmap figure (.png, .svg or .pdf), one panel per attractor.")] = None,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Write the sensitivity matrices as a long .csv or .parquet table.")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Strongest responses listed per attractor.")] = 8,
+    patient: PatientChoice = "typical-ill",
+    seed: PatientSeed = 0,
+) -> None:
+    """The "hanging mobile": steady-state response of every state to a sustained small push on
+    each node's drive, S = -J⁻¹B, at the healthy and at the ill attractor of one patient (the
+    theory's typical ill patient unless --patient says otherwise)."""
+    from fitts.analysis.mobile import mobile as run_mobile
+    from fitts.io.results import save_table
+
+    compiled, params, inputs = _patient(model, patient_params, input_level, patient, seed)
+    if out_path is not None:
+        from fitts.plot.figures import figure_format
+
+        figure_format(out_path)
+    with _spinner("finding attractors"):
+        ds = run_mobile(compiled, params, inputs)
+    long = ds["sensitivity"].to_dataframe().reset_index()[["attractor", "response", "push", "sensitivity"]]
+    for att in ds.attractor.values:
+        sub = long[(long["attractor"] == att) & (long["response"] != long["push"])]
+        sub = sub.reindex(sub["sensitivity"].abs().sort_values(ascending=False).index).head(top)
+        t = Table(title=f"{att} attractor: strongest responses to a push (activation per unit drive)")
+        for col in ("push on", "response of", "S"):
+            t.add_column(col)
+        for _, r in sub.iterrows():
+            _add_row(t, r["push"], r["response"], f"{r['sensitivity']:+.4f}")
+        out.print(t)
+    _no_ill_state_note([str(a) for a in ds.attractor.values], patient)
+    if out_path is not None:
+        from fitts.plot.steady import plot_mobile
+
+        plot_mobile(ds, out_path)
+        typer.echo(f"wrote {out_path}")
+    if table is not None:
+        save_table(long, table, {"model_hash": compiled.model_hash, "command": _command()})
+        typer.echo(f"wrote {table}")
+
+
+# --------------------------------------------------------------------------- diary studies
+
+
