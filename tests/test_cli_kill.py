@@ -56,6 +56,7 @@ def test_simulate_killed_at_random_moments_leaves_no_partial_file(tmp_path: Path
     assert 143 in codes, codes  # at least one signal arrived during the run and was handled
 
 
+@pytest.mark.slow
 def test_population_killed_then_resumed_gives_the_same_patients(tmp_path: Path) -> None:
     from fitts.population.recruit import Recruitment, everyday_schedule
     from fitts.run.population import run_population

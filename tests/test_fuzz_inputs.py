@@ -12,6 +12,7 @@ the command line) in bounded time: never another exception, a traceback or a han
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import time
@@ -98,8 +99,8 @@ def mutated(draw: st.DrawFn, text: str) -> str:
         action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add", "rename"]))
         if not path and action != "replace":
             continue
-        value = draw(st.one_of(st.sampled_from(HOSTILE), st.floats(allow_nan=True), st.integers(),
-                               st.text(max_size=30)))
+        value = copy.deepcopy(draw(st.one_of(st.sampled_from(HOSTILE), st.floats(allow_nan=True), st.integers(),
+                                             st.text(max_size=30))))  # never share (and so mutate) HOSTILE
         data = _set(data, path, value, action)
     try:
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=10_000)

@@ -60,7 +60,7 @@ def test_not_enough_names_the_failed_candidates(tmp_path):
 
 
 def test_population_command_reports_failures(tmp_path):
-    from typer.testing import CliRunner
+    from test_inputs_cli import runner
 
     from fitts.cli import app
 
@@ -68,7 +68,7 @@ def test_population_command_reports_failures(tmp_path):
     write(tmp_path, "div.yaml", DIVERGING + "inputs:\n  psychosocial_stress: {}\n  infection: {}\n"
           "  physical_trauma: {}\n")
     out = tmp_path / "p.parquet"
-    r = CliRunner().invoke(app, ["population", str(tmp_path / "div.yaml"), "--recruit", "all", "--patients", "10",
+    r = runner().invoke(app, ["population", str(tmp_path / "div.yaml"), "--recruit", "all", "--patients", "10",
                                  "--run-in-days", "4", "--dt", "0.05", "--backend", "numpy", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "failed during the run-in and were replaced" in r.stderr

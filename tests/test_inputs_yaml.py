@@ -31,7 +31,8 @@ def _loaders(tmp_path: Path) -> dict:
     }
 
 
-@pytest.mark.parametrize("text", [DEEP, DEEP_BLOCK, "[" * 100_000 + "]" * 100_000])
+@pytest.mark.parametrize("text", [DEEP, DEEP_BLOCK, "[" * 100_000 + "]" * 100_000, "- " * 100_000 + "1\n",
+                                  "{a: " * 50_000 + "1" + "}" * 50_000])
 @pytest.mark.parametrize("kind", ["model", "targets", "protocol", "trial", "schedule"])
 def test_deep_nesting_is_refused_by_every_loader(tmp_path: Path, kind: str, text: str) -> None:
     p = write(tmp_path, f"{kind}.yaml", text)
@@ -205,3 +206,16 @@ def test_validation_is_linear_in_model_size() -> None:
     timed(200)
     small, big = timed(1000), timed(4000)
     assert big < 10 * small + 0.5, (small, big)  # 4x the entries: about 4x the time, not 16x
+
+
+def test_shipped_files_take_the_fast_parser() -> None:
+    """Deep text goes to the pure-Python parser (libyaml's composer recursed in C and crashed on
+    100 000 brackets with PyYAML 6.0.1); every shipped file stays on libyaml."""
+    from fitts.spec.load import models_dir
+    from fitts.spec.yamlio import _C_DEPTH_BOUND, _nesting_bound
+
+    files = list(models_dir().rglob("*.yaml"))
+    assert files
+    assert max(_nesting_bound(f.read_text()) for f in files) <= _C_DEPTH_BOUND
+    assert _nesting_bound("[" * 1000) > _C_DEPTH_BOUND
+    assert _nesting_bound("- " * 1000) > _C_DEPTH_BOUND

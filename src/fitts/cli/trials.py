@@ -29,7 +29,6 @@ from fitts.cli.common import (
     _parse_prevalence,
     _theory,
     app,
-    err,
     out,
 )
 from fitts.cli.options import (
@@ -159,9 +158,9 @@ def population(
         from fitts.population.recruit import describe_failures
 
         f = res.failures
-        err.print(f"note: {len(f)} candidate(s) failed during the run-in and were replaced by the next ids: "
-                  + describe_failures(f["patient"].to_numpy(), f["day"].to_numpy(), f["state"].to_numpy()),
-                  markup=False)
+        typer.echo(f"note: {len(f)} candidate(s) failed during the run-in and were replaced by the next ids: "
+                   + describe_failures(f["patient"].to_numpy(), f["day"].to_numpy(), f["state"].to_numpy()),
+                   err=True)
     typer.echo(f"wrote {out_path}")
 
 

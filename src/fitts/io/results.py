@@ -95,7 +95,8 @@ def load_dataset(path: str | Path) -> xr.Dataset:
     if not p.exists():
         raise DataError(f"{p}: no such result file; run `fitts simulate ... --out {p}` first")
     try:
-        with xr.open_dataset(p, engine="h5netcdf") as ds:
+        # time is in days (units attribute), a number: never decoded as a timedelta (xarray < 2026.4 did)
+        with xr.open_dataset(p, engine="h5netcdf", decode_timedelta=False) as ds:
             return ds.load()
     except (OSError, ValueError) as exc:
         raise DataError(f"{p}: not a readable NetCDF result file ({exc})") from None

@@ -15,6 +15,7 @@ files, patient parameters) reads through :func:`load_yaml_file`.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,23 +106,31 @@ def locate(data: Any, path: Sequence[Any]) -> int | None:
     return line
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe loader building LineDict/LineList and rejecting duplicate keys."""
+class _DepthGuard:
+    """Stops the pure-Python composer at MAX_DEPTH levels (libyaml's composer is checked after parsing)."""
 
     filename: str | None = None
     _depth: int = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # pure-Python parser only
+    def compose_node(self, parent: Any, index: Any) -> Any:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined]
                 raise ModelError(f"YAML nested more than {MAX_DEPTH} levels deep",
                                  Location(self.filename, mark.line + 1),
                                  "model, trial and target files are a few levels deep; flatten the structure")
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
+
+
+class _Loader(_DepthGuard, _BaseLoader):  # type: ignore[misc,valid-type]
+    """Safe loader (libyaml when available) building LineDict/LineList and rejecting duplicate keys."""
+
+
+class _PyLoader(_DepthGuard, yaml.SafeLoader):
+    """The pure-Python safe loader, for text that may nest deeper than libyaml's composer is trusted with."""
 
 
 _FLOAT = "tag:yaml.org,2002:float"
@@ -204,14 +213,38 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
     return out
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+for _cls in {_Loader, _PyLoader}:
+    _cls.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _cls.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+#: nesting the libyaml composer is trusted with; deeper text goes to the pure-Python parser,
+#: which stops at MAX_DEPTH (libyaml's composer recurses in C and some releases crash on deep text)
+_C_DEPTH_BOUND = 200
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound on the nesting depth of YAML `text` (linear time): the deepest flow
+    brackets plus the largest indentation and count of block indicators on one line. Brackets
+    inside quotes count too, so the bound may be loose but never too small."""
+    flow = deepest_flow = 0
+    for m in _BRACKETS.finditer(text):
+        flow += 1 if m.group() in "[{" else -1
+        deepest_flow = max(deepest_flow, flow)
+    block = 0
+    for line in text.splitlines():
+        stripped = line.lstrip(" \t")
+        depth = len(line) - len(stripped) + stripped.count("- ") + stripped.count(": ") + stripped.count("? ") + 1
+        block = max(block, depth)
+    return deepest_flow + block
 
 
 def load_yaml_text(text: str, filename: str | None = None) -> Any:
     """Parse YAML text into LineDict/LineList values; errors become ModelError."""
+    base = _Loader if _nesting_bound(text) <= _C_DEPTH_BOUND else _PyLoader
 
-    class Loader(_Loader):
+    class Loader(base):  # type: ignore[misc,valid-type]
         pass
 
     Loader.filename = filename
