@@ -67,6 +67,7 @@ def test_loss_is_zero_at_the_published_value_and_grows_away_from_it() -> None:
     assert target_loss(Outcome(t, "not expressible", note="x")) > 0
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow` / `make check` (CI)
 def test_calibrate_finds_a_loss_it_can_reproduce_and_saves_it(model, protocol, tmp_path) -> None:
     knobs = Calibration("fitts", [Knob(name="protocol:everyday.1.rate_per_year", range=(0.05, 1.0), value=0.3),
                                   Knob(name="prior:threat_bias.sd", range=(0.1, 1.5), value=0.4)])

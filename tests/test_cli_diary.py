@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from test_cli import fitts_cmd
 from test_diary import LINEAR
 from test_study_design import WITH_EDGE, WITHOUT_EDGE
@@ -43,6 +44,7 @@ def test_within_on_a_data_file(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no such file" in r.stderr
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow` / `make check` (CI)
 def test_power_and_design(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(LINEAR)
     r = fitts_cmd("power", "m.yaml", "--patients", "5,15", "--days", "4", "--prompts", "5", "--replicates", "2",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from fitts.io.results import read_table_metadata
 from fitts.run.trial import run_trial
@@ -63,6 +64,7 @@ def test_population_command_reports_the_acceptance_rate(tmp_path):
     assert bad.returncode == 2 and "Bernoulli" in bad.stderr
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow` / `make check` (CI)
 def test_a_killed_trial_resumes_to_the_same_result(tmp_path):
     import signal
     import subprocess

@@ -47,12 +47,14 @@ def test_trial_is_bit_identical_across_chunk_sizes_and_processes(reference):
         _same_trial(ref, run_trial(path, chunk_size=20, executor=ex, backend="numpy"))
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow` / `make check` (CI)
 def test_trial_is_bit_identical_on_a_dask_local_cluster(reference):
     path, ref = reference
     with DaskExecutor(workers=2) as ex:
         _same_trial(ref, run_trial(path, chunk_size=11, executor=ex, backend="numpy"))
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow` / `make check` (CI)
 def test_screening_job_is_identical_for_any_chunk_size():
     rec = Recruitment("cases", 182, 0.1, 7, tuple(everyday_schedule()))
     pop = PopulationSpec({"early_adversity": 0.9})
@@ -103,6 +105,7 @@ def test_population_result_is_identical_across_executors():
     assert np.corrcoef(ref.table["threat_bias"], ref.table["pain_sensitivity"])[0, 1] > 0
 
 
+@pytest.mark.slow  # minutes on 2 cores: `make test-slow` / `make check` (CI)
 def test_a_killed_dask_worker_is_recomputed_identically():
     ref = run_population("fitts", 120, seed=8, population=POP, recruitment=RUN_IN, chunk_size=120,
                          backend="numpy")
