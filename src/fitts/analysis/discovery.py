@@ -69,9 +69,10 @@ def find_box(x: pd.DataFrame, y: np.ndarray, *, min_density: float | None = None
                                                                                            pd.DataFrame]:
     """PRIM on inputs `x` (one column per parameter) and 0/1 cases `y`.
 
-    The chosen box is the step of the peeling trajectory with the best balance of coverage
-    and density (their harmonic mean, as the F1 score balances recall and precision), or,
-    with `min_density`, the step with the largest coverage among those at least that dense.
+    The chosen box is, among the steps of the peeling trajectory at least halfway from the
+    base rate to a density of 1, the one with the best balance of coverage and density
+    (their harmonic mean, as the F1 score balances recall and precision); with
+    `min_density`, the step with the largest coverage among those at least that dense.
 
     Returns
     -------
@@ -91,8 +92,11 @@ def find_box(x: pd.DataFrame, y: np.ndarray, *, min_density: float | None = None
         ok = traj[traj["density"] >= min_density]
         step = int(ok["coverage"].idxmax()) if len(ok) else int(traj["density"].idxmax())
     else:
+        # the box must be clearly denser than the whole space (halfway from the base rate to 1);
+        # among those, the best balance of coverage and density
         f1 = 2 * traj["coverage"] * traj["density"] / (traj["coverage"] + traj["density"])
-        step = int(f1.idxmax())
+        dense = traj["density"] >= 0.5 * (base + 1.0)
+        step = int(f1[dense].idxmax()) if dense.any() else int(traj["density"].idxmax())
     box.select(step)
     limits = box.limits.reset_index().rename(columns={"index": "parameter"})
     limits = limits[["parameter", "min", "max"]]

@@ -480,7 +480,8 @@ def discover(
         "60-240.")] = 730.0,
     min_density: Annotated[float | None, typer.Option(
         "--min-density", min=0.0, max=1.0, help="Choose the box with the largest coverage among those at least "
-        "this dense (default: the best balance of coverage and density, their harmonic mean).",
+        "this dense (default: among boxes halfway from the base rate to density 1, the best balance of "
+        "coverage and density, their harmonic mean).",
         show_default=False)] = None,
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="State noise in the runs.")] = False,
     seed: Seed = 0,
