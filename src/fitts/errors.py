@@ -68,10 +68,18 @@ def clean_message(text: str, limit: int = MESSAGE_CHARS) -> str:
 
 
 class FittsError(Exception):
-    """Base class of every error `fitts` raises on purpose."""
+    """Base class of every error `fitts` raises on purpose.
+
+    Its text is always safe to print: control characters escaped and at most
+    :data:`MESSAGE_CHARS` characters (:func:`clean_message`), however long or hostile the
+    values a message quotes.
+    """
 
     #: exit code of the CLI: 2 bad input, 1 failed run
     exit_code: int = 1
+
+    def __str__(self) -> str:
+        return clean_message(super().__str__())
 
 
 @dataclass(frozen=True)
