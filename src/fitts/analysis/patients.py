@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
@@ -278,6 +279,28 @@ def write_patient_params(patient: Patient, path: str | Path) -> Path:
     return p
 
 
+def ill_at_end(ds: xr.Dataset, where: str = "the result") -> np.ndarray:
+    """Whether each patient of a simulation result is ill at its last recorded time: noise-free
+    pain NRS at or above :data:`fitts.analysis.steady.ILL_NRS_CUTOFF`, shape (patients,).
+
+    Raises
+    ------
+    DataError
+        The result holds summaries only, or its model cannot measure pain NRS.
+    """
+    from fitts.analysis.steady import ILL_NRS_CUTOFF
+    from fitts.errors import DataError
+    from fitts.observe.instruments import expressible, measure
+
+    ok, reason = expressible([str(s) for s in ds["state"].values], "pain_nrs")
+    if not ok:
+        raise DataError(f"{where}: cannot tell who is ill: {reason}")
+    if "trajectory" not in ds:
+        raise DataError(f"{where}: the result holds summaries only; simulate with --record grid to select by state")
+    nrs = np.asarray(measure(ds, "pain_nrs", noise=False, time=float(ds["time"].values[-1])).values)
+    return nrs >= ILL_NRS_CUTOFF
+
+
 def select_patient(path: str | Path, rule: str) -> int:
     """The id of the first patient of a result file that meets `rule`.
 
@@ -301,13 +324,9 @@ def select_patient(path: str | Path, rule: str) -> int:
     if p.suffix.lower() in (".nc", ".nc4", ".netcdf"):
         if text not in ("ill", "healthy"):
             raise DataError(f"{p}: rule {text!r} does not apply to a simulation result; use `ill` or `healthy`")
-        from fitts.observe.instruments import measure
-
         ds = load_dataset(p)
-        if "trajectory" not in ds:
-            raise DataError(f"{p}: the result holds summaries only; simulate with --record grid to select by state")
-        nrs = np.asarray(measure(ds, "pain_nrs", noise=False, time=float(ds["time"].values[-1])).values)
-        hits = ds["patient"].values[(nrs >= 4) if text == "ill" else (nrs < 4)]
+        ill = ill_at_end(ds, where=str(p))
+        hits = ds["patient"].values[ill if text == "ill" else ~ill]
     else:
         column, sep, value = text.partition("=")
         if not sep:

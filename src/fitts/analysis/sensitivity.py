@@ -38,6 +38,8 @@ from fitts.errors import ModelError, did_you_mean
 from fitts.sim.schedule import _ppf
 
 METHODS = ("sobol", "morris", "delta")
+#: the index each method's table is sorted by and its convergence follows
+MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "delta": "delta"}
 #: uniforms are kept this far from 0 and 1 so that unbounded priors stay finite
 _EPS = 1e-9
 DEFAULT_SCENARIO = ({"input": "psychosocial_stress", "kind": "pulse", "start": 60.0, "duration": 180.0,
@@ -87,7 +89,7 @@ class Sensitivity:
 
     @property
     def main_index(self) -> str:
-        return {"sobol": "ST", "morris": "mu_star", "delta": "delta"}[self.method]
+        return MAIN_INDEX[self.method]
 
 
 def sampled_parameters(model: CompiledModel, patterns: Sequence[str] | None = None) -> list[str]:
@@ -205,7 +207,7 @@ def _table(method: str, names: Sequence[str], res: dict) -> pd.DataFrame:
             "delta": ("delta", "delta_conf", "S1", "S1_conf")}[method]
     df = pd.DataFrame({c: np.asarray(res[_key(method, c)], dtype=float) for c in cols},
                       index=pd.Index(names, name="parameter"))
-    main = {"sobol": "ST", "morris": "mu_star", "delta": "delta"}[method]
+    main = MAIN_INDEX[method]
     return df.sort_values(main, ascending=False)
 
 
@@ -253,20 +255,12 @@ def sensitivity_from_outputs(method: str, prob: dict, X: np.ndarray, Y: np.ndarr
             continue
         if m == n_base:
             sub = res  # the full sample: the same numbers as the table
-        elif method == "sobol":
-            sub = _sobol_first(prob, Y[: m * block], seed)
-        else:
-            sub = analyze(method, prob, X[: m * block], Y[: m * block], seed, second_order=False)
-        main = _key(method, {"sobol": "ST", "morris": "mu_star", "delta": "delta"}[method])
+        else:  # a Saltelli sample with second-order rows is read as one
+            sub = analyze(method, prob, X[: m * block], Y[: m * block], seed, second_order=method == "sobol")
+        main = _key(method, MAIN_INDEX[method])
         rows.append({"runs": m * block, **dict(zip(names, np.asarray(sub[main], dtype=float), strict=True))})
     return Sensitivity(method, outcome, table, s2, pd.DataFrame(rows), len(Y), float(np.mean(Y)),
                        float(np.std(Y)))
-
-
-def _sobol_first(prob: dict, Y: np.ndarray, seed: int) -> dict:
-    from SALib.analyze import sobol
-
-    return sobol.analyze(prob, Y, calc_second_order=True, conf_level=0.95, seed=seed, print_to_console=False)
 
 
 def sensitivity(model: CompiledModel, *, outcome: str = "ill", method: str = "morris", samples: int | None = None,

@@ -163,18 +163,12 @@ def plot(
 
 def _select_patients(ds: Any, text: str) -> list[int]:
     """Patient ids named by `--patient`: a comma list of ids, `ill` or `healthy` at the end."""
-    import numpy as np
-
     rule = text.strip().lower()
     if rule in ("ill", "healthy"):
-        from fitts.observe.instruments import expressible, measure
+        from fitts.analysis.patients import ill_at_end
 
-        ok, reason = expressible([str(s) for s in ds["state"].values], "pain_nrs")
-        if not ok or "trajectory" not in ds:
-            raise typer.BadParameter(f"cannot tell who is {rule}: {reason if not ok else 'no trajectories'}",
-                                     param_hint="--patient")
-        nrs = np.asarray(measure(ds, "pain_nrs", noise=False, time=float(ds["time"].values[-1])).values)
-        chosen = ds["patient"].values[(nrs >= 4) if rule == "ill" else (nrs < 4)]
+        ill = ill_at_end(ds)
+        chosen = ds["patient"].values[ill if rule == "ill" else ~ill]
         if len(chosen) == 0:
             raise typer.BadParameter(f"no patient is {rule} at the end of this result", param_hint="--patient")
         return [int(i) for i in chosen]

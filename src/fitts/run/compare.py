@@ -165,7 +165,7 @@ def compare(models: Sequence[str | Path], *, patient: str = "predisposed", seed:
             th = continuation(model, STRESS, span, params=chosen.params, ds_max=0.1).thresholds()
             row["onset threshold"], row["recovery threshold"] = th.onset, th.recovery
         th_rows.append(row)
-        card, note = _scorecard(model, packaged_scorecard)
+        card, note = packaged_scorecard(model)
         cards[n] = card
         notes[n] = note
         if progress is not None:
@@ -174,17 +174,6 @@ def compare(models: Sequence[str | Path], *, patient: str = "predisposed", seed:
     scorecards = pd.DataFrame({n: [_cell(cards[n].get(t)) for t in targets] for n in names},
                               index=pd.Index(targets, name="target"))
     return Comparison(names, edges, pd.DataFrame(loop_rows), diffs, pd.DataFrame(th_rows), scorecards, notes)
-
-
-def _scorecard(model: CompiledModel, packaged: Callable) -> tuple[dict, str]:
-    card, note = packaged(model)
-    if card or not model.spec.parents:
-        return card, note
-    from fitts.compile.compiled import compile_model as _compile
-
-    parent = _compile(load_model(model.spec.parents[0]))
-    card, note = packaged(parent)
-    return card, f"the parent theory {parent.spec.name}'s: {note}" if card else note
 
 
 def _cell(value: tuple[str, float] | None) -> str:

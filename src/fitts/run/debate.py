@@ -31,7 +31,7 @@ from fitts.analysis.attribution import attribute
 from fitts.analysis.continuation import Continuation, FoldThresholds, continuation
 from fitts.analysis.patients import Patient, choose_patient
 from fitts.compile.compiled import CompiledModel, compile_model
-from fitts.spec.load import load_model, models_dir
+from fitts.spec.load import load_model
 from fitts.spec.yamlio import load_yaml_file
 
 THEORIES = ("fitts", "sympathetic_drg", "integrated")
@@ -109,9 +109,15 @@ class TheoryCase:
 
 
 def packaged_scorecard(model: CompiledModel) -> tuple[dict[str, tuple[str, float]], str]:
-    """The scorecard stored with a theory's packaged calibration, and a note on its provenance."""
-    path = models_dir() / "calibration" / f"{model.spec.name}.yaml"
-    if not path.is_file():
+    """The scorecard stored with a theory's packaged calibration, and a note on its provenance.
+
+    A variant (a model that includes a built-in theory by name) gets its parent's, marked as
+    such; staleness is judged against the theory the calibration was made for.
+    """
+    from fitts.evaluate.calibrate import builtin_calibration
+
+    path = builtin_calibration(model.spec.name, model.spec.parents)
+    if path is None:
         return {}, "no packaged calibration"
     data = load_yaml_file(path)
     card = data.get("scorecard", {}) if isinstance(data, dict) else {}
@@ -122,8 +128,12 @@ def packaged_scorecard(model: CompiledModel) -> tuple[dict[str, tuple[str, float
             rows[str(k)] = (str(v.get("status", "")), float(value) if isinstance(value, int | float) else float("nan"))
     note = (f"stored with the packaged calibration ({data.get('patients', '?')} patients, "
             f"{data.get('evaluations', '?')} evaluations)")
-    if data.get("model_hash") != model.model_hash:
+    owner = path.stem
+    current = model.model_hash if owner == model.spec.name else load_model(owner).content_hash
+    if data.get("model_hash") != current:
         note += "; stale: the theory has changed since (model hash differs)"
+    if owner != model.spec.name:
+        note = f"the parent theory {owner}'s: {note}"
     return rows, note
 
 
