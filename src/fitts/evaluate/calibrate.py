@@ -40,7 +40,7 @@ from fitts.spec.yamlio import load_yaml_file
 
 from .history_matching import Quantity, band_quantity, bound_quantity
 from .protocol import Protocol, load_protocol
-from .protocols import Outcome
+from .protocols import Outcome, relation_check
 from .scorecard import Scorecard, evaluate
 from .statistics import Estimate
 from .targets import TargetSet, load_targets
@@ -230,6 +230,19 @@ def target_loss(o: Outcome) -> float:
             continue
         short = (b - e.value) if key.endswith("_min") else (e.value - b)
         d = max(0.0, short) / max(abs(b), 1e-9) * 2.0
+        total += math.log1p(d * d)
+    for rel in acc.relations():  # a directional rule counts only when violated, by its relative shortfall
+        try:
+            _, diff, _, _ = relation_check(rel, o.quantities)
+        except KeyError:
+            total += NOT_EXPRESSIBLE_PENALTY
+            continue
+        if diff is None or not np.isfinite(diff.value):
+            total += NOT_EXPRESSIBLE_PENALTY
+            continue
+        short = -diff.value if rel.op == ">" else diff.value
+        sides = [abs(o.quantities[n].value) for n in rel.names() if n in o.quantities]
+        d = max(0.0, short) / max(max(sides, default=0.0), 1e-9) * 2.0
         total += math.log1p(d * d)
     return total
 

@@ -74,10 +74,20 @@ def correlation(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.sum(xc * yc, axis=axis) / np.sqrt(np.sum(xc**2, axis=axis) * np.sum(yc**2, axis=axis))
 
 
+def nnt(treated: np.ndarray, comparator: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Number needed to treat: 1 / (responder share treated - responder share comparator).
+
+    Infinite when the shares are equal; negative when the comparator does better (a
+    number needed to harm).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 / (np.mean(treated, axis=axis) - np.mean(comparator, axis=axis))
+
+
 #: two-sample statistics by the names used in target files
 TWO_SAMPLE: dict[str, Statistic] = {
     "odds_ratio": odds_ratio, "hedges_g": hedges_g, "smd": smd, "ratio": ratio,
-    "mean_difference": mean_difference, "correlation": correlation,
+    "mean_difference": mean_difference, "correlation": correlation, "nnt": nnt,
 }
 
 
