@@ -1,0 +1,168 @@
+"""The study vocabulary of target files, run on a small virtual cohort.
+
+Each test writes target entries as a user would (the worked examples of docs/targets.md)
+and checks that they parse, run and give the quantity they say.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from fitts import compile_model, load_model
+from fitts.evaluate.cohort import Cohort
+from fitts.evaluate.protocol import CohortSettings, load_protocol
+from fitts.evaluate.protocols import run_target
+from fitts.evaluate.targets import load_targets
+
+TINY = CohortSettings(patients=500, years=4, follow_up_years=1.5, exposed_patients=60, diary_patients=30,
+                      bootstrap=60)
+HEAD = "grade: B, source: s, protocol: p"
+
+
+@pytest.fixture(scope="module")
+def fitts_model():
+    return compile_model(load_model("fitts"))
+
+
+@pytest.fixture(scope="module")
+def cohort(fitts_model):
+    return Cohort.simulate(fitts_model, load_protocol().model_copy(update={"cohort": TINY}), seed=3)
+
+
+def run(tmp_path, cohort, body: str) -> dict:
+    f = tmp_path / "t.yaml"
+    f.write_text("format: fitts-targets/1\ntargets:\n" + textwrap.indent(textwrap.dedent(body), "  "))
+    return {t.id: run_target(t, cohort, seed=0) for t in load_targets(f)}
+
+
+def test_unread_words_make_the_target_not_expressible(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: V, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "criteria-positive at each of 4 yearly visits"}}}}
+        - {{id: H, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, at: "after two decades of illness"}}}}
+        - {{id: F, title: t, design: prevalence, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, of: "at least one flare >= 1"}}}}
+        - {{id: S, title: t, design: prevalence, population: general, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "women among cases"}}}}
+        - {{id: R, title: t, design: trial, population: fm, {HEAD}, accept: [1, 9],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: odds_ratio, of: "drug minus placebo"}}}}
+    """)
+    assert all(x.status == "not expressible" for x in o.values())
+    assert "at each of 4 yearly visits" in o["V"].note
+    assert "after two decades of illness" in o["H"].note
+    assert "at least one flare" in o["F"].note
+    assert "women" in o["S"].note
+    assert "responders" in o["R"].note  # never mean changes put into the odds-ratio formula
+
+
+def test_responder_proportions_in_a_trial(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - id: R30
+          title: Duloxetine responders (>= 30 % pain reduction) against placebo
+          design: trial
+          population: fm
+          exposure: {{intervention: snri, for: "8 weeks"}}
+          comparator: {{intervention: placebo, for: "8 weeks"}}
+          measure: {{observation: pain_nrs, statistic: nnt, of: ">= 30 % pain reduction, drug vs placebo"}}
+          accept: {{treated: [0, 1], comparator: [0, 1], difference: [-1, 1]}}
+          grade: B
+          source: s
+          protocol: p
+        - {{id: OR50, title: t, design: trial, population: fm, {HEAD}, accept: [0, 100],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: odds_ratio, of: ">= 50 % pain reduction"}}}}
+    """)
+    r = o["R30"]
+    assert r.status != "not expressible", r.note
+    q = r.quantities
+    assert q["difference"].value == pytest.approx(q["treated"].value - q["comparator"].value)
+    assert r.estimate.value == pytest.approx(1 / q["difference"].value)
+    assert q["treated"].value >= q["comparator"].value  # the SNRI adds to the placebo response
+    # a stricter response is rarer in the same patients
+    assert o["OR50"].quantities["treated"].value <= q["treated"].value
+    assert o["OR50"].status != "not expressible" and o["OR50"].quantities["odds_ratio"] is o["OR50"].estimate
+
+
+def test_visits_last_years_and_horizons(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: any, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "at least one visit negative",
+                     at: "every 6 months for 18 months"}}}}
+        - {{id: all, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "all visits negative",
+                     at: "every 6 months for 18 months"}}}}
+        - {{id: share, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "share of visits negative",
+                     at: "every 6 months for 18 months"}}}}
+        - {{id: last, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "symptom-free during the last 1 year",
+                     at: "18 months"}}}}
+        - {{id: once, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "criteria-negative", at: "18 months"}}}}
+        - {{id: noq, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, at: "every 6 months for 18 months"}}}}
+    """)
+    a, al, sh = (o[k].estimate.value for k in ("any", "all", "share"))
+    assert al <= sh <= a
+    assert o["any"].note.endswith("3 visits")
+    assert o["last"].estimate.value <= o["once"].estimate.value  # negative throughout implies negative at the end
+    assert o["noq"].status == "not expressible" and "over the visits" in o["noq"].note
+
+
+def test_a_horizon_of_decades_continues_the_patients(tmp_path, fitts_model) -> None:
+    small = TINY.model_copy(update={"patients": 40, "years": 2, "exposed_patients": 12})
+    c = Cohort.simulate(fitts_model, load_protocol().model_copy(update={"cohort": small}), seed=1)
+    o = run(tmp_path, c, f"""
+        - {{id: D, title: t, design: follow_up, population: general, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "criteria-negative", at: "2 decades"}}}}
+    """)["D"]
+    assert o.status != "not expressible", o.note
+    assert "20 years after t0" in o.note and o.n == "general 12"
+
+
+def test_directional_rules_and_time_courses(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: lower, title: t, design: case_control, population: fm, comparator: controls, {HEAD},
+           measure: {{observation: pressure_pain_threshold, statistic: hedges_g}}, accept: "lower in cases"}}
+        - {{id: wrong, title: t, design: case_control, population: fm, comparator: controls, {HEAD},
+           measure: {{observation: pressure_pain_threshold, statistic: hedges_g}}, accept: "higher in cases"}}
+        - {{id: trt, title: t, design: trial, population: fm, {HEAD}, accept: "treated below comparator",
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean_difference}}}}
+        - {{id: course, title: t, design: follow_up, population: fm, {HEAD},
+           measure: {{observation: pain_nrs, statistic: mean_difference, at: ["6 months", "12 months"]}},
+           accept: {{at_1: [-10, 10], at_2: [-10, 10], holds: ["value below 5"]}}}}
+        - {{id: nope, title: t, design: prevalence, population: fm, {HEAD}, accept: "lower in cases",
+           measure: {{observation: acr2016_case, statistic: proportion}}}}
+    """)
+    assert o["lower"].status == "pass" and o["wrong"].status == "fail"
+    assert o["trt"].status in ("pass", "inconclusive") and o["trt"].quantities["treated"].value < 0
+    c = o["course"]
+    assert c.status != "not expressible", c.note
+    assert c.quantities["later"] is c.quantities["at_2"] and c.estimate is c.quantities["at_2"]
+    assert o["nope"].status == "not expressible" and "group" in o["nope"].note
+
+
+def test_a_missing_intervention_names_its_node(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: drg, title: t, design: trial, population: fm, {HEAD}, accept: [-9, 0],
+           exposure: {{intervention: drg_sodium_channel_blockade, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean_difference}}}}
+    """)["drg"]
+    assert o.status == "not expressible" and "no 'drg' node" in o.note
+
+
+def test_odds_ratio_of_a_thresholded_observation_between_groups(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: OR, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [1, 1000],
+           measure: {{observation: psqi, statistic: odds_ratio, of: "PSQI > 5"}}}}
+        - {{id: bad, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [1, 1000],
+           measure: {{observation: psqi, statistic: odds_ratio}}}}
+    """)
+    assert o["OR"].status != "not expressible" and np.isfinite(o["OR"].estimate.value) and o["OR"].estimate.value > 1
+    assert o["bad"].status == "not expressible" and "0/1" in o["bad"].note
