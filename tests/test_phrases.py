@@ -43,11 +43,14 @@ def test_an_episode_is_not_a_threshold() -> None:
     t = target("prevalence", "fm", observation="pain_nrs", of="at least one flare")
     with pytest.raises(NotExpressible, match="at least one flare"):
         read_of(t).honour(t, {"event"})
-    assert "flares of" in unread(target("prevalence", "fm", observation="pain_nrs", of="flares of pain >= 1"))
+    assert "what is counted about flares" in unread(target("prevalence", "fm", observation="pain_nrs",
+                                                          of="flares of pain >= 1"))
+    assert "definition" in unread(target("diary", "fm", observation="pain_nrs", of="at least one flare"))
 
 
 def test_a_subgroup_share_among_cases_is_not_the_prevalence() -> None:
-    assert "women" in unread(target("prevalence", "general", of="women among cases"))
+    assert "population is 'general'" in unread(target("prevalence", "general", of="women among cases"))
+    assert "women" in unread(target("prevalence", "general", of="women who are cases"))
     assert "population is 'general'" in unread(target("prevalence", "general", of="positive among cases"))
     assert "share of cases" in unread(target("prevalence", "general", of="share of cases with pathology",
                                              observation="ienfd_pathology"))

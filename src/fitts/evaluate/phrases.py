@@ -42,6 +42,7 @@ NOUNS: dict[str, tuple[str, ...]] = {
     "pressure_pain_threshold": ("pressure pain threshold", "pain threshold", "pressure threshold", "threshold",
                                 "ppt"),
     "pressure_for_equal_pain": ("pressure for the same evoked pain", "pressure for equal pain", "pressure"),
+    "evoked_pain_nrs": ("evoked pain rating", "evoked pain", "stimulus pain", "rating"),
     "cpm_effect": ("conditioned pain modulation", "pain inhibition", "inhibition", "cpm"),
     "temporal_summation": ("temporal summation", "wind-up", "windup"),
     "ienfd": ("nerve fibre density", "fibre density", "ienfd"),
@@ -68,9 +69,9 @@ COMPARATOR_SIDE = ("controls", "control", "healthy controls", "unexposed", "plac
 FILLERS = frozenset({"the", "a", "an", "and"})
 
 _NUM = r"(\d+(?:\.\d+)?)"
-_UNIT = r"(y|yr|yrs|years?|months?|weeks?|days?|nights?|decades?)"
+_UNIT = r"(y|yr|yrs|years?|months?|weeks?|days?|nights?|decades?|hours?)"
 _UNIT_DAYS = {"y": DAYS_PER["year"], "yr": DAYS_PER["year"], "yrs": DAYS_PER["year"], "decade": 3652.5,
-              **DAYS_PER}
+              "hour": 1.0 / 24.0, **DAYS_PER}
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                  "nine": 9, "ten": 10, "twelve": 12, "twenty": 20, "thirty": 30}
 
@@ -113,8 +114,19 @@ class Reading:
         visit schedule given in ``at``.
     last_years
         "during the last k years": the 0/1 observation held over the last k years before the visit.
-    direction
-        "forward", "reverse", "difference" for the cross-lagged diary direction.
+    flare, flare_rise, flare_days, flare_per
+        Flares: ``any`` ("at least one flare") or ``rate`` ("flares per year", per `flare_per`
+        days); a flare is a rise of `flare_rise` over the person's own baseline lasting at
+        least `flare_days` days.
+    precedes
+        "before first case status" (``case``) or "before NAME > x" (instrument, op, x): the
+        event of `of` happened first.
+    reactivity
+        "change from before to during the challenge": the statistic compares that change.
+    stimulus
+        A stimulus of fixed intensity ("to 4 kg/cm2"), kg/cm^2.
+    sex
+        "women" (1) or "men" (0): a share or a subgroup by per-person sex.
     reversed
         A comparison written comparator first ("placebo minus drug", "control / FM"): the
         comparative statistic is taken comparator against group.
@@ -135,8 +147,14 @@ class Reading:
     responder: float | None = None
     visits: str | None = None
     last_years: float | None = None
-    flare: bool = False
-    precedes: str | None = None
+    flare: str | None = None
+    flare_rise: float | None = None
+    flare_days: float | None = None
+    flare_per: float | None = None
+    precedes: str | tuple[str, str, float] | None = None
+    reactivity: bool = False
+    stimulus: float | None = None
+    sex: int | None = None
     reversed: bool = False
     read: list[tuple[str, str]] = field(default_factory=list)
 
@@ -209,8 +227,23 @@ def read_of(target: Target) -> Reading:
     take(r"^\s*(more|higher|greater|increased|larger)\b", "direction_up")
     take(r",?\s*\bmagnitude\b", "magnitude")
     # episodes and schedules first: their words must not be read as plainer phrases
-    if take(r"\bat least (one|1) flares?\b|\bflares? (frequency|rate|per year)\b|\bflares?\b", "flare"):
-        r.flare = True
+    for m in take(r"\(?\b(?:a )?rise of " + _NUM + r" (?:points? )?(?:or more )?(?:above|over) (?:the person's |their |"
+                  r"its |the )?own baseline (?:lasting|for) (?:at least |>= ?)" + _NUM + r" " + _UNIT + r"\)?",
+                  "flare_definition"):
+        r.flare_rise = float(m.group(1))
+        r.flare_days = float(m.group(2)) * unit_days(m.group(3))
+    if take(r"\b(?:the )?(?:share|proportion) (?:of people )?with at least (?:one|1) flare\b|"
+            r"\bat least (?:one|1) flare\b", "flare"):
+        r.flare = "any"
+    for m in take(r"\bflares? per (person-)?" + _UNIT + r"\b", "flare"):
+        r.flare, r.flare_per = "rate", unit_days(m.group(2))
+    if take(r"\bflares?\b", "flare"):  # a flare without a quantifier: the target says what about flares
+        raise NotExpressible("say what is counted about flares: 'at least one flare' or 'flares per year'")
+    if take(r"\b(?:change|rise|fall) from before to during (?:the )?(?:challenge|stress test|stressor|task|stimulus)\b"
+            r"|\breactivity(?: to (?:the )?(?:challenge|stress test|stressor|task))?\b", "reactivity"):
+        r.reactivity = True
+    for m in take(r"\b(?:to|at) (?:a )?" + _NUM + r" ?kg/cm(?:2|\^2|²)(?: pressure)?(?: stimulus)?\b", "stimulus"):
+        r.stimulus = float(m.group(1))
     for m in take(r"\bat least (one|1) visits? (negative|positive)\b|\b(negative|positive) at least once\b", "visits"):
         r.visits, r.negative = "any", "negative" in m.group(0)
     for m in take(r"\ball visits (negative|positive)\b|\b(negative|positive) at (every|all) visits?\b", "visits"):
@@ -239,14 +272,17 @@ def read_of(target: Target) -> Reading:
         r.change = True
     if take(r"\b(before|preceding|prior to) (the )?first (case status|case|diagnosis)\b", "precedes"):
         r.precedes = "case"
+    nouns = _alternatives(w for ws in NOUNS.values() for w in ws)
+    names = _alternatives(list(INSTRUMENTS) + list(ALIASES))
+    for m in take(rf"\b(?:before|preceding) ({names}|{nouns}) ?(>=|<=|>|<) ?(-?\d+(?:\.\d+)?)", "precedes"):
+        key = instrument_key(m.group(1)) or next(k for k, ws in NOUNS.items() if m.group(1) in ws)
+        r.precedes = (key, m.group(2), float(m.group(3)))
     for m in take(r"\b(below|above)\s+the\s+" + _NUM + r"(?:st|nd|rd|th)?\s+percentile\s+of\s+(healthy )?controls\b",
                   "percentile"):
         r.percentile = (m.group(1) == "below", float(m.group(2)))
-    names = _alternatives(list(INSTRUMENTS) + list(ALIASES))
     for m in take(rf"\bwith ({names})\b", "with"):
         r.with_ = m.group(1)
     # a comparison "A minus|vs|/ B": which side is the group decides the sign
-    nouns = _alternatives(w for ws in NOUNS.values() for w in ws)
     sides = _alternatives(GROUP_SIDE + COMPARATOR_SIDE)
     for m in take(rf"\b(?P<l>{sides})(?P<ln> (?:{nouns}))?\s*(?:minus|vs\.?|versus|/|over|against)\s*"
                   rf"(?P<r>{sides})(?P<rn> (?:{nouns}))?\b", "comparison"):
@@ -276,6 +312,8 @@ def read_of(target: Target) -> Reading:
         r.negative = m.group(0).strip() == "symptom-free" or m.group(2) == "negative"
     for m in take(r"\b(in|within|among)\s+(" + _alternatives(GROUP_WORDS) + r")\b", "population"):
         r.population = GROUP_WORDS[m.group(2)]
+    for m in take(r"\b(women|woman|females?|men|man|males?)\b", "sex"):
+        r.sex = 1 if m.group(1).startswith(("wom", "fem")) else 0
     for m in take(r"(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)", "event"):
         r.event = (m.group(1), float(m.group(2)))
     # what is left must name the target's own observation
@@ -285,6 +323,8 @@ def read_of(target: Target) -> Reading:
     if left:
         raise NotExpressible(f"cannot read {' '.join(left)!r} in `of` ({of!r}); the words fitts reads are "
                              "listed in docs/targets.md (What the words in `of` mean)")
+    if not r.read:
+        raise NotExpressible(f"`of` ({of!r}) says nothing fitts reads; leave it out or say what is summarised")
     _check_design(r, target)
     return r
 
@@ -324,6 +364,12 @@ def _check_design(r: Reading, t: Target) -> None:
                              "(e.g. 'every 6 months for 3 years')")
     if r.responder is not None and d != "trial":
         raise NotExpressible("responders (>= N % pain reduction) are counted in trials")
+    if r.flare is not None and r.flare_rise is None:
+        said = next(text for kind, text in r.read if kind == "flare")
+        raise NotExpressible(f"{said!r} needs the flare's definition in `of`, e.g. '(rise of 2 points over own "
+                             "baseline for at least 3 days)'")
+    if r.flare_rise is not None and r.flare is None:
+        raise NotExpressible("a flare definition needs what is counted: 'at least one flare' or 'flares per year'")
 
 
 @dataclass(frozen=True)

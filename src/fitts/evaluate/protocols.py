@@ -26,14 +26,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fitts.observe.instruments import INSTRUMENTS, expressible, measure
+from fitts.observe.instruments import INSTRUMENTS, combination, expressible, measure
 from fitts.sim.schedule import shift_component
 from fitts.sim.simulate import Apply
 from fitts.spec.schema import ClampAction, InterventionSpec, ScheduleComponent
 
 from .cohort import Cohort
 from .phrases import ALIASES, NotExpressible, Reading, read_at, read_duration, read_of
-from .statistics import TWO_SAMPLE, Estimate, estimate, proportion
+from .statistics import (
+    TWO_SAMPLE,
+    Estimate,
+    cross_lagged,
+    cross_lagged_difference,
+    estimate,
+    lagged_sums,
+    mean,
+    proportion,
+)
 from .targets import Exposure, Relation, Target
 from .treatments import missing_intervention
 
@@ -66,6 +75,26 @@ def _instrument(name: str, cohort: Cohort) -> str:
     if not ok:  # the scorecard prints the status word itself
         raise NotExpressible(reason.removeprefix("not expressible: "))
     return key
+
+
+def _observation(t: Target, c: Cohort) -> str:
+    """The target's observation: a built-in instrument, or the combination of states it states (`reads`)."""
+    m = t.measure
+    if m.reads is None:
+        if m.observation.lower() not in INSTRUMENTS and m.observation.lower() not in ALIASES:
+            raise NotExpressible(f"no instrument {m.observation!r} (instruments: {', '.join(INSTRUMENTS)}); a "
+                                 "questionnaire the theory has no instrument for can be read as a stated combination "
+                                 "of states: `reads: {state: weight, ...}` in `measure`")
+        return _instrument(m.observation, c)
+    if m.observation in INSTRUMENTS:
+        raise NotExpressible(f"{m.observation!r} is a built-in instrument; give the stated combination a name of "
+                             "its own")
+    missing = [s for s in m.reads if s not in c.model.state_index]
+    if missing:
+        raise NotExpressible(f"{m.observation!r} reads state(s) {', '.join(map(repr, missing))} that the theory "
+                             f"does not have (states: {', '.join(c.model.states)})")
+    c.custom[m.observation] = combination(m.observation, m.reads, m.noise or 0.0)
+    return m.observation
 
 
 def _group(cohort: Cohort, name: str) -> np.ndarray:
@@ -208,6 +237,28 @@ def _challenge(cohort: Cohort, exp: Exposure, days: float) -> tuple[list[Apply],
     return applies, comps
 
 
+def _options(r: Reading, obs: str) -> dict[str, float]:
+    """Instrument options the words set: the stimulus intensity of an evoked-pain rating."""
+    if r.stimulus is None:
+        return {}
+    if "pressure" not in INSTRUMENTS[obs].options:
+        raise NotExpressible(f"a stimulus of fixed intensity ({r.stimulus:g} kg/cm2) is rated by evoked_pain_nrs; "
+                             f"{obs!r} takes no stimulus")
+    return {"pressure": r.stimulus}
+
+
+def _sex(c: Cohort) -> np.ndarray:
+    """Per-person sex (1 female, 0 male) from the theory's parameter ``sex`` (or the protocol's mapping)."""
+    name = c.protocol.predispositions.get("sex", "sex")
+    if name not in c.model.param_index:
+        raise NotExpressible(f"the theory gives sex no role: it has no per-person parameter {name!r} (1 = female, "
+                             "its prior the population share), so women and men cannot be told apart")
+    v = c.param(name)
+    if not set(np.unique(v)) <= {0.0, 1.0}:
+        raise NotExpressible(f"parameter {name!r} must be 0/1 per person (a bernoulli prior) to stand for sex")
+    return v
+
+
 def _n(**groups: np.ndarray | int) -> str:
     return ", ".join(f"{k} {int(v.sum()) if isinstance(v, np.ndarray) else int(v)}" for k, v in groups.items())
 
@@ -228,36 +279,87 @@ def _single_time(t: Target, default: float | None) -> float | None:
 
 
 def prevalence(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
-    obs = _instrument(t.measure.observation, c)
+    obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, _LEVELS)
+    r.honour(t, _LEVELS | {"sex", "stimulus", "precedes"})
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     if t.measure.statistic != "proportion":
         raise NotExpressible(f"a prevalence is a proportion, not {t.measure.statistic!r}")
     if _single_time(t, None) is not None:
         raise NotExpressible("a prevalence is counted at the cross-section t0; a later time needs design follow_up")
+    note = ""
+    if r.sex is not None:
+        sex = _sex(c)
+        if not (r.said() & {"event", "percentile", "status", "ever", "precedes"}):  # "women among cases"
+            est = estimate(proportion, (sex[mask] == r.sex).astype(float), resamples=B, seed=seed)
+            return Outcome(t, "", est, n=_n(**{t.population: mask}), note="share of that sex")
+        mask = mask & (sex == r.sex)
+        _need(mask, f"{'women' if r.sex else 'men'} in population {t.population!r}")
+        note = f"{'women' if r.sex else 'men'} only"
+    if r.precedes is not None:
+        return _precedence(t, r, c, obs, mask, seed, B)
     if _ever(r, obs):
         est = estimate(proportion, c.ever_case()[mask].astype(float), resamples=B, seed=seed)
     elif r.by_end:
         raise NotExpressible("'by the end' / 'by mid-life' goes with 'ever' (was the observation ever 1)")
     else:
-        ctrl = c.values(obs, _group(c, "controls")) if r.percentile is not None else None
-        est = _proportion(r, obs, c.values(obs, mask), ctrl, seed, B)
-    return Outcome(t, "", est, n=_n(**{t.population: mask}))
+        opts = _options(r, obs)
+        ctrl = c.values(obs, _group(c, "controls"), options=opts) if r.percentile is not None else None
+        est = _proportion(r, obs, c.values(obs, mask, options=opts), ctrl, seed, B)
+    return Outcome(t, "", est, n=_n(**{t.population: mask}), note=note)
+
+
+def _first(hit: np.ndarray) -> np.ndarray:
+    """Index of the first True per row (inf where none), hit shape (patients, times)."""
+    any_ = hit.any(axis=1)
+    return np.where(any_, np.argmax(hit, axis=1), np.inf)
+
+
+def _precedence(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, seed: int, B: int) -> Outcome:
+    """Share of people in whom the event of `of` came first: before the first case status, or before
+    another instrument's event, on the general cohort's record up to t0.
+
+    People in whom the later event never happened, or who had it already at the first
+    record (when its onset cannot be dated), are left out.
+    """
+    ev = _event(r, obs)
+    _, a = c.history(obs, mask)
+    first_a = _first(ev(np.nan_to_num(a)) > 0.5)
+    if r.precedes == "case":
+        first_b = _first(c.history("acr2016_case", mask)[1] == 1)
+        what = "first case status"
+    else:
+        key, op, x = r.precedes  # type: ignore[misc]
+        other = _instrument(key, c)
+        ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+        first_b = _first(ops[op](c.history(other, mask)[1], x))
+        what = f"{other} {op} {x:g}"
+    dated = np.isfinite(first_b) & (first_b > 0)
+    _need(dated, f"people in {t.population!r} in whom {what} is dated")
+    per = (first_a[dated] < first_b[dated]).astype(float)
+    est = estimate(proportion, per, resamples=B, seed=seed)
+    return Outcome(t, "", est, n=_n(dated=dated), note=f"event of `of` before {what}, on the weekly record to t0")
 
 
 def case_control(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
-    obs = _instrument(t.measure.observation, c)
+    obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, _LEVELS | _COMPARE | {"with"})
+    r.honour(t, _LEVELS | _COMPARE | {"with", "sex", "stimulus"})
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     if _single_time(t, None) is not None:
         raise NotExpressible("a case-control study compares groups at the cross-section t0; a later time needs "
                              "design follow_up")
+    opts = _options(r, obs)
+    within = np.ones_like(mask)
+    if r.sex is not None:  # both groups of one sex
+        within = _sex(c) == r.sex
+        mask = mask & within
     if t.exposure is not None and t.exposure.predisposition is not None:
         name = c.protocol.predispositions.get(t.exposure.predisposition, t.exposure.predisposition)
+        if t.exposure.predisposition == "sex":
+            _sex(c)
         if name not in c.model.param_index:
             raise NotExpressible(f"the theory has no parameter for predisposition {t.exposure.predisposition!r} "
                                  f"(looked for {name!r}; map it under `predispositions:` of the protocol)")
@@ -272,9 +374,10 @@ def case_control(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         elif r.by_end:
             raise NotExpressible("'by the end' / 'by mid-life' goes with 'ever' (was the observation ever 1)")
         elif obs in BINARY or r.event is not None:
-            xe, xu = _event(r, obs)(c.values(obs, exposed)), _event(r, obs)(c.values(obs, unexposed))
+            xe = _event(r, obs)(c.values(obs, exposed, options=opts))
+            xu = _event(r, obs)(c.values(obs, unexposed, options=opts))
         else:
-            xe, xu = c.values(obs, exposed), c.values(obs, unexposed)
+            xe, xu = c.values(obs, exposed, options=opts), c.values(obs, unexposed, options=opts)
         est = _compare(t, r, xe, xu, paired=False, seed=seed, B=B)
         return Outcome(t, "", est, _sides(xe, xu), n=_n(exposed=exposed, unexposed=unexposed),
                        note=f"predisposition {name!r} {'= 1' if binary else 'above its median'}")
@@ -285,9 +388,9 @@ def case_control(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
             raise NotExpressible("a correlation within one group has no comparison; drop the direction words")
         return Outcome(t, "", _correlation(t, r, c, obs, mask, seed, B), n=_n(**{t.population: mask}))
     comparator = t.comparator if isinstance(t.comparator, str) else "controls"
-    cmask = _group(c, comparator)
+    cmask = _group(c, comparator) & within
     _need(cmask, f"patients in comparator {comparator!r}")
-    x, y = c.values(obs, mask), c.values(obs, cmask)
+    x, y = c.values(obs, mask, options=opts), c.values(obs, cmask, options=opts)
     if t.measure.statistic == "proportion":
         est = _proportion(r, obs, x, y, seed, B)
         return Outcome(t, "", est, n=_n(**{t.population: mask, comparator: cmask}))
@@ -305,7 +408,7 @@ def _sides(x: np.ndarray, y: np.ndarray, names: tuple[str, str] = ("group", "com
 
 
 def exposure_cohort(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
-    obs = _instrument(t.measure.observation, c)
+    obs = _observation(t, c)
     r = read_of(t)
     r.honour(t, {"status", "horizon", "comparison", "between"})
     if t.exposure is None:
@@ -326,7 +429,7 @@ def exposure_cohort(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     for arm, schedule in comps.items():
         ds = c.follow(base, days=days, purpose=f"{t.id} exposure cohort", limit=limit, schedule=schedule)
         ok = np.asarray(ds.status.values) == 0
-        incid[arm] = _event(r, obs)(np.asarray(measure(ds, obs, time=days).values, dtype=float)[ok])
+        incid[arm] = _event(r, obs)(np.asarray(measure(ds, c.instrument(obs), time=days).values, dtype=float)[ok])
     q = {k: estimate(proportion, v, resamples=B, seed=seed) for k, v in incid.items()}
     if "comparator" in incid and len(incid["exposed"]) == len(incid["comparator"]):
         x, y = incid["exposed"], incid["comparator"]
@@ -352,31 +455,72 @@ def _horizon(t: Target, r: Reading, at: float | None, default: float) -> float:
 
 
 def challenge(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
-    obs = _instrument(t.measure.observation, c)
+    obs = _observation(t, c)
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     if t.challenge is None:  # a lab measurement compared between groups (no manipulation)
         return case_control(t, c, seed, B)
     r = read_of(t)
-    r.honour(t, _COMPARE | {"event"})
+    r.honour(t, _COMPARE | {"event", "reactivity", "stimulus"})
     if _single_time(t, None) is not None:
         raise NotExpressible("a challenge is measured at its end (`challenge.for`); drop `measure.at`")
     days = read_duration(t.challenge.for_, "challenge.for", 1.0) or 1.0
+    if days < 2 * c.protocol.cohort.dt:
+        raise NotExpressible(f"a challenge of {days * 24:g} hours is shorter than two integration steps "
+                             f"({2 * c.protocol.cohort.dt * 24:g} h): the theory's states cannot follow it")
     applies, comps = _challenge(c, t.challenge, days)
+    opts = _options(r, obs)
     step = 0.25 if days < 7 else 1.0
+    step = min(step, days)
     limit = c.protocol.cohort.exposed_patients
     purpose = f"{t.id} challenge"
+    if r.reactivity:
+        return _reactivity(t, r, c, obs, mask, days, step, applies, comps, opts, seed, B)
     got = {}
     for arm, (a, s) in {"challenged": (applies, comps), "unchallenged": ([], [])}.items():
         ds = c.follow(mask, days=days, purpose=purpose, limit=limit, schedule=s, interventions=a,
                       record_every=step)
-        got[arm] = np.asarray(measure(ds, obs, time=days).values, dtype=float)
+        got[arm] = np.asarray(measure(ds, c.instrument(obs), time=days, **opts).values, dtype=float)
         if r.event is not None:
             got[arm] = _event(r, obs)(got[arm])
     x, y = got["challenged"], got["unchallenged"]
     est = _compare(t, r, x, y, paired=True, seed=seed, B=B)
     return Outcome(t, "", est, _sides(x, y, ("challenged", "unchallenged")), n=_n(per_arm=len(x)),
                    note=f"same patients challenged and not (common random numbers); measured at {days:g} d")
+
+
+def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, step: float,
+                applies: list[Apply], comps: list[ScheduleComponent], opts: dict[str, float], seed: int,
+                B: int) -> Outcome:
+    """Change of `obs` from before to during the challenge, in the population (and its comparator group).
+
+    "Before" is the measurement at the challenge's start, "during" at its end (`for`).
+    With a comparator group the statistic compares the changes between the groups; without
+    one it compares during with before in the same people.
+    """
+    groups = {"group": mask}
+    if isinstance(t.comparator, str):
+        groups["comparator"] = _group(c, t.comparator)
+        _need(groups["comparator"], f"patients in comparator {t.comparator!r}")
+    change: dict[str, np.ndarray] = {}
+    during: dict[str, np.ndarray] = {}
+    before: dict[str, np.ndarray] = {}
+    for g, m in groups.items():
+        ds = c.follow(m, days=days, purpose=f"{t.id} reactivity", limit=c.protocol.cohort.exposed_patients,
+                      schedule=comps, interventions=applies, record_every=step)
+        ends = [0.0, float(ds.time.values[-1])]
+        v = np.asarray(measure(ds, c.instrument(obs), time=ends, **opts).values, dtype=float)
+        before[g], during[g] = v[:, 0], v[:, 1]
+        change[g] = v[:, 1] - v[:, 0]
+    note = f"change from the start to the end of a {days:g}-day challenge"
+    if "comparator" in groups:
+        est = _compare(t, r, change["group"], change["comparator"], paired=False, seed=seed, B=B)
+        q = _sides(change["group"], change["comparator"])
+        return Outcome(t, "", est, q, n=_n(group=len(change["group"]), comparator=len(change["comparator"])),
+                       note=note)
+    est = _compare(t, r, during["group"], before["group"], paired=True, seed=seed, B=B)
+    return Outcome(t, "", est, _sides(during["group"], before["group"], ("during", "before")),
+                   n=_n(group=len(change["group"])), note=note)
 
 
 def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tuple[float, ...],
@@ -401,7 +545,7 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
                 raise NotExpressible(f"the last {history / 365.25:g} years before the visit reach back before the "
                                      "simulated cohort starts; raise `cohort.years` in the protocol")
             cols = (tt > last - history + 1e-9) & (tt <= last + 1e-9)
-            series = np.asarray(measure(c.ds, obs, time=tt[cols]).values, dtype=float)
+            series = np.asarray(measure(c.ds, c.instrument(obs), time=tt[cols]).values, dtype=float)
             tail = series[mask]
         return c.values(obs, mask), later, tail
     limit = c.protocol.cohort.exposed_patients
@@ -409,7 +553,7 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
     ok = np.asarray(ds.status.values) == 0
     pos = np.flatnonzero(mask)[:limit]
     base = c.values(obs, mask)[: len(pos)][ok]
-    later = np.asarray(measure(ds, obs, time=list(times)).values, dtype=float).reshape(len(pos), -1)[ok]
+    later = np.asarray(measure(ds, c.instrument(obs), time=list(times)).values, dtype=float).reshape(len(pos), -1)[ok]
     tail = np.empty((int(ok.sum()), 0))
     if history > 0:
         tt = np.asarray(ds.time.values)
@@ -418,12 +562,12 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
             raise NotExpressible("the last years before the visit reach back before t0; observe later or "
                                  "shorten the window")
         cols = (tt > last - history + 1e-9) & (tt <= last + 1e-9)
-        tail = np.asarray(measure(ds, obs, time=tt[cols]).values, dtype=float)[ok]
+        tail = np.asarray(measure(ds, c.instrument(obs), time=tt[cols]).values, dtype=float)[ok]
     return base, later, tail
 
 
 def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
-    obs = _instrument(t.measure.observation, c)
+    obs = _observation(t, c)
     r = read_of(t)
     r.honour(t, _COMPARE | {"event", "status", "horizon", "change", "visits", "last_years"})
     mask = _group(c, t.population)
@@ -484,24 +628,85 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
 
 
 def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
-    obs = _instrument(t.measure.observation, c)
+    obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, {"with"})
-    other = _second_observation(t, r, c)
-    if other is None or t.measure.statistic != "correlation":
-        raise NotExpressible("a diary target is a within-person correlation: give `statistic: correlation` and "
-                             "`with: OBSERVATION` (and optionally `lag: DAYS`)")
+    r.honour(t, {"with", "flare", "flare_definition"})
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     days = read_duration(t.exposure.for_ if t.exposure else None, "exposure.for", 28.0) or 28.0
+    if r.flare is not None:
+        return _flares(t, r, c, obs, mask, days, seed, B)
+    other = _second_observation(t, r, c)
+    if other is None or t.measure.statistic not in ("correlation", "cross_lagged"):
+        raise NotExpressible("a diary target is a within-person correlation or cross-lagged effect: give "
+                             "`statistic: correlation` (or `cross_lagged`) and `with: OBSERVATION` (and optionally "
+                             "`lag: DAYS`), or count flares in `of`")
     ds = c.follow(mask, days=days, purpose=f"{t.id} diary", limit=c.protocol.cohort.diary_patients,
                   record_every=1.0)
-    x = np.asarray(measure(ds, obs).values, dtype=float)[:, 1:]
-    y = np.asarray(measure(ds, other).values, dtype=float)[:, 1:]
+    x = np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[:, 1:]
+    y = np.asarray(measure(ds, c.instrument(other)).values, dtype=float)[:, 1:]
+    if t.measure.statistic == "cross_lagged":
+        if t.measure.lag not in (None, 1):
+            raise NotExpressible("cross-lagged effects are read from one report to the next (lag 1)")
+        fwd, rev = lagged_sums(y, x), lagged_sums(x, y)
+        kw = {"paired": True, "resamples": B, "seed": seed}
+        q = {"forward": estimate(cross_lagged, *fwd, **kw), "reverse": estimate(cross_lagged, *rev, **kw),
+             "difference": estimate(cross_lagged_difference, *fwd, *rev, **kw)}
+        return Outcome(t, "", q["forward"], q, n=_n(patients=len(x)),
+                       note=f"within-person cross-lagged effects over {days:g} daily reports: forward {other} -> "
+                            f"next-day {obs}, reverse {obs} -> next-day {other}")
     lag = t.measure.lag or 0
     est = _within(x, y, lag, seed, B)
     return Outcome(t, "", est, n=_n(patients=len(x)),
                    note=f"within-person correlation over {days:g} daily reports, lag {lag} d ({other} leads)")
+
+
+def flare_counts(x: np.ndarray, rise: float, min_days: int) -> np.ndarray:
+    """Flares per person in daily reports x (patients, days): runs of at least `min_days` reports at or
+    above the person's own baseline (median of the window) plus `rise`."""
+    above = x >= np.median(x, axis=1, keepdims=True) + rise
+    edges = np.diff(np.pad(above.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    counts = np.zeros(len(x))
+    for i in range(len(x)):
+        starts, ends = np.flatnonzero(edges[i] == 1), np.flatnonzero(edges[i] == -1)
+        counts[i] = np.sum(ends - starts >= min_days)
+    return counts
+
+
+def _flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, seed: int,
+            B: int) -> Outcome:
+    """Flares in daily reports: the share of people with at least one, or flares per unit time.
+
+    With a comparator group (``comparator: controls``) the statistic compares the groups.
+    """
+    assert r.flare_rise is not None and r.flare_days is not None
+    min_days = max(1, int(round(r.flare_days)))
+    if min_days >= days:
+        raise NotExpressible(f"a flare of at least {min_days} days needs a longer diary than {days:g} days "
+                             "(`exposure.for`)")
+    groups = {"group": mask}
+    if isinstance(t.comparator, str):
+        groups["comparator"] = _group(c, t.comparator)
+        _need(groups["comparator"], f"patients in comparator {t.comparator!r}")
+    per: dict[str, np.ndarray] = {}
+    for g, m in groups.items():
+        ds = c.follow(m, days=days, purpose=f"{t.id} flares", limit=c.protocol.cohort.diary_patients,
+                      record_every=1.0)
+        x = np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[:, 1:]
+        n = flare_counts(x, r.flare_rise, min_days)
+        per[g] = (n > 0).astype(float) if r.flare == "any" else n / (days / (r.flare_per or 365.25))
+    stat = t.measure.statistic
+    what = "share with at least one flare" if r.flare == "any" else "flares per person and period"
+    note = f"{what}: rise >= {r.flare_rise:g} over own median for >= {min_days} d, {days:g} daily reports"
+    if "comparator" in groups:
+        est = _compare(t, r, per["group"], per["comparator"], paired=False, seed=seed, B=B)
+        return Outcome(t, "", est, _sides(per["group"], per["comparator"]),
+                       n=_n(group=len(per["group"]), comparator=len(per["comparator"])), note=note)
+    want = "proportion" if r.flare == "any" else "mean"
+    if stat != want:
+        raise NotExpressible(f"the {what} of one group is a {want}, not {stat!r} (or give a comparator group)")
+    est = estimate(proportion if want == "proportion" else mean, per["group"], resamples=B, seed=seed)
+    return Outcome(t, "", est, n=_n(patients=len(per["group"])), note=note)
 
 
 def _within(x: np.ndarray, y: np.ndarray, lag: int, seed: int, B: int) -> Estimate:
@@ -521,7 +726,7 @@ def _within(x: np.ndarray, y: np.ndarray, lag: int, seed: int, B: int) -> Estima
 
 
 def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
-    obs = _instrument(t.measure.observation, c)
+    obs = _observation(t, c)
     r = read_of(t)
     r.honour(t, _COMPARE | {"change", "responder", "horizon"})
     if t.exposure is None or t.exposure.intervention is None:
@@ -543,7 +748,7 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         applies, comps = _challenge(c, exp, days) if exp is not None else ([], [])
         ds = c.follow(mask, days=days, purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
                       schedule=comps, interventions=applies)
-        v = np.asarray(measure(ds, obs, time=[0.0, float(ds.time.values[-1])]).values, dtype=float)
+        v = np.asarray(measure(ds, c.instrument(obs), time=[0.0, float(ds.time.values[-1])]).values, dtype=float)
         first[arm], last[arm] = v[:, 0], v[:, 1]
     note = f"change over {days:g} days"
     if r.responder is not None:
@@ -603,6 +808,8 @@ def run_target(target: Target, cohort: Cohort, *, seed: int = 0, resamples: int 
         out = DESIGNS[target.design](target, cohort, seed, B)
     except NotExpressible as exc:
         return Outcome(target, "not expressible", note=str(exc))
+    finally:
+        cohort.custom.clear()
     acc = target.accept
     if out.estimate is not None:
         out.quantities.setdefault("value", out.estimate)

@@ -54,7 +54,7 @@ FORMAT = "fitts-targets/1"
 
 Design = Literal["prevalence", "case_control", "exposure_cohort", "challenge", "diary", "trial", "follow_up"]
 Statistic = Literal["proportion", "odds_ratio", "hedges_g", "smd", "ratio", "mean_difference", "correlation",
-                    "nnt"]
+                    "nnt", "mean", "cross_lagged"]
 Grade = Literal["A", "B", "C"]
 DESIGNS: tuple[str, ...] = get_args(Design)
 STATISTICS: tuple[str, ...] = get_args(Statistic)
@@ -146,6 +146,14 @@ class Measure(_Model):
     at: Number | Text | Annotated[list[Number | Text], Field(min_length=1)] | None = None
     with_: Name | None = Field(default=None, alias="with")
     lag: Annotated[int, Field(ge=0, le=30)] | None = None
+    reads: Annotated[dict[Name, Number], Field(min_length=1)] | None = None
+    noise: Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _noise_needs_reads(self) -> Measure:
+        if self.noise is not None and self.reads is None:
+            raise ValueError("`noise` is the measurement error of a stated combination; give `reads` too")
+        return self
 
 
 #: words for the sides of a relation -> the quantity the evaluator computes
