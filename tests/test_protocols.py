@@ -16,6 +16,7 @@ from fitts.evaluate.cohort import Cohort
 from fitts.evaluate.protocol import CohortSettings, load_protocol
 from fitts.evaluate.protocols import run_target
 from fitts.evaluate.targets import load_targets
+from fitts.spec.load import models_dir
 
 TINY = CohortSettings(patients=500, years=4, follow_up_years=1.5, exposed_patients=60, diary_patients=30,
                       bootstrap=60)
@@ -167,3 +168,142 @@ def test_odds_ratio_of_a_thresholded_observation_between_groups(tmp_path, cohort
     """)
     assert o["OR"].status != "not expressible" and np.isfinite(o["OR"].estimate.value) and o["OR"].estimate.value > 1
     assert o["bad"].status == "not expressible" and "0/1" in o["bad"].note
+
+
+def test_reactivity_to_a_challenge_between_groups(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - id: RX
+          title: Vagal HRV falls during a stressor, in cases and controls
+          design: challenge
+          population: fm
+          comparator: controls
+          challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}}
+          measure: {{observation: hrv_rmssd, statistic: hedges_g, of: "change from before to during the challenge"}}
+          accept: {{holds: ["group below 0", "comparator below 0"]}}
+          {HEAD.replace(", ", chr(10) + "          ")}
+        - {{id: one, title: t, design: challenge, population: controls, {HEAD}, accept: [-100, 0],
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, of: "reactivity to the challenge"}}}}
+        - {{id: short, title: t, design: challenge, population: controls, {HEAD}, accept: [-100, 0],
+           challenge: {{clamp: {{state: threat, value: high}}, for: "1 hour"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, of: "reactivity to the challenge"}}}}
+    """)
+    rx = o["RX"]
+    # sympathetic arousal lowers RMSSD in both groups (the few cases may leave it undecided)
+    assert rx.status in ("pass", "inconclusive"), rx.note
+    assert rx.quantities["group"].value < 0 and rx.quantities["comparator"].value < 0
+    assert o["one"].status == "pass" and o["one"].quantities["during"].value < o["one"].quantities["before"].value
+    assert o["short"].status == "not expressible" and "integration steps" in o["short"].note
+
+
+def test_temporal_precedence(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: mild, title: t, design: prevalence, population: general, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, of: "NRS >= 3 before NRS >= 6"}}}}
+        - {{id: severe, title: t, design: prevalence, population: general, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, of: "NRS >= 6 before NRS >= 3"}}}}
+        - {{id: case, title: t, design: prevalence, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: distress_scale, statistic: proportion, of: "HADS >= 15 before first case status"}}}}
+    """)
+    assert o["mild"].status == "pass" and o["mild"].estimate.value > 0
+    # a rating of 6 is also a rating of 3: the severe threshold is never crossed strictly first
+    assert o["severe"].estimate.value == 0.0
+    assert o["case"].status != "not expressible" or "dated" in o["case"].note
+
+
+def test_evoked_pain_to_a_fixed_stimulus(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: EV, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [0, 9],
+           measure: {{observation: evoked_pain_nrs, statistic: hedges_g, of: "evoked pain to 4 kg/cm2 pressure"}}}}
+        - {{id: EV2, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [0, 9],
+           measure: {{observation: evoked_pain_nrs, statistic: mean_difference, of: "to 2 kg/cm2"}}}}
+        - {{id: bad, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [0, 9],
+           measure: {{observation: cpm_effect, statistic: hedges_g, of: "to 4 kg/cm2"}}}}
+    """)
+    assert o["EV"].status == "pass", o["EV"].note  # the same stimulus hurts patients more
+    assert o["EV2"].estimate.value > 0
+    assert o["bad"].status == "not expressible" and "evoked_pain_nrs" in o["bad"].note
+
+
+def test_flares_in_daily_reports(tmp_path, cohort) -> None:
+    definition = "(rise of 2 points over own baseline for at least 2 days)"
+    o = run(tmp_path, cohort, f"""
+        - {{id: any, title: t, design: diary, population: fm, {HEAD}, accept: [0, 1],
+           exposure: {{input: psychosocial_stress, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: proportion, of: "at least one flare {definition}"}}}}
+        - {{id: rate, title: t, design: diary, population: fm, {HEAD}, accept: [0, 100],
+           exposure: {{input: psychosocial_stress, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean, of: "flares per year {definition}"}}}}
+        - {{id: vs, title: t, design: diary, population: fm, comparator: controls, {HEAD}, accept: [-100, 100],
+           exposure: {{input: psychosocial_stress, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean_difference, of: "at least one flare {definition}"}}}}
+    """)
+    share, rate = o["any"].estimate.value, o["rate"].estimate.value
+    assert 0 <= share <= 1 and rate >= 0 and (share > 0) == (rate > 0)
+    assert rate >= share * 365.25 / 56 - 1e-9  # a person with a flare has at least one in 8 weeks
+    assert o["vs"].status != "not expressible", o["vs"].note
+
+
+def test_flare_counts() -> None:
+    from fitts.evaluate.protocols import flare_counts
+
+    x = np.zeros((3, 20))
+    x[0, 5:8] = 3.0  # one 3-day flare
+    x[1, 2:4] = 3.0  # too short for 3 days
+    x[1, 10:14] = 3.0
+    x[2, [3, 9, 15]] = 3.0  # single-day spikes only
+    np.testing.assert_array_equal(flare_counts(x, 2.0, 3), [1, 1, 0])
+    np.testing.assert_array_equal(flare_counts(x, 2.0, 1), [1, 2, 3])
+
+
+def test_within_person_direction(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - id: DIR
+          title: Poor sleep predicts next-day pain more than pain predicts the next night
+          design: diary
+          population: fm
+          exposure: {{input: psychosocial_stress, for: "6 weeks"}}
+          measure: {{observation: pain_nrs, statistic: cross_lagged, with: psqi}}
+          accept: {{reverse: [-1, 1], holds: ["forward larger than reverse"]}}
+          {HEAD.replace(", ", chr(10) + "          ")}
+    """)["DIR"]
+    assert o.status != "not expressible", o.note
+    q = o.quantities
+    assert q["difference"].value == pytest.approx(q["forward"].value - q["reverse"].value)
+    assert o.estimate is q["forward"]
+
+
+def test_sex_needs_a_role_in_the_theory(tmp_path, cohort) -> None:
+    body = f"""
+        - {{id: W, title: t, design: prevalence, population: fm, {HEAD}, accept: [0.6, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, of: "women among cases"}}}}
+        - {{id: D, title: t, design: case_control, population: general, {HEAD}, accept: [0, 100],
+           exposure: {{predisposition: sex}}, measure: {{observation: acr2016_case, statistic: odds_ratio}}}}
+    """
+    o = run(tmp_path, cohort, body)
+    assert all(x.status == "not expressible" and "gives sex no role" in x.note for x in o.values())
+    variant = tmp_path / "sex.yaml"
+    variant.write_text(f"fitts: 1\nname: fitts_with_sex\nincludes: [{{path: {models_dir() / 'fitts.yaml'}}}]\n"
+                       "parameters:\n  sex: {prior: {dist: bernoulli, p: 0.5}, description: '1 = female', "
+                       "source: 'assumption (test)'}\n")
+    m = compile_model(load_model(variant))
+    c = Cohort.simulate(m, load_protocol().model_copy(update={"cohort": TINY.model_copy(update={"patients": 300})}),
+                        seed=3)
+    o = run(tmp_path, c, body)
+    assert o["D"].status != "not expressible", o["D"].note
+    assert o["W"].status != "not expressible" or "only" in o["W"].note
+
+
+def test_a_questionnaire_as_a_stated_combination_of_states(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: DERS, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [0, 9],
+           measure: {{observation: emotion_dysregulation, statistic: hedges_g, reads: {{threat: 1.0, soothing: -1.0}},
+                     noise: 0.1}}}}
+        - {{id: drg, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [0, 9],
+           measure: {{observation: drg_scale, statistic: hedges_g, reads: {{drg: 1.0}}}}}}
+        - {{id: none, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [0, 9],
+           measure: {{observation: ders, statistic: hedges_g}}}}
+    """)
+    assert o["DERS"].status != "not expressible" and o["DERS"].estimate.value > 0  # more threat, less soothing
+    assert o["drg"].status == "not expressible" and "'drg'" in o["drg"].note
+    assert o["none"].status == "not expressible" and "reads" in o["none"].note

@@ -494,7 +494,8 @@ def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, da
                 B: int) -> Outcome:
     """Change of `obs` from before to during the challenge, in the population (and its comparator group).
 
-    "Before" is the measurement at the challenge's start, "during" at its end (`for`).
+    "Before" is the measurement at t0, just before the challenge starts; "during" at its
+    end (`for`).
     With a comparator group the statistic compares the changes between the groups; without
     one it compares during with before in the same people.
     """
@@ -508,10 +509,11 @@ def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, da
     for g, m in groups.items():
         ds = c.follow(m, days=days, purpose=f"{t.id} reactivity", limit=c.protocol.cohort.exposed_patients,
                       schedule=comps, interventions=applies, record_every=step)
-        ends = [0.0, float(ds.time.values[-1])]
-        v = np.asarray(measure(ds, c.instrument(obs), time=ends, **opts).values, dtype=float)
-        before[g], during[g] = v[:, 0], v[:, 1]
-        change[g] = v[:, 1] - v[:, 0]
+        during[g] = np.asarray(measure(ds, c.instrument(obs), time=float(ds.time.values[-1]), **opts).values,
+                               dtype=float)
+        # before: the cross-section the study starts from (a clamp already holds at the study's first record)
+        before[g] = c.values(obs, m, options=opts)[: len(during[g])]
+        change[g] = during[g] - before[g]
     note = f"change from the start to the end of a {days:g}-day challenge"
     if "comparator" in groups:
         est = _compare(t, r, change["group"], change["comparator"], paired=False, seed=seed, B=B)
