@@ -312,7 +312,7 @@ def read_of(target: Target) -> Reading:
         r.negative = m.group(0).strip() == "symptom-free" or m.group(2) == "negative"
     for m in take(r"\b(in|within|among)\s+(" + _alternatives(GROUP_WORDS) + r")\b", "population"):
         r.population = GROUP_WORDS[m.group(2)]
-    for m in take(r"\b(women|woman|females?|men|man|males?)\b", "sex"):
+    for m in take(r"\b(?:(?:in|among) )?(women|woman|females?|men|man|males?)\b", "sex"):
         r.sex = 1 if m.group(1).startswith(("wom", "fem")) else 0
     for m in take(r"(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)", "event"):
         r.event = (m.group(1), float(m.group(2)))
