@@ -326,3 +326,26 @@ def test_a_questionnaire_as_a_stated_combination_of_states(tmp_path, cohort) -> 
     assert o["DERS"].status != "not expressible" and o["DERS"].estimate.value > 0  # more threat, less soothing
     assert o["drg"].status == "not expressible" and "'drg'" in o["drg"].note
     assert o["none"].status == "not expressible" and "reads" in o["none"].note
+
+
+def test_fields_a_design_does_not_read_are_not_ignored(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: prev_cmp, title: t, design: prevalence, population: fm, comparator: controls, {HEAD},
+           accept: [0, 1], measure: {{observation: psqi, statistic: proportion, of: "PSQI > 5"}}}}
+        - {{id: prev_at, title: t, design: prevalence, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: psqi, statistic: proportion, of: "PSQI > 5", at: "12 months"}}}}
+        - {{id: lag, title: t, design: case_control, population: fm, comparator: controls, {HEAD}, accept: [0, 9],
+           measure: {{observation: psqi, statistic: hedges_g, lag: 1}}}}
+        - {{id: trial_grp, title: t, design: trial, population: fm, comparator: controls, {HEAD}, accept: [-9, 9],
+           exposure: {{intervention: snri, for: "8 weeks"}}, measure: {{observation: pain_nrs, statistic: smd}}}}
+        - {{id: cc_input, title: t, design: case_control, population: fm, {HEAD}, accept: [-9, 9],
+           exposure: {{input: infection, kind: "severe infection"}}, measure: {{observation: psqi, statistic: smd}}}}
+        - {{id: at_for, title: t, design: trial, population: fm, {HEAD}, accept: [-9, 9],
+           exposure: {{intervention: snri, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: smd, at: "12 months"}}}}
+    """)
+    notes = {k: (v.status, v.note) for k, v in o.items()}
+    assert all(s == "not expressible" for s, _ in notes.values()), notes
+    assert "'comparator'" in notes["prev_cmp"][1] and "follow_up" in notes["prev_at"][1]
+    assert "lag" in notes["lag"][1] and "arm of its own" in notes["trial_grp"][1]
+    assert "predisposition" in notes["cc_input"][1] and "end of treatment" in notes["at_for"][1]

@@ -257,7 +257,8 @@ def target_quantities(targets: TargetSet) -> list[Quantity]:
 
     A target with one accept band is one quantity named by its id; a named accept
     (``{exposed: [0.1, 0.3], ratio_min: 3}``) gives one quantity per band or bound,
-    named ``ID:NAME``.
+    named ``ID:NAME``, and one per directional rule (the difference of its two sides,
+    bounded by 0), named ``ID:RULE``.
     """
     out: list[Quantity] = []
     for t in targets:
@@ -269,6 +270,8 @@ def target_quantities(targets: TargetSet) -> list[Quantity]:
             out.append(band_quantity(f"{t.id}:{name}", t.id, band, t.value if name == "exposed" else None))
         for key, b in acc.bounds.items():
             out.append(bound_quantity(f"{t.id}:{key}", t.id, b, key[-3:]))
+        for rel in acc.relations():  # a directional rule bounds the difference of its two sides by 0
+            out.append(bound_quantity(f"{t.id}:{rel.text}", t.id, 0.0, "min" if rel.op == ">" else "max"))
     return out
 
 
@@ -294,6 +297,11 @@ def scorecard_outputs(sc: Scorecard) -> dict[str, tuple[float, float]]:
             e = o.quantities.get(key[:-4] if key in t.accept.bounds else key)
             if e is not None:
                 out[f"{t.id}:{key}"] = (float(e.value), mc_variance(e))
+        for rel in t.accept.relations():
+            if all(n in o.quantities for n in rel.names()):
+                d = relation_check(rel, o.quantities)[1]
+                assert d is not None
+                out[f"{t.id}:{rel.text}"] = (float(d.value), mc_variance(d))
     return out
 
 

@@ -476,6 +476,9 @@ def challenge(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     purpose = f"{t.id} challenge"
     if r.reactivity:
         return _reactivity(t, r, c, obs, mask, days, step, applies, comps, opts, seed, B)
+    if t.comparator is not None:
+        raise NotExpressible("a challenge compares the same people challenged and not; a comparator is read for "
+                             "reactivity ('change from before to during the challenge')")
     got = {}
     for arm, (a, s) in {"challenged": (applies, comps), "unchallenged": ([], [])}.items():
         ds = c.follow(mask, days=days, purpose=purpose, limit=limit, schedule=s, interventions=a,
@@ -638,6 +641,9 @@ def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     days = read_duration(t.exposure.for_ if t.exposure else None, "exposure.for", 28.0) or 28.0
     if r.flare is not None:
         return _flares(t, r, c, obs, mask, days, seed, B)
+    if t.comparator is not None:
+        raise NotExpressible("a diary's correlation or cross-lagged effect is taken within one group; a comparator "
+                             "group is read for flares only")
     other = _second_observation(t, r, c)
     if other is None or t.measure.statistic not in ("correlation", "cross_lagged"):
         raise NotExpressible("a diary target is a within-person correlation or cross-lagged effect: give "
@@ -797,6 +803,38 @@ def _responders(t: Target, r: Reading, first: dict[str, np.ndarray], last: dict[
     return Outcome(t, "", q[key], q, n=_n(per_arm=len(x)), note=f"{note}; responder: >= {f:.0%} reduction")
 
 
+#: fields each design reads (besides id, title, population, measure and the published side)
+_READS = {
+    "prevalence": set(), "follow_up": set(), "case_control": {"comparator", "exposure"},
+    "exposure_cohort": {"comparator", "exposure"}, "challenge": {"comparator", "challenge"},
+    "diary": {"comparator", "exposure"}, "trial": {"comparator", "exposure"},
+}
+
+
+def _unused_fields(t: Target) -> None:
+    """A field the design would not read makes the target not expressible (never silently ignored)."""
+    given = {k for k in ("comparator", "exposure", "challenge") if getattr(t, k) is not None}
+    unused = sorted(given - _READS[t.design])
+    if unused:
+        raise NotExpressible(f"a {t.design} target does not use {', '.join(map(repr, unused))}; choose the design "
+                             "that does (docs/targets.md, How fitts evaluate reproduces each design)")
+    if t.design == "case_control" and t.exposure is not None and t.exposure.predisposition is None:
+        raise NotExpressible("a case-control target's exposure is a predisposition; an applied input needs design "
+                             "exposure_cohort")
+    group_comparator = isinstance(t.comparator, str)
+    if t.comparator is not None and t.design in ("case_control", "diary") and not group_comparator:
+        raise NotExpressible(f"a {t.design} target's comparator is a group (e.g. `comparator: controls`)")
+    if t.comparator is not None and t.design in ("trial", "exposure_cohort") and group_comparator:
+        raise NotExpressible(f"a {t.design} target's comparator is an arm of its own (an intervention or exposure "
+                             "mapping); the comparison group is the same people without it")
+    if t.measure.lag is not None and t.design != "diary":
+        raise NotExpressible("`lag` is read by diary targets only")
+    if t.measure.with_ is not None and t.measure.statistic not in ("correlation", "cross_lagged"):
+        raise NotExpressible(f"`with` pairs two observations in a correlation; {t.measure.statistic!r} uses one")
+    if t.design == "diary" and t.measure.at is not None:
+        raise NotExpressible("a diary runs over `exposure.for`; drop `measure.at`")
+
+
 DESIGNS: dict[str, Callable[[Target, Cohort, int, int], Outcome]] = {
     "prevalence": prevalence, "case_control": case_control, "exposure_cohort": exposure_cohort,
     "challenge": challenge, "follow_up": follow_up, "diary": diary, "trial": trial,
@@ -807,6 +845,7 @@ def run_target(target: Target, cohort: Cohort, *, seed: int = 0, resamples: int 
     """Run one target's protocol on a cohort and judge it against its accept band(s)."""
     B = resamples or cohort.protocol.cohort.bootstrap
     try:
+        _unused_fields(target)
         out = DESIGNS[target.design](target, cohort, seed, B)
     except NotExpressible as exc:
         return Outcome(target, "not expressible", note=str(exc))
