@@ -40,6 +40,7 @@ def run(tmp_path, cohort, body: str) -> dict:
     return {t.id: run_target(t, cohort, seed=0) for t in load_targets(f)}
 
 
+@pytest.mark.slow
 def test_the_documented_vocabulary_parses_and_runs(tmp_path, cohort) -> None:
     """Every worked example of docs/targets.md (Study vocabulary) loads and runs on a small cohort."""
     doc = (Path(__file__).parents[1] / "docs" / "targets.md").read_text(encoding="utf-8")
@@ -135,6 +136,7 @@ def test_visits_last_years_and_horizons(tmp_path, cohort) -> None:
     assert o["noq"].status == "not expressible" and "over the visits" in o["noq"].note
 
 
+@pytest.mark.slow
 def test_a_horizon_of_decades_continues_the_patients(tmp_path, fitts_model) -> None:
     small = TINY.model_copy(update={"patients": 40, "years": 2, "exposed_patients": 12})
     c = Cohort.simulate(fitts_model, load_protocol().model_copy(update={"cohort": small}), seed=1)
@@ -292,6 +294,7 @@ def test_within_person_direction(tmp_path, cohort) -> None:
     assert o.estimate is q["forward"]
 
 
+@pytest.mark.slow
 def test_sex_needs_a_role_in_the_theory(tmp_path, cohort) -> None:
     body = f"""
         - {{id: W, title: t, design: prevalence, population: fm, {HEAD}, accept: [0.6, 1],
