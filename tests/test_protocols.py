@@ -344,11 +344,33 @@ def test_fields_a_design_does_not_read_are_not_ignored(tmp_path, cohort) -> None
         - {{id: cc_input, title: t, design: case_control, population: fm, {HEAD}, accept: [-9, 9],
            exposure: {{input: infection, kind: "severe infection"}}, measure: {{observation: psqi, statistic: smd}}}}
         - {{id: at_for, title: t, design: trial, population: fm, {HEAD}, accept: [-9, 9],
-           exposure: {{intervention: snri, for: "8 weeks"}},
-           measure: {{observation: pain_nrs, statistic: smd, at: "12 months"}}}}
+           exposure: {{intervention: snri, for: "8 weeks", at: 30}},
+           measure: {{observation: pain_nrs, statistic: smd}}}}
+        - {{id: diary_in, title: t, design: diary, population: fm, {HEAD}, accept: [-9, 9],
+           exposure: {{input: invalidation, for: "4 weeks"}},
+           measure: {{observation: pain_nrs, statistic: correlation, with: psqi}}}}
     """)
     notes = {k: (v.status, v.note) for k, v in o.items()}
     assert all(s == "not expressible" for s, _ in notes.values()), notes
     assert "'comparator'" in notes["prev_cmp"][1] and "follow_up" in notes["prev_at"][1]
     assert "lag" in notes["lag"][1] and "arm of its own" in notes["trial_grp"][1]
-    assert "predisposition" in notes["cc_input"][1] and "end of treatment" in notes["at_for"][1]
+    assert "predisposition" in notes["cc_input"][1] and "exposure cohorts only" in notes["at_for"][1]
+    assert "not an everyday input" in notes["diary_in"][1]
+
+
+def test_a_trial_time_course_and_follow_up_after_treatment(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: TC, title: t, design: trial, population: fm, {HEAD}, accept: {{holds: ["at_2 below 0"]}},
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean_difference, at: ["4 weeks", "8 weeks", "24 weeks"]}}}}
+        - {{id: END, title: t, design: trial, population: fm, {HEAD}, accept: [-9, 9],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean_difference}}}}
+    """)
+    tc, end = o["TC"], o["END"]
+    assert tc.status != "not expressible", tc.note
+    assert {"at_1", "at_2", "at_3", "earlier", "later"} <= set(tc.quantities)
+    assert tc.estimate is tc.quantities["at_3"] and tc.quantities["later"] is tc.quantities["at_3"]
+    assert all(np.isfinite(tc.quantities[k].value) for k in ("at_1", "at_2", "at_3"))
+    assert end.note == "change over 56 days"  # measured at the end of treatment, as before
+    assert "treatment for 56" in tc.note

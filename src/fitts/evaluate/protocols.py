@@ -639,6 +639,10 @@ def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     days = read_duration(t.exposure.for_ if t.exposure else None, "exposure.for", 28.0) or 28.0
+    if t.exposure is not None and t.exposure.input is not None and \
+            t.exposure.input not in {comp.input for comp in c.protocol.everyday}:
+        raise NotExpressible(f"a diary records everyday life, and {t.exposure.input!r} is not an everyday input of "
+                             "the protocol (`everyday:`); an applied input needs design exposure_cohort or challenge")
     if r.flare is not None:
         return _flares(t, r, c, obs, mask, days, seed, B)
     if t.comparator is not None:
@@ -744,27 +748,40 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     if t.measure.statistic in ("proportion", "odds_ratio", "nnt") and r.responder is None:
         raise NotExpressible(f"a trial's {t.measure.statistic} counts responders: say the response in `of`, "
                              "e.g. '>= 30 % pain reduction'")
-    at = _single_time(t, None)
-    days = read_duration(t.exposure.for_, "exposure.for", None) or _horizon(t, r, at, 84.0)
-    if at is not None and abs(at - days) > 1.0:
-        raise NotExpressible(f"the trial is measured at the end of treatment ({days:g} days), but `at` says "
-                             f"{at:g} days; a later follow-up of a trial is not a design fitts runs yet")
+    when = read_at(t.measure.at)
+    if when is not None and when.schedule:
+        raise NotExpressible("a visit schedule is read by follow-up targets; give a trial's times as a list")
+    days = read_duration(t.exposure.for_, "exposure.for", None) or _horizon(t, r, when.last if when else None, 84.0)
+    # measured at the end of treatment, or at the times of `at`: a time past `for` is a follow-up after
+    # the treatment stopped, a list a time course
+    times = when.times if when is not None else (days,)
+    if min(times) <= 0:
+        raise NotExpressible("a trial is measured after it starts; give times after 0 in `at`")
     arms = {"treated": t.exposure, "comparator": t.comparator if isinstance(t.comparator, Exposure) else None}
     first: dict[str, np.ndarray] = {}
-    last: dict[str, np.ndarray] = {}
+    later: dict[str, np.ndarray] = {}
     for arm, exp in arms.items():
         applies, comps = _challenge(c, exp, days) if exp is not None else ([], [])
-        ds = c.follow(mask, days=days, purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
+        ds = c.follow(mask, days=max(times), purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
                       schedule=comps, interventions=applies)
-        v = np.asarray(measure(ds, c.instrument(obs), time=[0.0, float(ds.time.values[-1])]).values, dtype=float)
-        first[arm], last[arm] = v[:, 0], v[:, 1]
-    note = f"change over {days:g} days"
+        at = [float(ds.time.values[-1])] if when is None else list(times)
+        v = np.asarray(measure(ds, c.instrument(obs), time=[0.0, *at]).values, dtype=float)
+        first[arm], later[arm] = v[:, 0], v[:, 1:]
+    last = {arm: later[arm][:, -1] for arm in arms}
+    note = f"change over {max(times):g} days" + (f", treatment for {days:g}" if max(times) != days else "")
     if r.responder is not None:
+        if len(times) > 1:
+            raise NotExpressible("responders are counted at one time; give one time in `at`")
         return _responders(t, r, first, last, seed, B, note)
+    diffs = [_compare(t, r, later["treated"][:, k] - first["treated"],
+                      later["comparator"][:, k] - first["comparator"], paired=True, seed=seed, B=B)
+             for k in range(len(times))]
     change = {arm: last[arm] - first[arm] for arm in arms}
-    est = _compare(t, r, change["treated"], change["comparator"], paired=True, seed=seed, B=B)
-    sides = _sides(change["treated"], change["comparator"], ("treated", "comparator"))
-    return Outcome(t, "", est, sides, n=_n(per_arm=len(change["treated"])), note=note)
+    q = _sides(change["treated"], change["comparator"], ("treated", "comparator"))
+    if len(times) > 1:
+        q |= {f"at_{k + 1}": d for k, d in enumerate(diffs)}
+        q["earlier"], q["later"] = diffs[0], diffs[-1]
+    return Outcome(t, "", diffs[-1], q, n=_n(per_arm=len(change["treated"])), note=note)
 
 
 def _responders(t: Target, r: Reading, first: dict[str, np.ndarray], last: dict[str, np.ndarray], seed: int,
@@ -827,6 +844,20 @@ def _unused_fields(t: Target) -> None:
     if t.comparator is not None and t.design in ("trial", "exposure_cohort") and group_comparator:
         raise NotExpressible(f"a {t.design} target's comparator is an arm of its own (an intervention or exposure "
                              "mapping); the comparison group is the same people without it")
+    for key in ("exposure", "challenge"):
+        exp = getattr(t, key)
+        if not isinstance(exp, Exposure):
+            continue
+        if exp.at is not None and t.design != "exposure_cohort":
+            raise NotExpressible(f"`{key}.at` is read by exposure cohorts only; a {t.design} applies it from the "
+                                 "start of the study")
+        if exp.predisposition is not None and t.design != "case_control":
+            raise NotExpressible("a predisposition splits a case-control population; use design case_control")
+    if t.design == "diary" and t.exposure is not None:
+        e = t.exposure
+        if e.clamp is not None or e.intervention is not None or e.predisposition is not None:
+            raise NotExpressible("a diary records everyday life: its `exposure` gives `for` and at most the "
+                                 "everyday input people live with")
     if t.measure.lag is not None and t.design != "diary":
         raise NotExpressible("`lag` is read by diary targets only")
     if t.measure.with_ is not None and t.measure.statistic not in ("correlation", "cross_lagged"):
