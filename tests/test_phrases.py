@@ -64,6 +64,12 @@ def test_an_odds_ratio_of_responders_needs_the_response_said() -> None:
     assert ok.responder == pytest.approx(0.3) and not ok.reversed
 
 
+def test_two_statements_in_one_target_are_refused() -> None:
+    msg = unread(target("prevalence", "fm", observation="psqi", of="PSQI > 5 and PSQI < 10"))
+    assert "'> 5' and '< 10'" in msg
+    assert "or" in unread(target("prevalence", "fm", observation="psqi", of="PSQI > 5 or PSQI < 2"))
+
+
 def test_words_naming_another_instrument_are_refused() -> None:
     msg = unread(target("case_control", "fm", observation="cpm_effect", statistic="hedges_g", of="lower PPT in FM"))
     assert "pressure_pain_threshold" in msg and "cpm_effect" in msg

@@ -67,6 +67,9 @@ GROUP_SIDE = ("fm", "cases", "patients", "exposed", "drug", "treated", "treatmen
 COMPARATOR_SIDE = ("controls", "control", "healthy controls", "unexposed", "placebo", "usual care", "untreated",
                    "unchallenged", "comparator", "sham", "waiting list", "men", "earlier", "baseline")
 FILLERS = frozenset({"the", "a", "an", "and"})
+#: phrase kinds a target says at most once
+_ONCE = ("event", "percentile", "horizon", "with", "responder", "population", "sex", "stimulus", "precedes",
+         "visits", "last_years", "status", "comparison", "flare", "flare_definition", "reactivity", "change")
 
 _NUM = r"(\d+(?:\.\d+)?)"
 _UNIT = r"(y|yr|yrs|years?|months?|weeks?|days?|nights?|decades?|hours?)"
@@ -325,6 +328,11 @@ def read_of(target: Target) -> Reading:
                              "listed in docs/targets.md (What the words in `of` mean)")
     if not r.read:
         raise NotExpressible(f"`of` ({of!r}) says nothing fitts reads; leave it out or say what is summarised")
+    for kind in _ONCE:  # two events (or horizons, ...) would leave all but one unscored
+        said = [text for k, text in r.read if k == kind]
+        if len(said) > 1:
+            raise NotExpressible(f"`of` says {' and '.join(map(repr, said))}; a target reads one {kind} "
+                                 "(write one target per statement)")
     _check_design(r, target)
     return r
 
