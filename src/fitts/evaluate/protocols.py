@@ -2,20 +2,14 @@
 
 Each design reads the target's groups, exposure or challenge and measure, runs the study
 on the :class:`~fitts.evaluate.cohort.Cohort` and returns an :class:`Outcome`. What a
-target says in words is read by a small documented grammar (see ``docs/targets.md``):
+target says in words (``measure.of``, ``measure.at``, durations) is read completely by
+:mod:`fitts.evaluate.phrases`; each design then honours the phrases it can (events,
+horizons, visits, responders, flares, reactivity, precedence, ...) and refuses the
+others, and a field the design would not read is refused too (:func:`run_target`).
 
-* ``of`` starting with *less*, *lower*, *fewer*, *reduced* or *smaller* flips a
-  difference statistic to (comparator - group): "less inhibition in FM" is positive when
-  patients inhibit less;
-* a proportion of a continuous observation needs an event: ``NAME > 5`` (also ``>=``,
-  ``<``, ``<=``), or ``below|above the 5th percentile of controls``; for a 0/1
-  observation the event is 1, or 0 when ``of`` says *negative*;
-* ``ever`` in ``of`` asks whether a 0/1 observation was ever 1 by the end of the cohort;
-* a correlation ``with NAME`` pairs the observation with instrument NAME in the same
-  patients.
-
-A target the theory cannot express (a missing state, input, intervention or parameter)
-becomes an outcome with status ``not expressible`` and the reason; it is never skipped.
+A target the theory cannot express (a missing state, input, intervention or parameter),
+or whose words cannot be read, becomes an outcome with status ``not expressible`` and
+the reason; it is never skipped, and never scored as a different quantity.
 """
 
 from __future__ import annotations
