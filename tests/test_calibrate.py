@@ -93,3 +93,21 @@ def test_a_single_knob_is_searched_on_a_grid(model, protocol) -> None:
     knobs = Calibration("fitts", [Knob(name="protocol:everyday.1.rate_per_year", range=(0.1, 0.5))])
     res = calibrate(model, knobs, protocol=protocol, patients=60, seed=1, evaluations=2)
     assert [v for (v,), _ in res.history] == pytest.approx([0.1, 0.5])
+
+
+def test_a_directional_rule_is_an_emulated_bound_and_a_loss_term(tmp_path) -> None:
+    from fitts.evaluate.calibrate import target_loss, target_quantities
+    from fitts.evaluate.targets import load_targets as _load
+
+    f = tmp_path / "t.yaml"
+    f.write_text("format: fitts-targets/1\ntargets:\n"
+                 "  - {id: R, title: t, design: case_control, population: fm, comparator: controls, grade: B,\n"
+                 "     source: s, protocol: p, measure: {observation: psqi, statistic: hedges_g},\n"
+                 "     accept: \"lower in cases\"}\n")
+    t = _load(f)["R"]
+    (q,) = target_quantities(_load(f))
+    assert q.name == "R:lower in cases" and q.bound == 0.0 and q.direction == "max"
+    control = Estimate(2, 1.9, 2.1)
+    holds = Outcome(t, "pass", Estimate(-1, -1, -1), {"group": Estimate(1, 0.9, 1.1), "comparator": control})
+    broken = Outcome(t, "fail", Estimate(1, 1, 1), {"group": Estimate(3, 2.9, 3.1), "comparator": control})
+    assert target_loss(holds) == 0.0 and target_loss(broken) > 0.0
