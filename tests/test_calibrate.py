@@ -109,3 +109,21 @@ def test_monte_carlo_scales_follow_how_each_study_samples() -> None:
     assert scales["B38"] == pytest.approx(250 / 8000)  # a challenge of cases: grows with the cohort
     assert any(k.startswith("B09:") for k in scales)
     assert all(v == pytest.approx(250 / cap) for k, v in scales.items() if k.startswith("B09:"))
+
+
+def test_a_directional_rule_is_an_emulated_bound_and_a_loss_term(tmp_path) -> None:
+    from fitts.evaluate.calibrate import target_loss, target_quantities
+    from fitts.evaluate.targets import load_targets as _load
+
+    f = tmp_path / "t.yaml"
+    f.write_text("format: fitts-targets/1\ntargets:\n"
+                 "  - {id: R, title: t, design: case_control, population: fm, comparator: controls, grade: B,\n"
+                 "     source: s, protocol: p, measure: {observation: psqi, statistic: hedges_g},\n"
+                 "     accept: \"lower in cases\"}\n")
+    t = _load(f)["R"]
+    (q,) = target_quantities(_load(f))
+    assert q.name == "R:lower in cases" and q.bound == 0.0 and q.direction == "max"
+    control = Estimate(2, 1.9, 2.1)
+    holds = Outcome(t, "pass", Estimate(-1, -1, -1), {"group": Estimate(1, 0.9, 1.1), "comparator": control})
+    broken = Outcome(t, "fail", Estimate(1, 1, 1), {"group": Estimate(3, 2.9, 3.1), "comparator": control})
+    assert target_loss(holds) == 0.0 and target_loss(broken) > 0.0

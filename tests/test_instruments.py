@@ -49,6 +49,7 @@ MONOTONE = [
     ("pressure_pain_threshold", "central_gain", -1), ("pressure_pain_threshold", "descending_inhibition", +1),
     ("pressure_for_equal_pain", "central_gain", -1), ("pressure_for_equal_pain", "nociception", -1),
     ("pressure_for_equal_pain", "drg", -1),
+    ("evoked_pain_nrs", "central_gain", +1), ("evoked_pain_nrs", "nociception", +1), ("evoked_pain_nrs", "drg", +1),
     ("cpm_effect", "descending_inhibition", +1),
     ("temporal_summation", "central_gain", +1),
     ("ienfd", "small_fibre", -1), ("ienfd_pathology", "small_fibre", +1),
@@ -103,6 +104,18 @@ def test_reproducible_per_patient_and_per_time() -> None:
         again = measure(ds, name, seed=7)
         np.testing.assert_array_equal(whole.values, again.values, err_msg=name)
     assert not np.array_equal(measure(ds, "pain_nrs", seed=8).values, measure(ds, "pain_nrs").values)
+
+
+def test_evoked_pain_rises_with_the_stimulus_and_shares_the_pressure_person() -> None:
+    ds = make_ds({}, n_patients=200, days=3)
+    weak, strong = (measure(ds, "evoked_pain_nrs", noise=False, pressure=p).values for p in (2.0, 6.0))
+    assert (strong > weak).all()
+    # a person who needs more pressure for the same pain feels less at a fixed pressure
+    felt = measure(ds, "evoked_pain_nrs", time=3.0).values
+    needed = measure(ds, "pressure_for_equal_pain", time=3.0).values
+    assert np.corrcoef(felt, needed)[0, 1] < -0.5
+    with pytest.raises(DataError, match="positive"):
+        measure(ds, "evoked_pain_nrs", pressure=-1.0)
 
 
 def test_instruments_draw_from_separate_streams() -> None:

@@ -73,3 +73,21 @@ def test_paired_bootstrap_keeps_pairs() -> None:
     x = r.normal(size=400)
     e = estimate(correlation, x, x + 0.1 * r.normal(size=400), paired=True, seed=0)
     assert e.low > 0.98
+
+
+def test_cross_lagged_finds_the_direction_that_was_built_in() -> None:
+    """y drives next-day x; x does not drive y: forward is large, reverse near zero."""
+    from fitts.evaluate.statistics import cross_lagged, cross_lagged_difference, lagged_sums, nnt
+
+    rng = np.random.default_rng(4)
+    n, days = 200, 60
+    y = rng.normal(size=(n, days)) + rng.normal(size=(n, 1)) * 3  # person means must not matter
+    x = np.zeros((n, days))
+    x[:, 0] = rng.normal(size=n)
+    for k in range(1, days):
+        x[:, k] = 0.3 * x[:, k - 1] + 0.6 * y[:, k - 1] + rng.normal(size=n)
+    fwd, rev = lagged_sums(y, x), lagged_sums(x, y)
+    f, r = float(cross_lagged(*fwd)), float(cross_lagged(*rev))
+    assert f > 0.4 and abs(r) < 0.05
+    assert float(cross_lagged_difference(*fwd, *rev)) == pytest.approx(f - r)
+    assert float(nnt(np.array([1, 1, 0, 0.0]), np.array([1, 0, 0, 0.0]))) == pytest.approx(4.0)

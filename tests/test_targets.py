@@ -361,3 +361,23 @@ def test_round_trip_through_yaml(targets: list[dict]) -> None:
         expected = {k: v for k, v in written.items() if v is not None}
         assert _same(expected, loaded.to_data()), (expected, loaded.to_data())
         assert Target.model_validate(loaded.to_data()) == loaded
+
+
+def test_directional_rules_in_accept(tmp_path: Path) -> None:
+    from fitts.evaluate.targets import Accept, parse_relation
+
+    a = Accept.model_validate("lower in cases")
+    assert a.named and a.quantities() == ("group", "comparator")
+    assert a.passes({"group": 1.0, "comparator": 2.0}) and not a.passes({"group": 2.0, "comparator": 1.0})
+    b = Accept.model_validate({"reverse": [-0.1, 0.1], "holds": ["forward larger than reverse"]})
+    assert b.passes({"forward": -0.5, "reverse": 0.05})  # a magnitude rule: |forward| > |reverse|
+    assert not b.passes({"forward": 0.01, "reverse": 0.05})
+    assert Accept.model_validate({"holds": "treatment above placebo"}).quantities() == ("treated", "comparator")
+    assert parse_relation("value below 0").right == 0.0
+    assert b.model_dump() == {"reverse": [-0.1, 0.1], "holds": ["forward larger than reverse"]}
+    assert a.model_dump() == "lower in cases"
+    text = ONE.replace("accept: [0.01, 0.06]", 'accept: "lower somewhere"')
+    with pytest.raises(ModelError, match="cannot read the rule"):
+        load_targets(_write(tmp_path, text))
+    with pytest.raises(ModelError, match="two numbers"):
+        load_targets(_write(tmp_path, ONE.replace("accept: [0.01, 0.06]", 'accept: "1 below 2"')))

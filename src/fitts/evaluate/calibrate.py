@@ -40,7 +40,7 @@ from fitts.spec.yamlio import load_yaml_file
 
 from .history_matching import Quantity, band_quantity, bound_quantity
 from .protocol import Protocol, load_protocol
-from .protocols import Outcome
+from .protocols import Outcome, relation_check
 from .scorecard import Scorecard, evaluate
 from .statistics import Estimate
 from .targets import TargetSet, load_targets
@@ -231,6 +231,19 @@ def target_loss(o: Outcome) -> float:
         short = (b - e.value) if key.endswith("_min") else (e.value - b)
         d = max(0.0, short) / max(abs(b), 1e-9) * 2.0
         total += math.log1p(d * d)
+    for rel in acc.relations():  # a directional rule counts only when violated, by its relative shortfall
+        try:
+            _, diff, _, _ = relation_check(rel, o.quantities)
+        except KeyError:
+            total += NOT_EXPRESSIBLE_PENALTY
+            continue
+        if diff is None or not np.isfinite(diff.value):
+            total += NOT_EXPRESSIBLE_PENALTY
+            continue
+        short = -diff.value if rel.op == ">" else diff.value
+        sides = [abs(o.quantities[n].value) for n in rel.names() if n in o.quantities]
+        d = max(0.0, short) / max(max(sides, default=0.0), 1e-9) * 2.0
+        total += math.log1p(d * d)
     return total
 
 
@@ -244,7 +257,8 @@ def target_quantities(targets: TargetSet) -> list[Quantity]:
 
     A target with one accept band is one quantity named by its id; a named accept
     (``{exposed: [0.1, 0.3], ratio_min: 3}``) gives one quantity per band or bound,
-    named ``ID:NAME``.
+    named ``ID:NAME``, and one per directional rule (the difference of its two sides,
+    bounded by 0), named ``ID:RULE``.
     """
     out: list[Quantity] = []
     for t in targets:
@@ -256,6 +270,8 @@ def target_quantities(targets: TargetSet) -> list[Quantity]:
             out.append(band_quantity(f"{t.id}:{name}", t.id, band, t.value if name == "exposed" else None))
         for key, b in acc.bounds.items():
             out.append(bound_quantity(f"{t.id}:{key}", t.id, b, key[-3:]))
+        for rel in acc.relations():  # a directional rule bounds the difference of its two sides by 0
+            out.append(bound_quantity(f"{t.id}:{rel.text}", t.id, 0.0, "min" if rel.op == ">" else "max"))
     return out
 
 
@@ -298,6 +314,11 @@ def scorecard_outputs(sc: Scorecard) -> dict[str, tuple[float, float]]:
             e = o.quantities.get(key[:-4] if key in t.accept.bounds else key)
             if e is not None:
                 out[f"{t.id}:{key}"] = (float(e.value), mc_variance(e))
+        for rel in t.accept.relations():
+            if all(n in o.quantities for n in rel.names()):
+                d = relation_check(rel, o.quantities)[1]
+                assert d is not None
+                out[f"{t.id}:{rel.text}"] = (float(d.value), mc_variance(d))
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from fitts.compile.compiled import CompiledModel
-from fitts.observe.instruments import measure
+from fitts.observe.instruments import Instrument, measure
 from fitts.sim.sample import start_at
 from fitts.sim.simulate import Apply, simulate
 from fitts.spec.schema import ScheduleComponent
@@ -60,6 +60,9 @@ class Cohort:
     t0: float
     acr: np.ndarray
     params: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: instruments a target states itself (a combination of states), by observation name; set while
+    #: that target runs
+    custom: dict[str, Instrument] = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ construction
@@ -120,13 +123,30 @@ class Cohort:
             return self.ok & ~self.ever_case(self.t0)
         raise KeyError(name)
 
-    def values(self, observation: str, mask: np.ndarray, time: float | None = None) -> np.ndarray:
-        """An instrument measured at `time` (default t0) on the patients in `mask`."""
+    def values(self, observation: str, mask: np.ndarray, time: float | None = None,
+               options: Mapping[str, float] | None = None) -> np.ndarray:
+        """An instrument measured at `time` (default t0) on the patients in `mask` (`options`: the
+        instrument's options, e.g. ``{"pressure": 4.0}`` for ``evoked_pain_nrs``)."""
         t = self.t0 if time is None else time
-        key = (observation, float(t))
+        opts = dict(options or {})
+        inst = self.instrument(observation)
+        key = (inst, float(t), tuple(sorted(opts.items())))
         if key not in self._cache:
-            self._cache[key] = np.asarray(measure(self.ds, observation, time=t).values, dtype=float)
+            self._cache[key] = np.asarray(measure(self.ds, inst, time=t, **opts).values, dtype=float)
         return self._cache[key][mask]
+
+    def instrument(self, observation: str) -> str | Instrument:
+        """What :func:`~fitts.observe.instruments.measure` is given for an observation name."""
+        return self.custom.get(observation, observation)
+
+    def history(self, observation: str, mask: np.ndarray, until: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """An instrument at every recorded time up to `until` (default t0): (times (k,), values (n, k))."""
+        tt = np.asarray(self.ds.time.values, dtype=float)
+        k = self.time_index(self.t0 if until is None else until) + 1
+        if observation == "acr2016_case":
+            return tt[:k], self.acr[mask, :k]
+        values = measure(self.ds, self.instrument(observation), time=tt[:k]).values
+        return tt[:k], np.asarray(values, dtype=float)[mask]
 
     def param(self, name: str) -> np.ndarray:
         """One parameter row per patient."""

@@ -10,7 +10,6 @@ predisposition named in a target stands for. Errors name the file, line and entr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from fitts.spec.yamlio import data_file_error, load_yaml_file
 
 FORMAT = "fitts-protocol/1"
 DAYS_PER = {"night": 1.0, "day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[- ]?\s*(night|day|week|month|year)s?\b", re.IGNORECASE)
 
 
 class _Model(BaseModel):
@@ -108,18 +106,6 @@ class Protocol(_Model):
                                  hint="write everyday.<n>.<field> (n from 0) or exposures.<kind>.<n>.<field>, "
                                       "e.g. everyday.1.rate_per_year") from None
         return Protocol.model_validate({**data, "source": self.source})
-
-
-def duration_days(text: float | str | None, default: float | None = None) -> float | None:
-    """Days in a duration: a number of days, or words like ``12 months``, ``1 night``, ``2-week``."""
-    if text is None:
-        return default
-    if isinstance(text, int | float):
-        return float(text)
-    m = _DURATION.match(str(text))
-    if not m:
-        return default
-    return float(m.group(1)) * DAYS_PER[m.group(2).lower()]
 
 
 def protocol_path() -> Path:

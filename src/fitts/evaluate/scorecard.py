@@ -37,6 +37,7 @@ def _accept_text(t: Target) -> str:
         return f"[{lo:g}, {hi:g}]"
     parts = [f"{k} in [{lo:g}, {hi:g}]" for k, (lo, hi) in a.bands.items()]
     parts += [f"{k[:-4]} {'>=' if k.endswith('_min') else '<='} {v:g}" for k, v in a.bounds.items()]
+    parts += list(a.holds)
     return "; ".join(parts)
 
 
@@ -45,7 +46,7 @@ def _row(o: Outcome) -> dict[str, Any]:
     est = o.estimate
     note = o.note
     if o.quantities and t.accept.named:
-        extra = ", ".join(f"{k} {e}" for k, e in o.quantities.items() if k != "exposed")
+        extra = ", ".join(f"{k} {e}" for k, e in o.quantities.items() if k not in ("exposed", "value"))
         note = f"{note}; {extra}" if note else extra
     return {
         "id": t.id, "title": t.title, "design": t.design, "grade": t.grade, "statistic": t.measure.statistic,

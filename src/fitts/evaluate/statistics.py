@@ -24,6 +24,11 @@ def proportion(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis)
 
 
+def mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mean of a per-patient quantity (e.g. flares per year)."""
+    return np.mean(x, axis=axis)
+
+
 def odds_ratio(exposed: np.ndarray, unexposed: np.ndarray, axis: int = -1) -> np.ndarray:
     """Odds ratio of the event (0/1) in exposed versus unexposed (Haldane 0.5 correction
     applied to every cell when any cell is empty)."""
@@ -74,10 +79,61 @@ def correlation(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.sum(xc * yc, axis=axis) / np.sqrt(np.sum(xc**2, axis=axis) * np.sum(yc**2, axis=axis))
 
 
+def nnt(treated: np.ndarray, comparator: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Number needed to treat: 1 / (responder share treated - responder share comparator).
+
+    Infinite when the shares are equal; negative when the comparator does better (a
+    number needed to harm).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 / (np.mean(treated, axis=axis) - np.mean(comparator, axis=axis))
+
+
+def _centred(a: np.ndarray) -> np.ndarray:
+    return a - a.mean(axis=1, keepdims=True)
+
+
+def lagged_sums(cause: np.ndarray, effect: np.ndarray) -> list[np.ndarray]:
+    """Per-person sums for a within-person cross-lagged regression, shapes (patients,).
+
+    The effect at report t+1 is regressed on the cause and on the effect itself at report
+    t, every series centred on the person's own mean over the lagged pairs (the fixed,
+    within-person part of a multilevel cross-lagged model). Returns the sums of squares and
+    products s11 (cause), s22 (effect at t), s12, s1o, s2o, soo (o = effect at t+1), which a
+    resample of persons adds up.
+
+    Parameters
+    ----------
+    cause, effect
+        Daily reports, shape (patients, reports).
+    """
+    p1, p2, o = _centred(cause[:, :-1]), _centred(effect[:, :-1]), _centred(effect[:, 1:])
+    return [np.sum(a * b, axis=1) for a, b in ((p1, p1), (p2, p2), (p1, p2), (p1, o), (p2, o), (o, o))]
+
+
+def cross_lagged(s11: np.ndarray, s22: np.ndarray, s12: np.ndarray, s1o: np.ndarray, s2o: np.ndarray,
+                 soo: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Standardised within-person cross-lagged coefficient from :func:`lagged_sums` (summed over persons).
+
+    beta = (s22 s1o - s12 s2o) / (s11 s22 - s12^2), standardised by sqrt(s11 / soo): the
+    change in the next report of the effect, in its within-person SDs, per within-person SD
+    of the cause, holding the effect's own previous report fixed.
+    """
+    a11, a22, a12, a1o, a2o, aoo = (np.sum(v, axis=axis) for v in (s11, s22, s12, s1o, s2o, soo))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = (a22 * a1o - a12 * a2o) / (a11 * a22 - a12**2)
+        return beta * np.sqrt(a11 / aoo)
+
+
+def cross_lagged_difference(*sums: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Forward minus reverse cross-lagged coefficient: the 12 per-person sums of both directions."""
+    return cross_lagged(*sums[:6], axis=axis) - cross_lagged(*sums[6:], axis=axis)
+
+
 #: two-sample statistics by the names used in target files
 TWO_SAMPLE: dict[str, Statistic] = {
     "odds_ratio": odds_ratio, "hedges_g": hedges_g, "smd": smd, "ratio": ratio,
-    "mean_difference": mean_difference, "correlation": correlation,
+    "mean_difference": mean_difference, "correlation": correlation, "nnt": nnt,
 }
 
 

@@ -28,6 +28,7 @@ exposed / comparator, ``difference`` = exposed - comparator); see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,8 @@ from fitts.spec.yamlio import line_at, load_yaml_file, locate
 FORMAT = "fitts-targets/1"
 
 Design = Literal["prevalence", "case_control", "exposure_cohort", "challenge", "diary", "trial", "follow_up"]
-Statistic = Literal["proportion", "odds_ratio", "hedges_g", "smd", "ratio", "mean_difference", "correlation"]
+Statistic = Literal["proportion", "odds_ratio", "hedges_g", "smd", "ratio", "mean_difference", "correlation",
+                    "nnt", "mean", "cross_lagged"]
 Grade = Literal["A", "B", "C"]
 DESIGNS: tuple[str, ...] = get_args(Design)
 STATISTICS: tuple[str, ...] = get_args(Statistic)
@@ -141,9 +143,82 @@ class Measure(_Model):
     observation: Name
     statistic: Statistic
     of: Text | None = None
-    at: Number | Text | None = None
+    at: Number | Text | Annotated[list[Number | Text], Field(min_length=1)] | None = None
     with_: Name | None = Field(default=None, alias="with")
     lag: Annotated[int, Field(ge=0, le=30)] | None = None
+    reads: Annotated[dict[Name, Number], Field(min_length=1)] | None = None
+    noise: Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _noise_needs_reads(self) -> Measure:
+        if self.noise is not None and self.reads is None:
+            raise ValueError("`noise` is the measurement error of a stated combination; give `reads` too")
+        return self
+
+
+#: words for the sides of a relation -> the quantity the evaluator computes
+SIDE_NAMES = {"cases": "group", "fm": "group", "patients": "group", "group": "group", "controls": "comparator",
+              "control": "comparator", "comparator": "comparator", "placebo": "comparator",
+              "treatment": "treated", "treated": "treated", "drug": "treated", "challenged": "challenged",
+              "unchallenged": "unchallenged"}
+_RELATION_WORDS = {"above": (">", False), "below": ("<", False), "higher than": (">", False),
+                   "lower than": ("<", False), ">": (">", False), "<": ("<", False),
+                   "larger than": (">", True), "smaller than": ("<", True)}
+_QUANTITY = r"(-?\d+(?:\.\d+)?|[a-z_][a-z0-9_]*)"
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A directional accept rule: ``left op right`` on two quantities (or a quantity and a number).
+
+    ``magnitude`` compares absolute values ("forward larger than reverse"). Written as
+    "lower in cases", "treated above comparator", "earlier below later", "value below 0",
+    "forward larger than reverse".
+    """
+
+    left: str | float
+    op: str  # "<" or ">"
+    right: str | float
+    magnitude: bool
+    text: str
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(x for x in (self.left, self.right) if isinstance(x, str))
+
+    def holds(self, simulated: Mapping[str, float]) -> bool:
+        def v(x: str | float) -> float:
+            y = float(simulated[x]) if isinstance(x, str) else float(x)
+            return abs(y) if self.magnitude else y
+        a, b = v(self.left), v(self.right)
+        return bool(a > b if self.op == ">" else a < b)
+
+
+def parse_relation(text: str) -> Relation:
+    """Read one directional accept rule (see :class:`Relation`); ValueError says what is accepted."""
+    t = " ".join(str(text).lower().split())
+    m = re.fullmatch(r"(lower|higher|smaller|larger) in (cases|fm|patients|treated|treatment|challenged)", t)
+    if m:
+        side = SIDE_NAMES[m.group(2)]
+        other = {"group": "comparator", "treated": "comparator", "challenged": "unchallenged"}[side]
+        op = "<" if m.group(1) in ("lower", "smaller") else ">"
+        return Relation(side, op, other, m.group(1) in ("smaller", "larger"), text)
+    words = "|".join(re.escape(w) for w in sorted(_RELATION_WORDS, key=len, reverse=True))
+    m = re.fullmatch(_QUANTITY + r" (" + words + r") " + _QUANTITY, t)
+    if not m:
+        raise ValueError(f"cannot read the rule {text!r}; write 'lower in cases', 'A above B', 'A below B', "
+                         "'A larger than B' (magnitudes) or 'A below 0'")
+
+    def side(x: str) -> str | float:
+        try:
+            return float(x)
+        except ValueError:
+            return SIDE_NAMES.get(x, x)
+
+    op, magnitude = _RELATION_WORDS[m.group(2)]
+    left, right = side(m.group(1)), side(m.group(3))
+    if not isinstance(left, str) and not isinstance(right, str):
+        raise ValueError(f"the rule {text!r} compares two numbers; name a quantity")
+    return Relation(left, op, right, magnitude, text)
 
 
 class Accept(BaseModel):
@@ -159,30 +234,40 @@ class Accept(BaseModel):
     band: Band | None = None
     bands: dict[str, Band] = Field(default_factory=dict)
     bounds: dict[str, Number] = Field(default_factory=dict)
+    holds: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
     def _from_written(cls, data: Any) -> Any:
         if isinstance(data, list | tuple):
             return {"band": data}
+        if isinstance(data, str):
+            return {"holds": (data,)}
         if isinstance(data, Mapping):
             if not data:
                 raise ValueError("give a band [lo, hi] or a mapping of named bands and bounds")
             bands: dict[str, Any] = {}
             bounds: dict[str, Any] = {}
+            holds: Any = ()
             for key, value in data.items():
                 key = str(key)
-                if key.endswith(BOUND_SUFFIXES):
+                if key == "holds":
+                    holds = (value,) if isinstance(value, str) else value
+                    if not isinstance(holds, list | tuple) or not all(isinstance(h, str) for h in holds):
+                        raise ValueError("`holds` is a rule in words or a list of them, e.g. 'lower in cases'")
+                elif key.endswith(BOUND_SUFFIXES):
                     if not key[:-4]:
                         raise ValueError(f"bound {key!r} names no quantity; write e.g. ratio{key[-4:]}")
                     bounds[key] = value
                 else:
                     bands[key] = value
-            return {"bands": bands, "bounds": bounds}
-        raise ValueError(f"expected a band [lo, hi] or a mapping of named bands, got {data!r}")
+            return {"bands": bands, "bounds": bounds, "holds": tuple(holds)}
+        raise ValueError(f"expected a band [lo, hi], a rule in words or a mapping of named bands, got {data!r}")
 
     @model_validator(mode="after")
     def _consistent(self) -> Accept:
+        for rule in self.holds:
+            parse_relation(rule)
         for name in {k[:-4] for k in self.bounds}:
             lo, hi = self.bounds.get(f"{name}_min"), self.bounds.get(f"{name}_max")
             if lo is not None and hi is not None and lo > hi:
@@ -190,10 +275,13 @@ class Accept(BaseModel):
         return self
 
     @model_serializer
-    def _written(self) -> list[float] | dict[str, Any]:
+    def _written(self) -> list[float] | dict[str, Any] | str:
         if self.band is not None:
             return list(self.band)
-        return {**{k: list(v) for k, v in self.bands.items()}, **self.bounds}
+        if self.holds and not self.bands and not self.bounds and len(self.holds) == 1:
+            return self.holds[0]  # type: ignore[return-value]
+        extra = {"holds": list(self.holds)} if self.holds else {}
+        return {**{k: list(v) for k, v in self.bands.items()}, **self.bounds, **extra}
 
     @property
     def named(self) -> bool:
@@ -203,7 +291,12 @@ class Accept(BaseModel):
     def quantities(self) -> tuple[str, ...]:
         """Names a simulated mapping must provide (empty for a single band)."""
         names = list(self.bands) + [k[:-4] for k in self.bounds]
+        names += [n for r in self.relations() for n in r.names()]
         return tuple(dict.fromkeys(names))
+
+    def relations(self) -> tuple[Relation, ...]:
+        """The directional rules (``holds``), read."""
+        return tuple(parse_relation(h) for h in self.holds)
 
     def passes(self, simulated: float | Mapping[str, float]) -> bool:
         """Whether `simulated` satisfies every band and bound (inclusive); NaN never passes."""
@@ -227,7 +320,7 @@ class Accept(BaseModel):
         for key, bound in self.bounds.items():
             x = float(simulated[key[:-4]])
             ok = ok and (x >= bound if key.endswith("_min") else x <= bound)
-        return bool(ok)
+        return bool(ok and all(r.holds(simulated) for r in self.relations()))
 
 
 class Target(_Model):

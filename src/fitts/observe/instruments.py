@@ -87,6 +87,8 @@ STREAMS: dict[str, int] = {
     "psqi_person": 22,
     "fatigue_person": 23,
     "distress_person": 24,
+    "evoked_pain_nrs": 25,
+    "combination": 26,
 }
 
 # ----------------------------------------------------------------------------- constants
@@ -183,6 +185,12 @@ SR_CENTRAL_GAIN = 1.0  # ln sensitivity per unit of central gain
 SR_PERIPHERAL = 0.5  # ln sensitivity per unit of peripheral sensitisation (nociception, drg)
 EQUAL_PAIN_NRS = 5.0  # the fixed evoked pain level (NRS) whose pressure is reported
 SR_LOG_NOISE = 0.15  # occasion (Gracely 2002 stimulus-response; single-session rating error)
+#: the standard stimulus of an evoked-pain rating when a target names none: the pressure that
+#: evokes NRS 5 at healthy resting levels (and the 4 kg/cm^2 tender-point criterion)
+EVOKED_PRESSURE = SR_HALF_MAX  # kg/cm^2
+#: a single 0-10 rating of an experimental stimulus: SEM about 1 point, as for daily pain
+#: ratings (Jensen MP, McFarland CA. Pain 1993;55:195-203)
+EVOKED_NRS_NOISE = 1.0  # NRS points, occasion
 
 # CPM and temporal summation
 CPM_PCT_PER_UNIT = 40.0  # % reduction of test pain per unit of descending inhibition
@@ -527,6 +535,25 @@ def evoked_pain(pressure: np.ndarray, central_gain: np.ndarray, peripheral: np.n
     return 10.0 * xb / (1.0 + xb)
 
 
+def _evoked_pain_nrs(states: States, rng: RngNormals, pressure: float = EVOKED_PRESSURE) -> np.ndarray:
+    """Pain rating (NRS 0-10) to a pressure stimulus of fixed intensity (kg/cm^2, option `pressure`).
+
+    :func:`evoked_pain` at the given pressure, with the person's pressure sensitivity
+    deviation (sd PRESSURE_PERSON_LOG_SD, the same person deviation as the pressure
+    measures: a person who needs more pressure feels less at a fixed one) and an occasion
+    rating error (sd EVOKED_NRS_NOISE). Source: stimulus-response pressure paradigm of
+    Gracely RH et al. Arthritis Rheum 2002;46:1333-43; fixed-intensity ratings as in
+    Petzke F et al. Pain 2003;105:403-13.
+    """
+    if not (np.isfinite(pressure) and pressure > 0):
+        raise DataError(f"evoked_pain_nrs: the stimulus pressure must be a positive number of kg/cm^2, "
+                        f"got {pressure!r}")
+    person = PRESSURE_PERSON_LOG_SD * rng("pressure_person", per_patient=True)
+    felt = pressure * np.exp(-person)
+    pain = evoked_pain(felt, states["central_gain"], _peripheral(states))
+    return pain + EVOKED_NRS_NOISE * rng("evoked_pain_nrs")
+
+
 def _peripheral(states: States) -> np.ndarray:
     return _mean_present(states, ("nociception", "drg"), fallback="nociception")
 
@@ -690,6 +717,9 @@ INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in [
     _instrument("pressure_for_equal_pain", "kg/cm^2", ("central_gain", "nociception"),
                 _pressure_for_equal_pain, SR_LOG_NOISE, PRESSURE_BOUNDS, optional=("drg",),
                 noise_scale="log", person_noise=PRESSURE_PERSON_LOG_SD),
+    _instrument("evoked_pain_nrs", "NRS 0-10", ("central_gain", "nociception"), _evoked_pain_nrs,
+                EVOKED_NRS_NOISE, (0, 10), optional=("drg",), options=("pressure",),
+                person_noise=PRESSURE_PERSON_LOG_SD),
     _instrument("cpm_effect", "% reduction of test pain", ("descending_inhibition",), _cpm, CPM_NOISE,
                 (-100, 100), person_noise=CPM_PERSON_SD),
     _instrument("temporal_summation", "NRS points", ("central_gain",), _temporal_summation, TS_NOISE,
@@ -718,13 +748,35 @@ def _get(name: str) -> Instrument:
     return INSTRUMENTS[name]
 
 
-def expressible(state_names: Collection[str], name: str) -> tuple[bool, str]:
+def combination(name: str, weights: Mapping[str, float], noise: float = 0.0) -> Instrument:
+    """An instrument that reads a stated weighted sum of states (a questionnaire a theory has no state for).
+
+    value = sum of weight * state (states are activations in [0, 1]) + occasion error of sd
+    `noise` (same units), drawn from the ``combination`` stream. The mapping is the target
+    author's claim, not a published scale: its source says so.
+    """
+    if not weights:
+        raise DataError(f"the combination {name!r} reads no state")
+    w = dict(weights)
+
+    def fn(states: States, rng: RngNormals) -> np.ndarray:
+        value = sum(weight * states[s] for s, weight in w.items())
+        return value + noise * rng("combination")
+
+    text = " + ".join(f"{weight:g} {s}" for s, weight in w.items())
+    return Instrument(name=name, units="weighted sum of states", states=tuple(w),
+                      description=f"stated combination {text}", source="the mapping stated in the target file",
+                      noise=float(noise), fn=fn)
+
+
+def expressible(state_names: Collection[str], name: str | Instrument) -> tuple[bool, str]:
     """Whether a theory with these states can express instrument `name`, and why (not).
 
     Returns ``(True, "")`` or ``(True, note)`` when optional states are missing and the
     instrument falls back; ``(False, reason)`` naming the missing states.
     """
-    inst = _get(name)
+    inst = name if isinstance(name, Instrument) else _get(name)
+    name = inst.name
     have = set(map(str, state_names))
     missing = [s for s in inst.states if s not in have]
     if missing:
@@ -791,7 +843,7 @@ def _persist(daily: np.ndarray, times: np.ndarray, at: np.ndarray, history: floa
     return (frac >= need - 1e-12).astype(float)
 
 
-def measure(ds: xr.Dataset, name: str, *, seed: int | None = None, noise: bool = True, time: Any = None,
+def measure(ds: xr.Dataset, name: str | Instrument, *, seed: int | None = None, noise: bool = True, time: Any = None,
             **options: Any) -> xr.DataArray:
     """Measure instrument `name` on a simulated population.
 
@@ -800,7 +852,7 @@ def measure(ds: xr.Dataset, name: str, *, seed: int | None = None, noise: bool =
     ds
         A simulation result with ``trajectory`` (patient, time, state).
     name
-        A key of :data:`INSTRUMENTS`.
+        A key of :data:`INSTRUMENTS`, or an :class:`Instrument` (e.g. a :func:`combination`).
     seed
         Seed of the measurement noise (default: the dataset's ``seed`` attribute).
     noise
@@ -817,7 +869,8 @@ def measure(ds: xr.Dataset, name: str, *, seed: int | None = None, noise: bool =
     xarray.DataArray
         Dims ``(patient, time)`` or ``(patient,)``; attrs ``units``, ``source``, ...
     """
-    inst = _get(name)
+    inst = name if isinstance(name, Instrument) else _get(name)
+    name = inst.name
     unknown = sorted(set(options) - set(inst.options))
     if unknown:
         accepted = ", ".join(inst.options) or "none"
@@ -827,7 +880,7 @@ def measure(ds: xr.Dataset, name: str, *, seed: int | None = None, noise: bool =
                         f"(variables: {', '.join(map(str, ds.data_vars)) or 'none'}); simulate with record='grid'")
     traj = ds["trajectory"].transpose("patient", "time", "state")
     state_names = [str(s) for s in traj.state.values]
-    ok, reason = expressible(state_names, name)
+    ok, reason = expressible(state_names, inst)
     if not ok:
         raise DataError(f"instrument {name!r} is {reason}. The dataset has states: {', '.join(state_names)}. "
                         "Measure it on a theory with those states, or choose another instrument.")
