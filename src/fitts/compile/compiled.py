@@ -14,6 +14,7 @@ use the table's names directly as `ast.Name` ids; they never pass through text.
 from __future__ import annotations
 
 import ast
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -95,13 +96,21 @@ def _expr_from_tree(tree: ast.expr) -> Expr:
 
 
 class _Substitute(ast.NodeTransformer):
-    """Replace names by trees (used to put the built `drive` into custom rates)."""
+    """Replace names by (copies of) trees: the built `drive` into custom rates, auxiliaries
+    into the expressions that use them."""
 
     def __init__(self, table: Mapping[str, ast.expr]):
         self.table = table
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
-        return self.table.get(node.id, node)
+        tree = self.table.get(node.id)
+        return node if tree is None else copy.deepcopy(tree)
+
+
+def _substitute(tree: ast.expr, table: Mapping[str, ast.expr]) -> ast.expr:
+    if not table:
+        return tree
+    return _Substitute(table).visit(copy.deepcopy(tree))
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,15 @@ class CompiledModel:
     upper: np.ndarray = field(repr=False)
     input_defaults: np.ndarray = field(repr=False)
     derived_order: tuple[int, ...] = ()
+    #: auxiliaries in evaluation order: (name, tree over states, inputs, parameters, `t` and
+    #: the auxiliaries before it)
+    auxiliaries: tuple[tuple[str, Expr], ...] = ()
+    #: the rates as written, referring to auxiliaries by name (what the generated code
+    #: evaluates, each auxiliary once); `rates` has them substituted (for the analyses)
+    rates_local: tuple[Expr, ...] = ()
+    #: each auxiliary with every auxiliary it uses substituted (over states, inputs,
+    #: parameters and `t` only)
+    auxiliaries_inlined: Mapping[str, Expr] = field(default_factory=dict, repr=False)
 
     @cached_property
     def param_index(self) -> dict[str, int]:
@@ -144,6 +162,20 @@ class CompiledModel:
     def n_states(self) -> int:
         return len(self.states)
 
+    @property
+    def auxiliary_names(self) -> tuple[str, ...]:
+        """Auxiliaries in the order they are evaluated (and recorded)."""
+        return tuple(name for name, _ in self.auxiliaries)
+
+    def inline(self, expr: Expr) -> Expr:
+        """`expr` with every auxiliary it uses replaced by its expression over states, inputs,
+        parameters and `t` (an expression without auxiliaries is returned as it is)."""
+        used = expr.names & set(self.auxiliaries_inlined)
+        if not used:
+            return expr
+        table = {a: self.auxiliaries_inlined[a].tree for a in used}
+        return _expr_from_tree(_substitute(expr.tree, table))
+
     def noise_param(self, i: int) -> int:
         return self.param_index[f"noise.{self.states[i]}"]
 
@@ -161,6 +193,8 @@ class CompiledModel:
             out[u] = f"U[{j}]" if target == "numpy" else f"U[{j}, p * us]"
         for k, p in enumerate(self.params):
             out[p.name] = f"P[{k}{col}]"
+        for k, (a, _) in enumerate(self.auxiliaries):
+            out[a] = f"aux_{k}"  # a local variable of the generated rate function
         return out
 
     def summary(self) -> dict[str, int]:
@@ -236,6 +270,8 @@ def compile_model(spec: Spec) -> CompiledModel:
                 graph.add_edge(index[dep], i)
     order = tuple(i for i in nx.topological_sort(graph) if rows[i].kind == "derived")
 
+    auxiliaries, aux_inlined = _auxiliaries(spec)
+
     # rate trees
     incoming: dict[str, list[Any]] = {s: [] for s in states}
     for eid, edge in spec.edges.items():
@@ -262,6 +298,10 @@ def compile_model(spec: Spec) -> CompiledModel:
                                                                  mode="eval").body)
         rates.append(_expr_from_tree(tree))
         drives.append(_expr_from_tree(drive))
+    rates_local = tuple(rates)
+    if auxiliaries:
+        table = {a: e.tree for a, e in aux_inlined.items()}
+        rates = [_expr_from_tree(_substitute(r.tree, table)) for r in rates_local]
 
     noise_states = tuple(
         i for i, node in enumerate(spec.nodes.values())
@@ -273,5 +313,25 @@ def compile_model(spec: Spec) -> CompiledModel:
     return CompiledModel(
         spec=spec, states=states, inputs=inputs, params=tuple(rows), rates=tuple(rates),
         drives=tuple(drives), noise_states=noise_states, lower=lower, upper=upper,
-        input_defaults=defaults, derived_order=order,
+        input_defaults=defaults, derived_order=order, auxiliaries=auxiliaries,
+        rates_local=rates_local, auxiliaries_inlined=aux_inlined,
     )
+
+
+def _auxiliaries(spec: Spec) -> tuple[tuple[tuple[str, Expr], ...], dict[str, Expr]]:
+    """The auxiliaries in dependency order (file order among independent ones), and each one
+    with the auxiliaries it uses substituted."""
+    if not spec.auxiliaries:
+        return (), {}
+    parsed = {name: parse_expr(a.expr) for name, a in spec.auxiliaries.items()}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(parsed)
+    for name, e in parsed.items():
+        graph.add_edges_from((dep, name) for dep in e.names if dep in parsed)
+    position = {name: i for i, name in enumerate(parsed)}
+    order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+    inlined: dict[str, Expr] = {}
+    for name in order:
+        table = {a: inlined[a].tree for a in parsed[name].names if a in inlined}
+        inlined[name] = _expr_from_tree(_substitute(parsed[name].tree, table))
+    return tuple((name, parsed[name]) for name in order), inlined

@@ -23,6 +23,8 @@ from fitts.errors import ModelError, SimulationError, did_you_mean
 from fitts.sim.backends.base import STATUS_MESSAGES, AbstractBackend, ChunkState, StepPlan
 from fitts.sim.backends.numba_backend import NumbaBackend
 from fitts.sim.backends.numpy_backend import NumpyBackend
+from fitts.sim.events import EventRunner, auxiliary_values, compile_events
+from fitts.sim.hybrid import HybridLoop
 from fitts.sim.integrators import INTEGRATORS, AbstractIntegrator
 from fitts.sim.rng import stream_keys
 from fitts.sim.sample import derive, sample_free
@@ -130,6 +132,16 @@ class _Plans:
         self.overrides = dict(overrides or {})
         self.cache: dict[tuple[int, ...], StepPlan] = {}
 
+    def write_param(self, row: int, values: np.ndarray, mask: np.ndarray) -> None:
+        """An event sets parameter `row` to `values` (shape (n,)) for the patients in `mask`;
+        every plan is rebuilt from it (derived rows re-derived, interventions on top)."""
+        self.P_free[row, mask] = values[mask]
+        if row in self.overrides:
+            o = np.array(np.broadcast_to(self.overrides[row], values.shape), dtype=float)
+            o[mask] = values[mask]
+            self.overrides[row] = o
+        self.cache.clear()
+
     def get(self, active: tuple[int, ...]) -> StepPlan:
         if active not in self.cache:
             self.cache[active] = self._build(active)
@@ -176,6 +188,19 @@ def _steps(value: float, dt: float, what: str) -> int:
         raise ModelError(f"{what} ({value} days) is not a whole number of steps of dt={dt}",
                          hint=f"choose {what} as a multiple of dt")
     return int(round(n))
+
+
+def record_steps(days: float, dt: float, record_every: float) -> int:
+    """Steps between two records, checking that `days` and `record_every` are whole numbers of
+    steps and `days` a whole number of records.
+
+    Whole step counts are compared, not the float ``(days / dt) % steps``: that remainder is
+    rarely exactly 0 (56 of the record intervals of 1 to 199 minutes failed at dt = 0.001 min).
+    """
+    rec = _steps(record_every, dt, "record_every")
+    if _steps(days, dt, "days") % rec:
+        raise ModelError(f"days ({days}) must be a multiple of record_every ({record_every})")
+    return rec
 
 
 def _intervention_components(model: CompiledModel, applies: list[Apply]) -> list[ScheduleComponent]:
@@ -237,11 +262,13 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
                    schedule: list[ScheduleComponent], applies: list[Apply], noise: bool,
                    record: str, record_steps: int,
                    overrides: Mapping[int, np.ndarray] | None = None,
-                   progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
+                   progress: Callable[[float], None] | None = None,
+                   auxiliaries: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """Simulate one chunk of patients; returns arrays with the patient axis first.
 
     `overrides` maps parameter rows to values (shape (n,)) set before derivation (or
-    right after it, for derived rows).
+    right after it, for derived rows). `auxiliaries` are recorded beside the states (under
+    the keys of the state arrays prefixed with ``aux_``).
     """
     n = len(ids)
     n_steps = _steps(days, dt, "days")
@@ -262,10 +289,31 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
     cuts_sorted = sorted(c for c in cuts if 0 <= c <= n_steps)
     n_rec = n_steps // record_steps + 1
     rec = _Recorder(record, n_rec, model.n_states, n)
+    aux_rec = _Recorder(record, n_rec, len(auxiliaries), n) if auxiliaries else None
+
+    def add_record(s: int) -> None:
+        rec.add(state.X)
+        if aux_rec is not None:
+            t = s * dt
+            P = plans.get(_active(applies, t)).P
+            aux_rec.add(auxiliary_values(model, auxiliaries, state.X, P, sched.evaluate(np.array([t]))[0], t))
+
+    if model.spec.events:
+        def after_step(s: int) -> None:
+            if s < n_steps:
+                _apply_clamps(state, plans.get(_active(applies, s * dt)))
+            if s % record_steps == 0:
+                add_record(s)
+
+        runner = EventRunner(model, compile_events(model, days), seed, ids, plans.write_param)
+        HybridLoop(model, state, runner, integrator, backend, sched, dt, n_steps,
+                   lambda t: plans.get(_active(applies, t)), after_step, set(cuts_sorted),
+                   progress).run()
+        return _chunk_result(rec, aux_rec, plans, state)
 
     # a clamp holds from the moment it starts: the state recorded then is already clamped
     _apply_clamps(state, plans.get(_active(applies, 0.0)))
-    rec.add(state.X)
+    add_record(0)
     for s0, s1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
         t0 = s0 * dt
         plan = plans.get(_active(applies, t0))
@@ -274,10 +322,17 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
         if s1 < n_steps:
             _apply_clamps(state, plans.get(_active(applies, s1 * dt)))
         if s1 % record_steps == 0:
-            rec.add(state.X)
+            add_record(s1)
         if progress is not None:
             progress(n * (s1 - s0) * dt)
+    return _chunk_result(rec, aux_rec, plans, state)
+
+
+def _chunk_result(rec: _Recorder, aux_rec: _Recorder | None, plans: _Plans, state: ChunkState
+                  ) -> dict[str, np.ndarray]:
     out = rec.result()
+    if aux_rec is not None:
+        out.update({f"aux_{k}": v for k, v in aux_rec.result().items()})
     P_final = plans.get(())
     out.update(params=P_final.P.T, status=state.status, fail_step=state.fail_step,
                fail_state=state.fail_state)
@@ -357,6 +412,7 @@ def simulate(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     command: str | None = None,
+    auxiliaries: bool | Sequence[str] = False,
 ) -> xr.Dataset:
     """Simulate virtual patients of a model.
 
@@ -389,6 +445,10 @@ def simulate(
     throw
         Raise SimulationError when any patient fails (NaN, divergence); otherwise failed
         patients are NaN and flagged in the `status` variable.
+    auxiliaries
+        Auxiliaries to record beside the states: True for all, or their names. They are
+        computed at the record times from the recorded states (variable `auxiliaries`
+        (patient, time, auxiliary), or `auxiliaries_<summary>` with ``record='summary'``).
 
     Returns
     -------
@@ -416,8 +476,17 @@ def simulate(
     for name in adjust_names:
         if name not in m.param_index:
             raise ModelError(f"unknown parameter {name!r}." + did_you_mean(name, m.param_index))
+    aux_names = _auxiliary_names(m, auxiliaries)
 
     if method in ADAPTIVE_METHODS:
+        if m.spec.events:
+            raise ModelError(f"model {m.spec.name!r} has events ({', '.join(m.spec.events)}); the adaptive "
+                             f"method {method!r} does not stop at them yet",
+                             hint="use a fixed-step method (euler_maruyama, heun, rk4): events land "
+                                  "exactly on their times whatever dt")
+        if aux_names:
+            raise ModelError("recording auxiliaries needs a fixed-step method",
+                             hint="use euler_maruyama, heun or rk4")
         if record != "grid":
             raise ModelError("adaptive methods record on the grid only")
         if adjust_names:
@@ -438,10 +507,7 @@ def simulate(
         if backend not in BACKENDS:
             raise ModelError(f"unknown backend {backend!r}." + did_you_mean(backend, BACKENDS))
         be = BACKENDS[backend](m)
-        rec_steps = _steps(record_every, dt, "record_every")
-        _steps(days, dt, "days")
-        if (days / dt) % rec_steps:
-            raise ModelError(f"days ({days}) must be a multiple of record_every ({record_every})")
+        rec_steps = record_steps(days, dt, record_every)
         parts = []
         for c0 in range(0, len(ids), chunk_size):
             cid = ids[c0:c0 + chunk_size]
@@ -451,11 +517,13 @@ def simulate(
             parts.append(simulate_chunk(
                 m, cid, days=days, dt=dt, seed=seed, integrator=integ, backend=be,
                 schedule=sched, applies=applies, noise=noise, record=record,
-                record_steps=rec_steps, overrides=overrides, progress=progress))
+                record_steps=rec_steps, overrides=overrides, progress=progress,
+                auxiliaries=aux_names))
         data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         step_dt, backend_name = dt, backend
 
-    ds = _to_dataset(m, ids, data, days=days, record_every=record_every, record=record)
+    ds = _to_dataset(m, ids, data, days=days, record_every=record_every, record=record,
+                     auxiliaries=aux_names)
     ds.attrs.update(
         fitts_version=__version__, model_name=m.spec.name, model_hash=m.model_hash, seed=int(seed),
         dt=float(step_dt) if step_dt else float("nan"), method=method, backend=backend_name,
@@ -469,8 +537,24 @@ def simulate(
     return ds
 
 
+def _auxiliary_names(m: CompiledModel, request: bool | Sequence[str]) -> tuple[str, ...]:
+    """The auxiliaries to record: all (True), none (False) or the named ones, checked."""
+    if request is True:
+        return m.auxiliary_names
+    if request is False or request is None:
+        return ()
+    if isinstance(request, str):
+        request = [request]
+    names = tuple(request)
+    for name in names:
+        if name not in m.auxiliary_names:
+            raise ModelError(f"unknown auxiliary {name!r}." + did_you_mean(name, m.auxiliary_names),
+                             hint="auxiliaries: " + (", ".join(m.auxiliary_names) or "(the model has none)"))
+    return names
+
+
 def _to_dataset(m: CompiledModel, ids: np.ndarray, data: dict[str, np.ndarray], *, days: float,
-                record_every: float, record: str) -> xr.Dataset:
+                record_every: float, record: str, auxiliaries: Sequence[str] = ()) -> xr.Dataset:
     coords: dict[str, Any] = {"patient": ids, "state": list(m.states),
                               "parameter": [p.name for p in m.params]}
     dv: dict[str, Any] = {}
@@ -482,6 +566,15 @@ def _to_dataset(m: CompiledModel, ids: np.ndarray, data: dict[str, np.ndarray], 
     for k in SUMMARIES:
         if k in data:
             dv[k] = (("patient", "state"), data[k], {"long_name": f"{k} over the record grid"})
+    if auxiliaries:
+        coords["auxiliary"] = list(auxiliaries)
+        if "aux_trajectory" in data:
+            dv["auxiliaries"] = (("patient", "time", "auxiliary"), data["aux_trajectory"],
+                               {"long_name": "auxiliary (named expression)"})
+        for k in SUMMARIES:
+            if f"aux_{k}" in data:
+                dv[f"auxiliaries_{k}"] = (("patient", "auxiliary"), data[f"aux_{k}"],
+                                        {"long_name": f"auxiliary: {k} over the record grid"})
     dv["params"] = (("patient", "parameter"), data["params"])
     dv["status"] = (("patient",), data["status"].astype(np.int8),
                     {"flag_values": list(STATUS_MESSAGES),

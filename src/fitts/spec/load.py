@@ -20,7 +20,9 @@ from fitts.spec.files import check_path_text
 from fitts.spec.model import Spec
 from fitts.spec.schema import (
     SECTIONS,
+    AuxiliarySpec,
     EdgeSpec,
+    EventSpec,
     FileHeader,
     InputSpec,
     InterventionSpec,
@@ -40,10 +42,13 @@ ENTRY_CLASSES: dict[str, type[BaseModel]] = {
     "parameters": ParameterSpec,
     "interventions": InterventionSpec,
     "observations": ObservationSpec,
+    "auxiliaries": AuxiliarySpec,
+    "events": EventSpec,
 }
 SINGULAR = {
     "nodes": "node", "inputs": "input", "edges": "edge", "omissions": "omission",
     "parameters": "parameter", "interventions": "intervention", "observations": "observation",
+    "auxiliaries": "auxiliary", "events": "event",
 }
 MAX_INCLUDE_DEPTH = 32
 

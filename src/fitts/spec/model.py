@@ -11,7 +11,9 @@ from typing import Any
 
 from fitts.errors import Location
 from fitts.spec.schema import (
+    AuxiliarySpec,
     EdgeSpec,
+    EventSpec,
     InputSpec,
     InterventionSpec,
     NodeSpec,
@@ -51,10 +53,14 @@ class Spec:
     locations: Mapping[tuple[str, str], Location] = field(default_factory=dict)
     #: built-in theories this model includes by name (a variant's parents), outermost first
     parents: tuple[str, ...] = ()
+    #: named expressions (in file order; validated acyclic)
+    auxiliaries: Mapping[str, AuxiliarySpec] = field(default_factory=dict)
+    #: discrete updates of states and parameters, in file order (the order of simultaneous events)
+    events: Mapping[str, EventSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("nodes", "inputs", "edges", "omissions", "parameters", "interventions",
-                     "observations", "locations"):
+                     "observations", "locations", "auxiliaries", "events"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,7 +69,7 @@ class Spec:
             return {k: v.model_dump(mode="json", by_alias=True, exclude_none=True)
                     for k, v in section.items()}
 
-        return {
+        out = {
             "name": self.name,
             "nodes": dump(self.nodes),
             "inputs": dump(self.inputs),
@@ -74,6 +80,12 @@ class Spec:
             "observations": dump(self.observations),
             "schedule": [c.model_dump(mode="json", by_alias=True) for c in self.schedule],
         }
+        # sections added to the language later enter the hash only when used, so the hash
+        # of every model written without them is what it was
+        for name in ("auxiliaries", "events"):
+            if getattr(self, name):
+                out[name] = dump(getattr(self, name))
+        return out
 
     @property
     def content_hash(self) -> str:

@@ -11,7 +11,7 @@ import re
 
 import networkx as nx
 
-from fitts.errors import ModelError, did_you_mean, excerpt
+from fitts.errors import Location, ModelError, did_you_mean, excerpt
 from fitts.spec.expr import FUNCTIONS, RESERVED, parse_expr
 from fitts.spec.model import NODE_QUANTITIES, Spec
 
@@ -40,19 +40,24 @@ def check_identifier(spec: Spec, section: str, name: str) -> None:
 
 
 def check_unique_names(spec: Spec) -> None:
-    """Nodes, inputs and parameters share one namespace (expressions refer to all three)."""
+    """Nodes, inputs, parameters and auxiliaries share one namespace (expressions refer to
+    all of them)."""
     seen: dict[str, str] = {}
-    for section in ("nodes", "inputs", "parameters"):
+    singular = {"nodes": "node", "inputs": "input", "parameters": "parameter",
+                "auxiliaries": "auxiliary"}
+    for section in ("nodes", "inputs", "parameters", "auxiliaries"):
         for name in getattr(spec, section):
             check_identifier(spec, section, name)
             if name in seen:
                 article = "an" if section[0] in "aeiou" else "a"
                 raise ModelError(
-                    f"duplicate name {name!r}: it is both a {seen[name]} and {article} {section[:-1]}",
+                    f"duplicate name {name!r}: it is both a {seen[name]} and {article} {singular[section]}",
                     spec.location(section, name),
-                    "nodes, inputs and parameters share one namespace; rename one",
+                    "nodes, inputs, parameters and auxiliaries share one namespace; rename one",
                 )
-            seen[name] = section[:-1]
+            seen[name] = singular[section]
+    for name in spec.events:
+        check_identifier(spec, "events", name)
 
 
 def _unknown(spec: Spec, section: str, name: str, what: str, ref: str, choices: list[str]) -> ModelError:
@@ -120,9 +125,38 @@ def check_quantities(spec: Spec) -> None:
                        location=loc.__class__(loc.file, loc.line, f"edge '{eid}'.weight"))
 
 
+def _sub(loc: Location, what: str) -> Location:
+    return Location(loc.file, loc.line, what)
+
+
+def check_auxiliaries(spec: Spec) -> None:
+    """Auxiliaries use states, inputs, parameters, `t` and other auxiliaries, never in a cycle."""
+    allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | set(spec.auxiliaries) | {"t"}
+    graph = nx.DiGraph()
+    for name, aux in spec.auxiliaries.items():
+        graph.add_node(name)
+        expr = parse_expr(aux.expr, allowed_names=allowed,
+                          location=_sub(spec.location("auxiliaries", name), f"auxiliary '{name}'.expr"))
+        for dep in expr.names & set(spec.auxiliaries):
+            graph.add_edge(dep, name)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    names = [u for u, _ in cycle] + [cycle[0][0]]
+    raise ModelError(
+        "auxiliaries refer to each other in a cycle: " + " -> ".join(names),
+        spec.location("auxiliaries", cycle[0][1]),
+        "an auxiliary must be computable from states, inputs, parameters and auxiliaries "
+        "that do not depend on it; a quantity that feeds back on itself is a state (a node with a rate)",
+    )
+
+
 def check_rates(spec: Spec) -> None:
-    """Custom rates may use states, inputs, parameters, `t` and `drive` (the summed edges)."""
-    allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | SPECIAL_NAMES
+    """Custom rates may use states, inputs, parameters, auxiliaries, `t` and `drive` (the
+    summed edges)."""
+    allowed = (set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | set(spec.auxiliaries)
+               | SPECIAL_NAMES)
     incoming: dict[str, int] = {n: 0 for n in spec.nodes}
     for edge in spec.edges.values():
         incoming[edge.to] += 1
@@ -142,7 +176,7 @@ def check_rates(spec: Spec) -> None:
 
 
 def check_observations(spec: Spec) -> None:
-    allowed = set(spec.nodes) | set(spec.parameters) | set(spec.inputs)
+    allowed = set(spec.nodes) | set(spec.parameters) | set(spec.inputs) | set(spec.auxiliaries)
     for name, obs in spec.observations.items():
         loc = spec.location("observations", name)
         parse_expr(obs.expr, allowed_names=allowed,
@@ -179,6 +213,33 @@ def check_schedule(spec: Spec) -> None:
             )
 
 
+def check_events(spec: Spec) -> None:
+    """Event updates set states and sampled or fixed parameters; conditions use the model's
+    names; draws (uniform, normal, bernoulli) only in updates."""
+    params = set(spec.parameters)
+    names = set(spec.nodes) | set(spec.inputs) | params | set(spec.auxiliaries) | {"t"}
+    settable = set(spec.nodes) | {n for n, p in spec.parameters.items() if not isinstance(p.value, str)}
+    for name, ev in spec.events.items():
+        loc = spec.location("events", name)
+        for target, value in ev.set.items():
+            if target not in settable:
+                if target in params:
+                    raise ModelError(
+                        f"event {name!r} sets the derived parameter {target!r}", loc,
+                        "a derived parameter is recomputed from its expression; set the parameters "
+                        "it is derived from, or give it a prior or a number")
+                raise ModelError(
+                    f"event {name!r} sets unknown state or parameter {excerpt(target)}."
+                    + did_you_mean(target, settable), loc,
+                    "an event sets nodes (states) and parameters with a prior or a number: "
+                    + ", ".join(sorted(settable)[:25]))
+            parse_expr(value, allowed_names=names, random=True,
+                       location=_sub(loc, f"event '{name}'.set.{target}"))
+        if ev.when is not None:
+            parse_expr(ev.when, allowed_names=names, location=_sub(loc, f"event '{name}'.when"))
+            parse_expr(ev.crosses, allowed_names=params, location=_sub(loc, f"event '{name}'.crosses"))
+
+
 def check_not_empty(spec: Spec) -> None:
     if not spec.nodes:
         raise ModelError("the model has no nodes", spec.location("nodes", ""),
@@ -191,8 +252,10 @@ RULES = (
     check_edges,
     check_parameter_graph,
     check_quantities,
+    check_auxiliaries,
     check_rates,
     check_observations,
+    check_events,
     check_interventions,
     check_schedule,
 )

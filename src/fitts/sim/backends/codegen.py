@@ -20,10 +20,15 @@ from fitts.spec.expr import NumbaRenderer, NumpyRenderer
 
 
 def numpy_rhs_source(model: CompiledModel) -> str:
-    """``rhs(X, P, U, t, out)``: X (n_states, n), P (n_params, n), U (n_inputs, n_u)."""
+    """``rhs(X, P, U, t, out)``: X (n_states, n), P (n_params, n), U (n_inputs, n_u).
+
+    Auxiliaries are computed first, once per call, into locals ``aux_<k>``."""
     r = NumpyRenderer(model.name_map("numpy"))
     lines = ["def rhs(X, P, U, t, out):"]
-    for i, rate in enumerate(model.rates):
+    # each auxiliary once, as a local, before the rates that use it (none: no extra line)
+    for k, (_, aux) in enumerate(model.auxiliaries):
+        lines.append(f"    aux_{k} = {r.render(aux)}")
+    for i, rate in enumerate(model.rates_local or model.rates):
         lines.append(f"    out[{i}] = {r.render(rate)}")
     return "\n".join(lines) + "\n"
 
@@ -50,7 +55,9 @@ def numba_rhs_source(model: CompiledModel) -> str:
     """
     r = KernelRenderer(model.name_map("numba"))
     lines = ["def rhs(X, P, U, us, t, out, p0, p1):", "    for p in range(p0, p1):"]
-    for i, rate in enumerate(model.rates):
+    for k, (_, aux) in enumerate(model.auxiliaries):
+        lines.append(f"        aux_{k} = {r.render(aux)}")
+    for i, rate in enumerate(model.rates_local or model.rates):
         lines.append(f"        out[{i}, p] = {r.render(rate)}")
     return "\n".join(lines) + "\n"
 
