@@ -95,6 +95,7 @@ class _Kernels:
 
 def kernels(model: CompiledModel) -> _Kernels:
     """The model's NumPy right-hand side and exact derivative functions (cached by model hash)."""
+    model.require_smooth("the steady-state analysis")
     key = model.model_hash
     if key not in _KERNEL_CACHE:
         if len(_KERNEL_CACHE) > 16:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,9 @@ from fitts.cli.common import (
     describe_value,
     out,
 )
+
+if TYPE_CHECKING:
+    from fitts.spec.schema import EventSpec
 
 
 @app.command()
@@ -96,6 +99,20 @@ def show(
         for name, iv in spec.interventions.items():
             _add_row(ivs, name, iv.description or iv.label or "", iv.grade or "")
         out.print(ivs)
+    if spec.auxiliaries:
+        aux = Table(title=f"{len(spec.auxiliaries)} auxiliaries (named expressions)")
+        for col in ("name", "expression", "units", "description"):
+            aux.add_column(col)
+        for name, a in spec.auxiliaries.items():
+            _add_row(aux, name, str(a.expr), a.units or "", a.description or a.label or "")
+        out.print(aux)
+    if spec.events:
+        evs = Table(title=f"{len(spec.events)} events (simultaneous ones fire in this order)")
+        for col in ("name", "when", "sets"):
+            evs.add_column(col)
+        for name, ev in spec.events.items():
+            _add_row(evs, name, event_trigger(ev), "; ".join(f"{k} = {v}" for k, v in ev.set.items()))
+        out.print(evs)
     if spec.omissions:
         om = Table(title=f"{len(spec.omissions)} claimed links left out on purpose")
         for col in ("from", "to", "reason"):
@@ -113,6 +130,18 @@ def show(
     counts = loop_count(spec)
     typer.echo(f"feedback loops: {counts['total']} ({counts['reinforcing']} reinforcing, "
                f"{counts['balancing']} balancing)")
+
+
+def event_trigger(ev: EventSpec) -> str:
+    """An event's trigger in words: `at 1, 2`, `every 1 from 1 to 30`, `x crosses 0.5 up`."""
+    if ev.at is not None:
+        times = ev.at if isinstance(ev.at, list) else [ev.at]
+        shown = ", ".join(f"{v:g}" for v in times[:6]) + (f", ... ({len(times)} times)" if len(times) > 6 else "")
+        return f"at day {shown}"
+    if ev.every is not None:
+        end = f" to {ev.end:g}" if ev.end is not None else ""
+        return f"every {ev.every:g} days from {ev.first:g}{end}"
+    return f"{ev.when} crosses {ev.crosses} ({ev.direction})"
 
 
 @app.command("list")

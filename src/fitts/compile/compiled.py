@@ -23,6 +23,7 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
+from fitts.errors import ModelError
 from fitts.spec.expr import CONSTANTS, Expr, parse_expr
 from fitts.spec.model import Spec
 from fitts.spec.schema import Grade, ParameterSpec, value_support
@@ -166,6 +167,16 @@ class CompiledModel:
     def auxiliary_names(self) -> tuple[str, ...]:
         """Auxiliaries in the order they are evaluated (and recorded)."""
         return tuple(name for name, _ in self.auxiliaries)
+
+    def require_smooth(self, analysis: str) -> None:
+        """Refuse an analysis that assumes smooth dynamics (steady states, continuation, loop
+        dominance) for a model with events: its vector field alone does not describe it."""
+        if self.spec.events:
+            raise ModelError(
+                f"{analysis} assumes smooth dynamics, but model {self.spec.name!r} has discrete events "
+                f"({', '.join(self.spec.events)}): the rates alone do not describe its behaviour",
+                hint="simulate it instead (fitts simulate), or analyse a variant without the events "
+                     "(include it with `exclude: {events: [...]}`)")
 
     def inline(self, expr: Expr) -> Expr:
         """`expr` with every auxiliary it uses replaced by its expression over states, inputs,

@@ -193,19 +193,20 @@ class EventRunner:
                 out.setdefault(t, []).append(e.index)
         return dict(sorted(out.items()))
 
-    def fire(self, which: Sequence[int], X: np.ndarray, P: np.ndarray, U: np.ndarray, t: float | np.ndarray,
-             cols: np.ndarray | None = None) -> None:
-        """Fire events `which` (in order) for the patients in `cols` (all when None).
+    def fire(self, which: Sequence[int], X: np.ndarray, params: Callable[[], np.ndarray], U: np.ndarray,
+             t: float | np.ndarray, cols: np.ndarray | None = None) -> None:
+        """Fire events `which` (in file order) for the patients in `cols` (all when None).
 
-        X is updated in place; parameter updates go through `write_param`. P is the
-        current parameter table of the chunk, shape (n_params, n); U the inputs (n_inputs,
-        1 or n).
+        X is updated in place; parameter updates go through `write_param`. `params()`
+        gives the current parameter table of the chunk, shape (n_params, n) (asked again
+        before each event, so a later event sees an earlier one's updates); U the inputs
+        (n_inputs, 1 or n).
         """
         n = X.shape[1]
         cols = np.arange(n) if cols is None else cols
         for e in sorted(which):
             ev = self.events[e]
-            Xc, Pc = X[:, cols], P[:, cols]
+            Xc, Pc = X[:, cols], params()[:, cols]
             Uc = U if U.shape[1] == 1 else U[:, cols]
             tc = t if np.isscalar(t) else np.asarray(t)
             env = auxiliary_env(self.model, Xc, Pc, Uc, tc)
@@ -219,6 +220,7 @@ class EventRunner:
                     new.append(np.broadcast_to(np.asarray(evaluate(expr, env, draw), dtype=float),
                                                (len(cols),)).copy())
             ok = np.isfinite(Xc).all(axis=0)
+            P = params()
             for (kind, row, _), value in zip(ev.targets, new, strict=True):
                 if kind == "state":
                     X[row, cols] = np.where(ok, value, X[row, cols])

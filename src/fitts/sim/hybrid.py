@@ -98,9 +98,8 @@ class HybridLoop:
                 self.progress(self.state.X.shape[1] * (s1 - s0) * dt)
 
     def _fire(self, which: list[int], t: float, cols: np.ndarray | None = None) -> None:
-        plan = self.plan_at(t)
         U = self.sched.evaluate(np.array([t]))[0]
-        self.runner.fire(which, self.state.X, plan.P, U, t, cols)
+        self.runner.fire(which, self.state.X, lambda: self.plan_at(t).P, U, t, cols)
         self._bound(self.state.X, cols, self.plan_at(t))
 
     def _step_with_state_events(self, s: int) -> None:
@@ -138,7 +137,7 @@ class HybridLoop:
             X, a = self._advance_to(s, cols, X, a, t_ev, U, dW)
             if evs:
                 self.state.X[:, cols] = X
-                self.runner.fire(evs, self.state.X, self.plan_at(t_s).P,
+                self.runner.fire(evs, self.state.X, lambda: self.plan_at(t_s).P,
                                  U if U.shape[1] == 1 else self._full_u(U, cols), t_ev, cols)
                 X = self.state.X[:, cols]
                 self._bound(X, None, self.plan_at(t_s))
@@ -184,7 +183,7 @@ class HybridLoop:
             for ev, who in firing:
                 sel = cols[who]
                 full_u = U if U.shape[1] == 1 else self._full_u(U, cols)
-                self.runner.fire([ev.index], self.state.X, self.plan_at(s * self.dt).P, full_u,
+                self.runner.fire([ev.index], self.state.X, lambda: self.plan_at(s * self.dt).P, full_u,
                                  a[who], sel)
             X = self.state.X[:, cols].copy()
             self._bound(X, None, self.plan_at(s * self.dt))

@@ -577,9 +577,9 @@ class AuxiliarySpec(_Entry):
     units: str | None = None
     source: str | None = None
 
-    @field_validator("expr")
+    @field_validator("expr", mode="before")
     @classmethod
-    def _text(cls, v: str | float) -> str | float:
+    def _text(cls, v: Any) -> Any:
         if isinstance(v, bool):
             raise ValueError("an auxiliary is an expression or a number, not true/false")
         return v
@@ -609,10 +609,10 @@ class EventSpec(_Entry):
     description: str | None = None
     source: str | None = None
 
-    @field_validator("set")
+    @field_validator("set", mode="before")
     @classmethod
-    def _no_bools(cls, v: dict[str, str | float]) -> dict[str, str | float]:
-        for k, x in v.items():
+    def _no_bools(cls, v: Any) -> Any:
+        for k, x in (v.items() if isinstance(v, dict) else ()):
             if isinstance(x, bool):
                 raise ValueError(f"set.{k}: write a number or an expression, not true/false")
         return v

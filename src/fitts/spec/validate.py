@@ -56,8 +56,10 @@ def check_unique_names(spec: Spec) -> None:
                     "nodes, inputs, parameters and auxiliaries share one namespace; rename one",
                 )
             seen[name] = singular[section]
-    for name in spec.events:
-        check_identifier(spec, "events", name)
+    for name in spec.events:  # not names in expressions: only the form is checked
+        if not _IDENT.match(name) or len(name) > MAX_NAME_CHARS:
+            raise ModelError(f"{excerpt(name, 40)} is not a valid name", spec.location("events", name),
+                             "names start with a letter and use only letters, digits and _")
 
 
 def _unknown(spec: Spec, section: str, name: str, what: str, ref: str, choices: list[str]) -> ModelError:
