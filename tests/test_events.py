@@ -152,3 +152,17 @@ def test_show_and_diagram_list_auxiliaries_and_events(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     svg = (tmp_path / "ev.svg").read_text()
     assert "auxiliary (used by)" in svg
+
+
+def test_simulate_command_records_auxiliaries(tmp_path: Path) -> None:
+    import xarray as xr
+
+    (tmp_path / "ev.yaml").write_text(BASE + "  daily: {every: 1, set: {x: 1}}\n")
+    r = fitts_cmd("simulate", "ev.yaml", "--days", "3", "--backend", "numpy", "--auxiliaries",
+                  "--out", "ev.nc", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with xr.open_dataset(tmp_path / "ev.nc") as ds:
+        level = ds.auxiliaries.sel(auxiliary="level").values
+        np.testing.assert_allclose(level, ds.trajectory.sel(state="x").values + 1.0, rtol=1e-14)
+        # x = exp(-(t - floor t)) restarts at 1 every day: recorded after the event
+        np.testing.assert_allclose(ds.trajectory.sel(state="x").values[0], 1.0, rtol=1e-12)

@@ -80,6 +80,9 @@ def simulate(
         "--patient-params", help="YAML or CSV of parameter values given to every patient (e.g. one patient "
         "exported by `fitts patient`); with --patients 1 and --no-noise, that patient's deterministic story.")
     ] = None,
+    auxiliaries: Annotated[bool, typer.Option(
+        "--auxiliaries", help="Also record the model's auxiliaries (named expressions) beside the states.")
+    ] = False,
 ) -> None:
     """Simulate virtual patients of a model and save the result as NetCDF.
 
@@ -114,7 +117,7 @@ def simulate(
                      backend=backend.value, schedule=comps, interventions=applies,
                      record=record.value, record_every=record_every, noise=not no_noise,
                      chunk_size=chunk_size, progress=progress, throw=not keep_going,
-                     command=_command())
+                     command=_command(), auxiliaries=auxiliaries)
     except SimulationError as exc:
         raise SimulationError(f"{exc}\n  hint: on the command line, --keep-going keeps the "
                               "other patients' results", exc.failures) from None
