@@ -241,3 +241,39 @@ def test_events_compile_to_the_same_kernel_as_without() -> None:
     without = LEAKY.split("events:")[0]
     assert numba_kernel_module(compile_model(load_model_text(LEAKY))) == numba_kernel_module(
         compile_model(load_model_text(without)))
+
+
+def test_set_state_once_lets_the_state_go_on() -> None:
+    from fitts import Apply
+
+    text = """
+name: once
+nodes:
+  x: {rate: "-x", initial: 0.0, bounds: [null, null]}
+interventions:
+  dose: {actions: [{set_state: x, to: 1.0}]}
+  hold: {actions: [{clamp: x, value: 1.0}]}
+"""
+    for backend, method in (("numpy", "rk4"), ("numba", "rk4"), ("numpy", "RK45")):
+        ds = simulate(text, days=3.0, dt=0.01, method=method, backend=backend, command="x",
+                      interventions=[Apply("dose", 1.0, 2.0)], rtol=1e-10, atol=1e-12)
+        x = ds.trajectory.values[0, :, 0]
+        # 0 until day 1, then 1 at day 1 and free decay: exp(-(t - 1)); the end of the
+        # window changes nothing (unlike a clamp)
+        np.testing.assert_allclose(x, [0.0, 1.0, math.exp(-1), math.exp(-2)], atol=1e-8)
+    with pytest.raises(ModelError, match="unknown node 'y'"):
+        load_model_text(text.replace("set_state: x", "set_state: y"))
+
+
+def test_a_model_may_require_its_step() -> None:
+    text = "name: per_step\ndt: 0.25\nnodes:\n  x: {rate: '-x', initial: 1.0}\n"
+    ds = simulate(text, days=1.0, record_every=0.25, method="euler_maruyama", backend="numpy", command="x")
+    assert ds.attrs["dt"] == 0.25
+    np.testing.assert_allclose(ds.trajectory.values[0, :, 0], 0.75 ** np.arange(5), rtol=1e-14)
+    with pytest.raises(ModelError, match=r"requires dt = 0.25 days.*not dt = 0.1"):
+        simulate(text, days=1.0, dt=0.1, backend="numpy")
+    with pytest.raises(ModelError, match="requires the fixed step"):
+        simulate(text, days=1.0, method="LSODA")
+    assert load_model_text(text).content_hash != load_model_text(text.replace("dt: 0.25\n", "")).content_hash
+    with pytest.raises(ModelError, match="dt"):
+        load_model_text(text.replace("dt: 0.25", "dt: -1"))

@@ -11,7 +11,6 @@ from rich.table import Table
 from fitts.cli.common import (
     DEFAULT_DT,
     Backend,
-    Dt,
     ModelArg,
     PatientChoice,
     PatientSeed,
@@ -49,7 +48,9 @@ def simulate(
     days: Annotated[float, typer.Option(
         "--days", help="Simulated time in days (a multiple of --dt and --record-every).")] = 365.0,
     seed: Seed = 0,
-    dt: Dt = DEFAULT_DT,
+    dt: Annotated[float | None, typer.Option(
+        "--dt", help=f"Integration step in days (default: the step the model declares, else {DEFAULT_DT:g}).")
+    ] = None,
     method: Annotated[str, typer.Option(
         "--method", help="Integrator: euler_maruyama, heun, rk4 or a scipy method "
         "(LSODA, RK45, ...).")] = "euler_maruyama",
@@ -95,6 +96,8 @@ def simulate(
     from fitts.sim.simulate import simulate as run
     from fitts.spec.load import load_model
 
+    spec = load_model(model)
+    dt = dt if dt is not None else (spec.dt or DEFAULT_DT)
     check_simulation_options(days=days, dt=dt, record_every=record_every)
     check_output_file(out_path, "--out", (".nc",))
     if table is not None:
@@ -102,7 +105,6 @@ def simulate(
     applies = [parse_intervention(t) for t in intervention or []]
     for a, text in zip(applies, intervention or [], strict=True):
         check_window(text, a.start, a.end, days)
-    spec = load_model(model)
     comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
     compiled = compile_model(spec)
     fixed = None

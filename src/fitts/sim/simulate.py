@@ -108,7 +108,8 @@ def _check_actions(item: Apply, model: CompiledModel) -> None:
     """An ad-hoc intervention must name states, edges and parameters the model has (model
     files are checked when they load; an `Apply(spec=...)` is checked here)."""
     for action in item.spec.actions if item.spec is not None else ():
-        for attr, known, what in (("clamp", model.state_index, "state"), ("scale_edge", model.spec.edges, "edge"),
+        for attr, known, what in (("clamp", model.state_index, "state"), ("set_state", model.state_index, "state"),
+                                  ("scale_edge", model.spec.edges, "edge"),
                                   ("cut_edge", model.spec.edges, "edge"), ("shift", model.param_index, "parameter"),
                                   ("set", model.param_index, "parameter")):
             name = getattr(action, attr, None)
@@ -250,6 +251,16 @@ class _Recorder:
                 "final": self.last.T}
 
 
+def _apply_set_states(model: CompiledModel, state: ChunkState, applies: list[Apply], t: float) -> None:
+    """Set states once: the `set_state` actions of the interventions that start at time t."""
+    ok = state.status == 0
+    for a in applies:
+        if abs(a.start - t) <= 1e-12 * max(1.0, abs(t)):
+            for action in a.actions(model):
+                if hasattr(action, "set_state"):
+                    state.X[model.state_index[action.set_state], ok] = action.to
+
+
 def _apply_clamps(state: ChunkState, plan: StepPlan) -> None:
     rows = np.flatnonzero(plan.clamp_mask)
     ok = state.status == 0
@@ -282,8 +293,10 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
     sched = Schedule(comps, model.inputs, model.input_defaults, seed, ids, days)
 
     cuts = set(range(0, n_steps + 1, record_steps)) | {n_steps}
+    starts: dict[int, float] = {}  # step -> start time of interventions starting then
     for a in applies:
         cuts.add(min(_steps(a.start, dt, "intervention start"), n_steps))
+        starts[_steps(a.start, dt, "intervention start")] = a.start
         if a.end is not None:
             cuts.add(min(_steps(a.end, dt, "intervention end"), n_steps))
     cuts_sorted = sorted(c for c in cuts if 0 <= c <= n_steps)
@@ -301,6 +314,7 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
     if model.spec.events:
         def after_step(s: int) -> None:
             if s < n_steps:
+                _apply_set_states(model, state, applies, starts.get(s, -1.0))
                 _apply_clamps(state, plans.get(_active(applies, s * dt)))
             if s % record_steps == 0:
                 add_record(s)
@@ -312,6 +326,7 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
         return _chunk_result(rec, aux_rec, plans, state)
 
     # a clamp holds from the moment it starts: the state recorded then is already clamped
+    _apply_set_states(model, state, applies, starts.get(0, -1.0))
     _apply_clamps(state, plans.get(_active(applies, 0.0)))
     add_record(0)
     for s0, s1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
@@ -320,6 +335,7 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
         U = sched.evaluate(t0 + dt * np.arange(s1 - s0))
         backend.advance(integrator, state, plan, U, t0, s0, s1 - s0)
         if s1 < n_steps:
+            _apply_set_states(model, state, applies, starts.get(s1, -1.0))
             _apply_clamps(state, plans.get(_active(applies, s1 * dt)))
         if s1 % record_steps == 0:
             add_record(s1)
@@ -375,6 +391,11 @@ def _simulate_adaptive(model: CompiledModel, ids: np.ndarray, *, days: float, se
                 return d
 
             x = x.copy()
+            for a in applies:  # set a state once, at its intervention's start
+                if abs(a.start - t0) <= 1e-12 * max(1.0, t0):
+                    for action in a.actions(model):
+                        if hasattr(action, "set_state"):
+                            x[model.state_index[action.set_state]] = action.to
             x[cm] = plan.clamp_val[cm]
             inside = t_rec[(t_rec >= t0 - 1e-12) & (t_rec <= t1 + 1e-12)]
             sol = solve_ivp(f, (t0, t1), x, method=method, t_eval=inside, rtol=rtol, atol=atol,
@@ -396,7 +417,7 @@ def simulate(
     *,
     patients: int | Sequence[int] | np.ndarray = 1,
     days: float = 365.0,
-    dt: float = 0.01,
+    dt: float | None = None,
     seed: int = 0,
     method: str = "euler_maruyama",
     backend: Literal["numba", "numpy"] = "numba",
@@ -424,7 +445,8 @@ def simulate(
         A count n (ids 0..n-1) or explicit patient ids. A patient's result depends only
         on (model, seed, id, settings), never on the chunk or backend it ran in.
     days, dt
-        Simulated time and step, in days; `days` must be a multiple of `dt`.
+        Simulated time and step, in days; `days` must be a multiple of `dt`. Default `dt`: the
+        step the model declares (`dt:` in its file; any other step is refused), else 0.01.
     method
         `euler_maruyama` (default, SDE), `heun`, `rk4` (ODE, needs ``noise=False`` when the
         model has noise), or a scipy adaptive method (`LSODA`, `RK45`, ...; deterministic,
@@ -460,6 +482,7 @@ def simulate(
     from fitts import __version__
 
     m = as_compiled(model)
+    dt = _model_dt(m, dt, method)
     ids = np.arange(patients) if isinstance(patients, int | np.integer) else np.asarray(patients,
                                                                                       dtype=np.int64)
     if ids.ndim != 1 or len(ids) == 0:
@@ -535,6 +558,22 @@ def simulate(
     if len(failed) and throw:
         raise _failure(m, ds, failed)
     return ds
+
+
+def _model_dt(m: CompiledModel, dt: float | None, method: str) -> float:
+    """The step of the run: `dt`, or the model's declared one (which any other `dt` must equal)."""
+    required = m.spec.dt
+    if required is None:
+        return 0.01 if dt is None else dt
+    if method in ADAPTIVE_METHODS:
+        raise ModelError(f"model {m.spec.name!r} requires the fixed step dt = {required:g} days (a per-step "
+                         f"scheme); the adaptive method {method!r} has no fixed step",
+                         hint="use euler_maruyama, heun or rk4")
+    if dt is not None and abs(dt - required) > 1e-12 * required:
+        raise ModelError(f"model {m.spec.name!r} requires dt = {required:g} days (declared `dt:` in its file: "
+                         f"its equations are a per-step scheme), not dt = {dt:g}",
+                         hint=f"leave dt out or give dt = {required:g} (--dt {required:g})")
+    return required
 
 
 def _auxiliary_names(m: CompiledModel, request: bool | Sequence[str]) -> tuple[str, ...]:

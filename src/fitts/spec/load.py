@@ -336,7 +336,7 @@ def _validate_entries(raw: _Raw) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _build(raw: _Raw, name: str | None, description: str | None) -> Spec:
+def _build(raw: _Raw, name: str | None, description: str | None, dt: float | None = None) -> Spec:
     sections = _validate_entries(raw)
     from fitts.spec.schema import FileHeader as _H  # schedule items validated via the header
 
@@ -354,6 +354,7 @@ def _build(raw: _Raw, name: str | None, description: str | None) -> Spec:
         files=tuple(raw.files),
         locations=locations,
         parents=tuple(raw.parents),
+        dt=None if dt is None else float(dt),
         **sections,
     )
     validate_spec(spec)
@@ -392,7 +393,7 @@ def _load_model(source: str | Path) -> Spec:
     top = load_yaml_file(path, what="model file")
     raw = _compose_data(top, path, shown, (path,))
     top = top if isinstance(top, dict) else {}
-    return _build(raw, top.get("name"), top.get("description"))
+    return _build(raw, top.get("name"), top.get("description"), top.get("dt"))
 
 
 def load_model_text(text: str, filename: str = "<text>", base: str | Path | None = None) -> Spec:
@@ -406,4 +407,4 @@ def _load_model_text(text: str, filename: str, base: str | Path | None) -> Spec:
     here = Path(base or Path.cwd()).resolve() / filename
     raw = _compose_data(data, here, filename, (here,))
     data = data if isinstance(data, dict) else {}
-    return _build(raw, data.get("name"), data.get("description"))
+    return _build(raw, data.get("name"), data.get("description"), data.get("dt"))

@@ -57,6 +57,8 @@ class Spec:
     auxiliaries: Mapping[str, AuxiliarySpec] = field(default_factory=dict)
     #: discrete updates of states and parameters, in file order (the order of simultaneous events)
     events: Mapping[str, EventSpec] = field(default_factory=dict)
+    #: the step (days) the model requires (declared `dt:` of the model file), or None
+    dt: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("nodes", "inputs", "edges", "omissions", "parameters", "interventions",
@@ -85,6 +87,8 @@ class Spec:
         for name in ("auxiliaries", "events"):
             if getattr(self, name):
                 out[name] = dump(getattr(self, name))
+        if self.dt is not None:
+            out["dt"] = self.dt
         return out
 
     @property

@@ -531,13 +531,21 @@ class SetAction(_Entry):
     to: float
 
 
+class SetStateAction(_Entry):
+    """Set a state to `to` once, at the intervention's start (a clamp holds it; this lets go)."""
+
+    set_state: str
+    to: float
+
+
 class InputAction(_Entry):
     """Add an input schedule component, timed relative to the intervention's start."""
 
     add_input: ScheduleComponent
 
 
-Action = ClampAction | ScaleEdgeAction | CutEdgeAction | ShiftAction | SetAction | InputAction
+Action = (ClampAction | ScaleEdgeAction | CutEdgeAction | ShiftAction | SetAction | SetStateAction
+          | InputAction)
 
 
 class InterventionSpec(_Entry):
@@ -716,6 +724,8 @@ class FileHeader(_Entry):
     fitts: int = 1
     name: str | None = None
     description: str | None = None
+    #: the step (days) the model requires: a published per-step scheme; other steps are refused
+    dt: float | None = Field(None, gt=0, le=MAX_MAGNITUDE)
     version: str | None = None
     source: str | None = None
     includes: list[IncludeSpec] = []

@@ -192,6 +192,8 @@ def check_interventions(spec: Spec) -> None:
         for action in iv.actions:
             if hasattr(action, "clamp") and action.clamp not in spec.nodes:
                 raise _unknown(spec, "interventions", name, "node", action.clamp, list(spec.nodes))
+            if hasattr(action, "set_state") and action.set_state not in spec.nodes:
+                raise _unknown(spec, "interventions", name, "node", action.set_state, list(spec.nodes))
             for attr in ("scale_edge", "cut_edge"):
                 ref = getattr(action, attr, None)
                 if ref is not None and ref not in spec.edges:
