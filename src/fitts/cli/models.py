@@ -130,6 +130,13 @@ def show(
     counts = loop_count(spec)
     typer.echo(f"feedback loops: {counts['total']} ({counts['reinforcing']} reinforcing, "
                f"{counts['balancing']} balancing)")
+    if any(node.rate is not None for node in spec.nodes.values()):
+        from fitts.analysis.graph import signed_graph
+
+        unsigned = signed_graph(spec).graph.get("unsigned_rate_links", [])
+        if unsigned:
+            typer.echo("links of custom rates left out of the loops, their sign unclear (declare it in "
+                       "the node's `signs:`): " + ", ".join(unsigned))
 
 
 def event_trigger(ev: EventSpec) -> str:

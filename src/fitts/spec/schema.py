@@ -265,10 +265,17 @@ class NodeSpec(_Entry):
     initial: Value | None = None
     bounds: tuple[Bound | None, Bound | None] = (0.0, 1.0)
     rate: str | None = None
+    #: sign of each state or input a custom rate names directly (when it cannot be derived)
+    signs: dict[str, Literal["+", "-"]] | None = None
     source: str | None = None
     grade: Grade | None = None
 
     _numbers = field_validator("tau", "baseline", "noise", "initial", mode="before")(_number_text)
+
+    @field_validator("signs", mode="before")
+    @classmethod
+    def _signs(cls, v: Any) -> Any:
+        return {k: _parse_sign(x) for k, x in v.items()} if isinstance(v, dict) else v
 
     @field_validator("tau", "baseline", "noise", "initial")
     @classmethod

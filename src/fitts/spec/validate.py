@@ -12,7 +12,7 @@ import re
 import networkx as nx
 
 from fitts.errors import Location, ModelError, did_you_mean, excerpt
-from fitts.spec.expr import FUNCTIONS, RESERVED, parse_expr
+from fitts.spec.expr import FUNCTIONS, RESERVED, Expr, parse_expr
 from fitts.spec.model import NODE_QUANTITIES, Spec
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -168,6 +168,14 @@ def check_rates(spec: Spec) -> None:
         loc = spec.location("nodes", name)
         expr = parse_expr(node.rate, allowed_names=allowed,
                           location=loc.__class__(loc.file, loc.line, f"node '{name}'.rate"))
+        if node.signs:
+            direct = _direct_names(spec, expr) & (set(spec.nodes) | set(spec.inputs))
+            for src in node.signs:
+                if src not in direct:
+                    raise ModelError(
+                        f"node {name!r} declares the sign of {excerpt(src)}, which its rate does not use",
+                        loc, "`signs:` gives the sign of states and inputs the rate names: "
+                             + (", ".join(sorted(direct)) or "(none)"))
         if incoming[name] and "drive" not in expr.names:
             raise ModelError(
                 f"node {name!r} has {incoming[name]} incoming edge(s) but its rate ignores them",
@@ -175,6 +183,19 @@ def check_rates(spec: Spec) -> None:
                 "use `drive` (baseline + weighted inputs) in the rate, e.g. "
                 "rate: '(sigmoid(drive) - x) / tau', or remove the edges",
             )
+
+
+def _direct_names(spec: Spec, expr: Expr) -> set[str]:
+    """Names an expression uses, directly or through (chains of) auxiliaries."""
+    seen, todo = set(), list(expr.names)
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in spec.auxiliaries:
+            todo += parse_expr(spec.auxiliaries[n].expr).names
+    return seen
 
 
 def check_observations(spec: Spec) -> None:
