@@ -277,3 +277,39 @@ def test_a_model_may_require_its_step() -> None:
     assert load_model_text(text).content_hash != load_model_text(text.replace("dt: 0.25\n", "")).content_hash
     with pytest.raises(ModelError, match="dt"):
         load_model_text(text.replace("dt: 0.25", "dt: -1"))
+
+
+NOISY = """
+name: scaled
+nodes:
+  x: {rate: "0.5 * (1 - x)", initial: 1.0, noise: 0.3, bounds: [null, null]}
+  y: {rate: "-y", initial: 0.2, noise: 0.1, bounds: [null, null]}
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_noise_amplitude_may_depend_on_a_state(backend: str) -> None:
+    kw = dict(patients=6, days=4.0, dt=0.05, seed=3, backend=backend, command="x")
+    plain = simulate(NOISY, **kw).trajectory.values
+    # a constant scale of 2 is twice the amplitude: the same draws, twice the increment
+    doubled = simulate(NOISY.replace("noise: 0.3,", "noise: 0.6,"), **kw).trajectory.values
+    scaled2 = simulate(NOISY.replace("noise: 0.3,", "noise: 0.3, noise_scale: '2 + 0 * y',"), **kw)
+    np.testing.assert_allclose(scaled2.trajectory.values, doubled, rtol=0, atol=1e-12)
+    assert not np.allclose(doubled, plain)
+    # a scale on x leaves y's stream alone; a scale of x itself is 0 where x is 0
+    by_x = simulate(NOISY.replace("noise: 0.3,", "noise: 0.3, noise_scale: 'sqrt(abs(x))',"), **kw)
+    np.testing.assert_allclose(by_x.trajectory.values[:, :, 1], plain[:, :, 1], rtol=0, atol=1e-12)
+    zero = simulate(NOISY.replace("initial: 1.0, noise: 0.3,",
+                                  "initial: 0.0, noise: 0.3, noise_scale: 'x',").replace("0.5 * (1 - x)", "0"),
+                    **kw)
+    assert (zero.trajectory.values[:, :, 0] == 0.0).all()
+
+
+def test_noise_scale_agrees_across_backends_and_needs_noise() -> None:
+    text = NOISY.replace("noise: 0.3,", "noise: 0.3, noise_scale: 'sqrt(abs(x)) * (1 + y)',")
+    kw = dict(patients=9, days=3.0, dt=0.05, seed=1, command="x")
+    a = simulate(text, backend="numpy", **kw).trajectory.values
+    b = simulate(text, backend="numba", chunk_size=4, **kw).trajectory.values
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+    with pytest.raises(ModelError, match="noise_scale but no noise"):
+        load_model_text(NOISY.replace("noise: 0.1,", "noise_scale: x,"))

@@ -142,6 +142,13 @@ class CompiledModel:
     #: each auxiliary with every auxiliary it uses substituted (over states, inputs,
     #: parameters and `t` only)
     auxiliaries_inlined: Mapping[str, Expr] = field(default_factory=dict, repr=False)
+    #: per state, the expression multiplying its noise (None: 1); all None for most models
+    noise_scales: tuple[Expr | None, ...] = ()
+
+    @property
+    def has_noise_scales(self) -> bool:
+        """Whether any state's noise amplitude depends on an expression (states, inputs, ...)."""
+        return any(e is not None for e in self.noise_scales)
 
     @cached_property
     def param_index(self) -> dict[str, int]:
@@ -326,6 +333,8 @@ def compile_model(spec: Spec) -> CompiledModel:
         drives=tuple(drives), noise_states=noise_states, lower=lower, upper=upper,
         input_defaults=defaults, derived_order=order, auxiliaries=auxiliaries,
         rates_local=rates_local, auxiliaries_inlined=aux_inlined,
+        noise_scales=tuple(None if n.noise_scale is None else parse_expr(n.noise_scale)
+                           for n in spec.nodes.values()),
     )
 
 

@@ -130,7 +130,7 @@ class HybridLoop:
         t_s, t_e = s * dt, (s + 1) * dt
         U = self.sched.evaluate(np.array([t_s]))[0]
         U = U if U.shape[1] == 1 else U[:, cols]
-        dW = self._step_noise(s, cols, self.plan_at(t_s))
+        dW = self._step_noise(s, cols, self.plan_at(t_s), X, U, t_s)
         X = X.copy()
         a = np.full(len(cols), t_s)
         for t_ev, evs in [*points, (t_e, [])]:
@@ -149,14 +149,19 @@ class HybridLoop:
         full[:, cols] = U
         return full
 
-    def _step_noise(self, s: int, cols: np.ndarray, plan: StepPlan) -> np.ndarray | None:
-        """The step's whole noise increment sqrt(dt) sigma z (the kernels' draw), (r, m)."""
+    def _step_noise(self, s: int, cols: np.ndarray, plan: StepPlan, X: np.ndarray, U: np.ndarray,
+                    t: float) -> np.ndarray | None:
+        """The step's whole noise increment sqrt(dt) sigma scale(X) z (the kernels' draw), (r, m),
+        from the states X at the step's start."""
         rows = plan.noise_rows
         if not len(rows):
             return None
         ctr = np.uint64(s) * np.uint64(len(rows)) + np.arange(len(rows), dtype=np.uint64)
         z = normals_np(ctr[:, None], plan.keys[cols][None, :])
-        return math.sqrt(self.dt) * plan.P[plan.noise_pidx][:, cols] * z
+        dW = math.sqrt(self.dt) * plan.P[plan.noise_pidx][:, cols] * z
+        if self.model.has_noise_scales:
+            dW = dW * self.numpy.noise_scale(X, plan.P[:, cols], U, t)[rows]
+        return dW
 
     def _advance_to(self, s: int, cols: np.ndarray, X: np.ndarray, a: np.ndarray, b: float,
                     U: np.ndarray, dW: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

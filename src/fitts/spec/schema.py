@@ -262,6 +262,9 @@ class NodeSpec(_Entry):
     tau: Value = 1.0
     baseline: Value = 0.0
     noise: Value = 0.0
+    #: expression over states, inputs, parameters, auxiliaries and `t` multiplying the noise
+    #: (state-dependent amplitude; evaluated at the start of each step, Itô)
+    noise_scale: str | None = None
     initial: Value | None = None
     bounds: tuple[Bound | None, Bound | None] = (0.0, 1.0)
     rate: str | None = None

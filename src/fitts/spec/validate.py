@@ -198,6 +198,19 @@ def _direct_names(spec: Spec, expr: Expr) -> set[str]:
     return seen
 
 
+def check_noise_scales(spec: Spec) -> None:
+    """A noise scale uses states, inputs, parameters, auxiliaries and `t`, on a node with noise."""
+    allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | set(spec.auxiliaries) | {"t"}
+    for name, node in spec.nodes.items():
+        if node.noise_scale is None:
+            continue
+        loc = spec.location("nodes", name)
+        parse_expr(node.noise_scale, allowed_names=allowed, location=_sub(loc, f"node '{name}'.noise_scale"))
+        if node.noise == 0.0 or node.noise == 0:
+            raise ModelError(f"node {name!r} has a noise_scale but no noise", loc,
+                             "give `noise:` (the amplitude the scale multiplies), or remove noise_scale")
+
+
 def check_observations(spec: Spec) -> None:
     allowed = set(spec.nodes) | set(spec.parameters) | set(spec.inputs) | set(spec.auxiliaries)
     for name, obs in spec.observations.items():
@@ -279,6 +292,7 @@ RULES = (
     check_quantities,
     check_auxiliaries,
     check_rates,
+    check_noise_scales,
     check_observations,
     check_events,
     check_interventions,
