@@ -313,3 +313,40 @@ def test_noise_scale_agrees_across_backends_and_needs_noise() -> None:
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
     with pytest.raises(ModelError, match="noise_scale but no noise"):
         load_model_text(NOISY.replace("noise: 0.1,", "noise_scale: x,"))
+
+
+IN_DAYS = """
+name: unit
+time_unit: days
+dt: 0.05
+inputs:
+  load: {default: 0.0}
+schedule:
+  - {input: load, kind: pulse, start: 2.0, duration: 0.5, level: 1.0}
+parameters:
+  tau: {value: 1.0}
+auxiliaries:
+  daily: {expr: "0.2 * sin(2 * pi * t / 1.0)"}
+nodes:
+  x: {rate: "(0.5 + load - x) / tau + daily", initial: 0.0, noise: NOISE, bounds: [null, null]}
+events:
+  nightly: {every: 1.0, start: 0.75, set: {x: "x / 2"}}
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_model_in_hours_equals_the_same_model_in_days(backend: str) -> None:
+    days = IN_DAYS.replace("NOISE", "0.3")
+    hours = (IN_DAYS.replace("time_unit: days", "time_unit: hours").replace("dt: 0.05", "dt: 1.2")
+             .replace("start: 2.0, duration: 0.5", "start: 48, duration: 12")
+             .replace("tau: {value: 1.0}", "tau: {value: 24.0}")
+             .replace("sin(2 * pi * t / 1.0)", "sin(2 * pi * t / 24) / 24")
+             .replace("every: 1.0, start: 0.75", "every: 24, start: 18")
+             .replace("NOISE", str(0.3 / math.sqrt(24))))
+    kw = dict(patients=3, days=4.0, seed=2, backend=backend, command="x")
+    a = simulate(days, **kw)
+    b = simulate(hours, **kw)
+    assert b.attrs["dt"] == pytest.approx(0.05)
+    np.testing.assert_allclose(b.trajectory.values, a.trajectory.values, rtol=0, atol=1e-10)
+    with pytest.raises(ModelError, match="requires dt"):
+        simulate(hours, dt=0.01, **kw)

@@ -476,9 +476,9 @@ def run_scenario(model: CompiledModel, scenario: Scenario, *, params: Mapping[st
     Pa, Pb = a.params.values.T, b.params.values.T  # (n_params, n)
     P = np.where((times < t1 - 1e-9)[None, None, :], Pa[:, :, None], Pb[:, :, None])
     ids = a.patient.values
-    sa = Schedule(list(model.spec.schedule) + _components(scenario.stressor, model), model.inputs,
+    sa = Schedule(model.schedule + _components(scenario.stressor, model), model.inputs,
                   model.input_defaults, seed, ids, scenario.days)
-    sb = Schedule(list(model.spec.schedule) + _components([*shifted, *scenario.treatment_schedule],
+    sb = Schedule(model.schedule + _components([*shifted, *scenario.treatment_schedule],
                                                           model),
                   model.inputs, model.input_defaults, seed, ids, scenario.days - t1)
     Ua = sa.evaluate(times[times < t1 - 1e-9])

@@ -87,7 +87,8 @@ class _Kernels:
             if node.rate is None:
                 rate_d = (1 / (1 + sp.exp(-d)) - xs[i]) / sym[f"tau.{name}"]
             else:
-                rate_d = SympyRenderer({**sym, "drive": d}).render(model.inline(parse_expr(node.rate)))
+                rate_d = SympyRenderer({**sym, "drive": d}).render(
+                    model.rate_in_days(model.inline(parse_expr(node.rate))))
             g = sp.diff(rate_d, d)
             gains.append(g.subs(d, r.render(drive)) if drive is not None else sp.Integer(0) * g)
         self.gain = sp.lambdify(args, sp.Matrix(gains), modules="numpy", cse=True)

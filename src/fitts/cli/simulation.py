@@ -97,7 +97,7 @@ def simulate(
     from fitts.spec.load import load_model
 
     spec = load_model(model)
-    dt = dt if dt is not None else (spec.dt or DEFAULT_DT)
+    dt = dt if dt is not None else (spec.dt_days or DEFAULT_DT)
     check_simulation_options(days=days, dt=dt, record_every=record_every)
     check_output_file(out_path, "--out", (".nc",))
     if table is not None:

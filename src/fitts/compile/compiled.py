@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -144,6 +145,34 @@ class CompiledModel:
     auxiliaries_inlined: Mapping[str, Expr] = field(default_factory=dict, repr=False)
     #: per state, the expression multiplying its noise (None: 1); all None for most models
     noise_scales: tuple[Expr | None, ...] = ()
+    #: model time units per day (`time_unit:`); every tree above is already per day, `t` in days
+    time_factor: float = 1.0
+
+    def in_days(self, expr: Expr) -> Expr:
+        """An expression written in the model's time unit with `t` read in days (t -> f·t)."""
+        if self.time_factor == 1.0 or "t" not in expr.names:
+            return expr
+        return _expr_from_tree(_substitute(expr.tree, {"t": _mul(_num(self.time_factor), _name("t"))}))
+
+    def rate_in_days(self, expr: Expr) -> Expr:
+        """A rate written per model time unit as a rate per day (f·rate, `t` in days)."""
+        expr = self.in_days(expr)
+        if self.time_factor == 1.0:
+            return expr
+        return _expr_from_tree(_mul(_num(self.time_factor), expr.tree))
+
+    @property
+    def schedule(self) -> list[Any]:
+        """The model file's schedule components with their times in days."""
+        f = self.time_factor
+        if f == 1.0:
+            return list(self.spec.schedule)
+        out = []
+        for comp in self.spec.schedule:
+            update = {k: getattr(comp, k) / f for k in ("start", "end", "duration", "period")
+                      if getattr(comp, k, None) is not None}
+            out.append(comp.model_copy(update=update))
+        return out
 
     @property
     def has_noise_scales(self) -> bool:
@@ -328,13 +357,31 @@ def compile_model(spec: Spec) -> CompiledModel:
     lower = np.array([-np.inf if n.bounds[0] is None else n.bounds[0] for n in spec.nodes.values()])
     upper = np.array([np.inf if n.bounds[1] is None else n.bounds[1] for n in spec.nodes.values()])
     defaults = np.array([u.default for u in spec.inputs.values()], dtype=float)
-    return CompiledModel(
+    noise_scales = tuple(None if n.noise_scale is None else parse_expr(n.noise_scale)
+                         for n in spec.nodes.values())
+    model = CompiledModel(
         spec=spec, states=states, inputs=inputs, params=tuple(rows), rates=tuple(rates),
         drives=tuple(drives), noise_states=noise_states, lower=lower, upper=upper,
         input_defaults=defaults, derived_order=order, auxiliaries=auxiliaries,
-        rates_local=rates_local, auxiliaries_inlined=aux_inlined,
-        noise_scales=tuple(None if n.noise_scale is None else parse_expr(n.noise_scale)
-                           for n in spec.nodes.values()),
+        rates_local=rates_local, auxiliaries_inlined=aux_inlined, noise_scales=noise_scales,
+    )
+    f = spec.time_factor
+    if f == 1.0:
+        return model
+    # a model in hours or minutes: every rate times f, `t` read as f·t, noise per sqrt(unit)
+    # times sqrt(f); the simulator and the analyses then work in days as for any model
+    unit = CompiledModel(**{**{k: getattr(model, k) for k in model.__dataclass_fields__}, "time_factor": f})
+    scales = tuple(
+        None if i not in noise_states else _expr_from_tree(
+            _mul(_num(f ** 0.5), (unit.in_days(e).tree if e is not None else _num(1.0))))
+        for i, e in enumerate(noise_scales))
+    return dataclasses.replace(
+        unit,
+        rates=tuple(unit.rate_in_days(r) for r in rates),
+        rates_local=tuple(unit.rate_in_days(r) for r in rates_local),
+        auxiliaries=tuple((n, unit.in_days(e)) for n, e in auxiliaries),
+        auxiliaries_inlined={n: unit.in_days(e) for n, e in aux_inlined.items()},
+        noise_scales=scales,
     )
 
 

@@ -52,7 +52,7 @@ def observe(model: CompiledModel, ds: xr.Dataset, names: Sequence[str] | None = 
         if name not in spec.observations:
             raise DataError(f"unknown observation {name!r}." + did_you_mean(name, spec.observations))
         ob = spec.observations[name]
-        expr = model.inline(parse_expr(ob.expr))  # auxiliaries as their expressions
+        expr = model.in_days(model.inline(parse_expr(ob.expr)))  # auxiliaries as their expressions
         env = {}
         for ref in expr.names:
             if ref == "t":

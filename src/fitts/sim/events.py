@@ -118,11 +118,12 @@ class CompiledEvent:
 def compile_events(model: CompiledModel, days: float) -> list[CompiledEvent]:
     """The model's events with their times in [0, days] and their update expressions."""
     out = []
+    f = model.time_factor  # event times and `t` are in the model's time unit
     for index, (name, ev) in enumerate(model.spec.events.items()):
         targets = []
         sites = 0
         for target, value in ev.set.items():
-            expr = parse_expr(value, random=True)
+            expr = model.in_days(parse_expr(value, random=True))
             sites += sum(1 for n in _calls(expr) if n in RANDOM_FUNCTIONS)
             if target in model.state_index:
                 targets.append(("state", model.state_index[target], expr))
@@ -133,11 +134,11 @@ def compile_events(model: CompiledModel, days: float) -> list[CompiledEvent]:
                              f"(limit {MAX_SITES})", model.spec.location("events", name),
                              "draw once into a parameter and reuse it")
         if ev.scheduled:
-            out.append(CompiledEvent(name, index, tuple(targets), tuple(ev.times(days))))
+            out.append(CompiledEvent(name, index, tuple(targets), tuple(t / f for t in ev.times(days * f))))
         else:
-            out.append(CompiledEvent(name, index, tuple(targets), when=parse_expr(ev.when or "0"),
+            out.append(CompiledEvent(name, index, tuple(targets), when=model.in_days(parse_expr(ev.when or "0")),
                                      crosses=parse_expr(ev.crosses), direction=ev.direction,
-                                     tolerance=ev.tolerance))
+                                     tolerance=ev.tolerance / f))
     return out
 
 

@@ -289,7 +289,7 @@ def simulate_chunk(model: CompiledModel, ids: np.ndarray, *, days: float, dt: fl
     P0 = plans.get(_active(applies, 0.0))
     X0 = np.stack([P0.P[model.param_index[f"initial.{s}"]] for s in model.states])
     state = ChunkState.start(X0)
-    comps = list(model.spec.schedule) + schedule + _intervention_components(model, applies)
+    comps = model.schedule + schedule + _intervention_components(model, applies)
     sched = Schedule(comps, model.inputs, model.input_defaults, seed, ids, days)
 
     cuts = set(range(0, n_steps + 1, record_steps)) | {n_steps}
@@ -367,7 +367,7 @@ def _simulate_adaptive(model: CompiledModel, ids: np.ndarray, *, days: float, se
     out = np.empty((len(ids), len(t_rec), model.n_states))
     params = np.empty((len(ids), len(model.params)))
     status = np.zeros(len(ids), np.int8)
-    comps = list(model.spec.schedule) + schedule + _intervention_components(model, applies)
+    comps = model.schedule + schedule + _intervention_components(model, applies)
     for pi in range(len(ids)):
         one = ids[pi:pi + 1]
         plans = _Plans(model, P_free[:, pi:pi + 1], one, stream_keys(seed, one, "noise"), 1.0,
@@ -562,7 +562,7 @@ def simulate(
 
 def _model_dt(m: CompiledModel, dt: float | None, method: str) -> float:
     """The step of the run: `dt`, or the model's declared one (which any other `dt` must equal)."""
-    required = m.spec.dt
+    required = m.spec.dt_days
     if required is None:
         return 0.01 if dt is None else dt
     if method in ADAPTIVE_METHODS:

@@ -336,7 +336,8 @@ def _validate_entries(raw: _Raw) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _build(raw: _Raw, name: str | None, description: str | None, dt: float | None = None) -> Spec:
+def _build(raw: _Raw, name: str | None, description: str | None, dt: float | None = None,
+           time_unit: str | None = None) -> Spec:
     sections = _validate_entries(raw)
     from fitts.spec.schema import FileHeader as _H  # schedule items validated via the header
 
@@ -355,6 +356,7 @@ def _build(raw: _Raw, name: str | None, description: str | None, dt: float | Non
         locations=locations,
         parents=tuple(raw.parents),
         dt=None if dt is None else float(dt),
+        time_unit=time_unit or "days",
         **sections,
     )
     validate_spec(spec)
@@ -393,7 +395,7 @@ def _load_model(source: str | Path) -> Spec:
     top = load_yaml_file(path, what="model file")
     raw = _compose_data(top, path, shown, (path,))
     top = top if isinstance(top, dict) else {}
-    return _build(raw, top.get("name"), top.get("description"), top.get("dt"))
+    return _build(raw, top.get("name"), top.get("description"), top.get("dt"), top.get("time_unit"))
 
 
 def load_model_text(text: str, filename: str = "<text>", base: str | Path | None = None) -> Spec:
@@ -407,4 +409,4 @@ def _load_model_text(text: str, filename: str, base: str | Path | None) -> Spec:
     here = Path(base or Path.cwd()).resolve() / filename
     raw = _compose_data(data, here, filename, (here,))
     data = data if isinstance(data, dict) else {}
-    return _build(raw, data.get("name"), data.get("description"), data.get("dt"))
+    return _build(raw, data.get("name"), data.get("description"), data.get("dt"), data.get("time_unit"))

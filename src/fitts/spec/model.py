@@ -11,6 +11,7 @@ from typing import Any
 
 from fitts.errors import Location
 from fitts.spec.schema import (
+    TIME_UNITS,
     AuxiliarySpec,
     EdgeSpec,
     EventSpec,
@@ -57,8 +58,10 @@ class Spec:
     auxiliaries: Mapping[str, AuxiliarySpec] = field(default_factory=dict)
     #: discrete updates of states and parameters, in file order (the order of simultaneous events)
     events: Mapping[str, EventSpec] = field(default_factory=dict)
-    #: the step (days) the model requires (declared `dt:` of the model file), or None
+    #: the step the model requires, in its time unit (declared `dt:` of the model file), or None
     dt: float | None = None
+    #: the unit of the model's own times and rates (`time_unit:`): days, hours or minutes
+    time_unit: str = "days"
 
     def __post_init__(self) -> None:
         for name in ("nodes", "inputs", "edges", "omissions", "parameters", "interventions",
@@ -89,7 +92,21 @@ class Spec:
                 out[name] = dump(getattr(self, name))
         if self.dt is not None:
             out["dt"] = self.dt
+        if self.time_unit != "days":
+            out["time_unit"] = self.time_unit
         return out
+
+    @property
+    def time_factor(self) -> float:
+        """Model time units per day (1 for days, 24 for hours, 1440 for minutes)."""
+        return TIME_UNITS[self.time_unit]
+
+    @property
+    def dt_days(self) -> float | None:
+        """The step the model requires, in days (None: any), rounded to 15 significant digits so
+        that 1.2 hours is the 0.05 days it means (1.2 / 24 is 0.049999999999999996 in floats, and
+        steps would then fall just short of the times of schedules and events)."""
+        return None if self.dt is None else float(f"{self.dt / self.time_factor:.15g}")
 
     @property
     def content_hash(self) -> str:

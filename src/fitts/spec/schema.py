@@ -15,6 +15,8 @@ from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, 
 
 Grade = Literal["established", "supported", "plausible", "hypothetical"]
 GRADES: tuple[str, ...] = ("established", "supported", "plausible", "hypothetical")
+#: model time units per day
+TIME_UNITS: dict[str, float] = {"days": 1.0, "hours": 24.0, "minutes": 1440.0}
 
 #: largest magnitude of a number, or of the likely draws of a prior, in a model file
 MAX_MAGNITUDE = 1e12
@@ -734,7 +736,9 @@ class FileHeader(_Entry):
     fitts: int = 1
     name: str | None = None
     description: str | None = None
-    #: the step (days) the model requires: a published per-step scheme; other steps are refused
+    #: the unit of the model's time: its rates, tau, noise, `t`, event times, schedule times, dt
+    time_unit: Literal["days", "hours", "minutes"] = "days"
+    #: the step (in `time_unit`) the model requires: a published per-step scheme; other steps are refused
     dt: float | None = Field(None, gt=0, le=MAX_MAGNITUDE)
     version: str | None = None
     source: str | None = None
