@@ -1,0 +1,106 @@
+"""The panic-disorder example (Robinaugh, Haslbeck et al. 2024) against its R code's rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fitts import Apply, ModelError, compile_model, simulate
+from fitts.analysis.graph import elementary_loops
+from fitts.sim.events import EventRunner, compile_events
+from fitts.spec.load import load_model, models_dir
+
+PANIC = models_dir() / "examples" / "panic.yaml"
+HOUR = 1 / 24
+
+
+@pytest.fixture(scope="module")
+def panic():
+    return compile_model(load_model(PANIC))
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z))
+
+
+def test_the_model_uses_the_new_constructs(panic) -> None:
+    spec = panic.spec
+    assert spec.time_unit == "minutes" and spec.dt == 0.001
+    assert spec.dt_days == pytest.approx(0.001 / 1440, rel=1e-15)
+    assert {"AF", "k_A_PT", "h_A_PT", "sigma", "beta", "p_C"} == set(spec.auxiliaries)
+    assert list(spec.events) == ["context", "schemas", "avoidance"]
+    assert panic.has_noise_scales
+    with pytest.raises(ModelError, match="requires dt"):
+        simulate(panic, days=HOUR, dt=1e-5)
+
+
+def test_initial_avoidance_follows_the_initial_schema(panic) -> None:
+    ds = simulate(panic, days=HOUR, record_every=HOUR, backend="numpy", noise=False, command="x",
+                  params={"S0": 0.8})
+    assert ds.trajectory.sel(state="V").values[0, 0] == pytest.approx(_sigmoid(15 * (0.8 - 0.75)), rel=1e-14)
+    assert ds.params.sel(parameter="S_hour").values[0] == 0.8  # held by the context draw at t = 0
+
+
+@pytest.mark.slow
+def test_arousal_noise_is_the_per_step_ar1_of_the_r_code(panic) -> None:
+    # N_i = (1 - 1/lambda) N_{i-1} + beta eps, eps ~ N(0, sigma): stationary sd
+    # beta sigma / sqrt(1 - (1 - 1/lambda)^2) = sigma^2
+    ds = simulate(panic, patients=16, days=HOUR / 2, record_every=1 / 1440, seed=3, command="x")
+    V0 = _sigmoid(15 * (0.5 - 0.75))
+    sigma = 0.30 / (1 + math.exp(5 * (V0 - 0.5))) + 0.50
+    N = ds.trajectory.sel(state="N").values[:, 5:]  # one-minute records: 1000 steps apart, independent
+    assert N.std() == pytest.approx(sigma**2, rel=0.08)
+    assert abs(N.mean()) < 0.1
+
+
+@pytest.mark.slow
+def test_a_biological_challenge_triggers_panic_only_with_a_high_arousal_schema(panic) -> None:
+    # the R showcase: arousal set to 0.6 at minute 10 with arousal schema 0.6 -> fear surges
+    kw = dict(patients=6, days=HOUR, record_every=1 / 1440, seed=5, auxiliaries=["AF"], command="x")
+    hit = simulate(panic, params={"S0": 0.6}, interventions=[Apply("challenge", 10 / 1440)], **kw)
+    AF = hit.auxiliaries.sel(auxiliary="AF").values
+    assert (AF[:, :10].max(axis=1) < 0.5).all()  # calm before
+    assert (AF[:, 10:].max(axis=1) >= 0.5).mean() >= 0.5  # a panic attack in most
+    low = simulate(panic, params={"S0": 0.0}, interventions=[Apply("challenge", 10 / 1440)], **kw)
+    assert (low.auxiliaries.sel(auxiliary="AF").values[:, 12:].max(axis=1) < 0.5).all()
+
+
+def _fire_day(panic, **values: float) -> dict[str, float]:
+    """Fire the end-of-day events on one patient whose states are `values`."""
+    events = compile_events(panic, 1.0)
+    P = np.array([[p.value if p.kind == "fixed" else 0.0] for p in panic.params])
+    for name, row in panic.param_index.items():
+        if panic.params[row].kind == "derived":
+            P[row] = 0.0
+    X = np.zeros((panic.n_states, 1))
+    for name, v in values.items():
+        X[panic.state_index[name]] = v
+    runner = EventRunner(panic, events, 0, np.array([0]), lambda row, v, mask: None)
+    runner.fire([1, 2], X, lambda: P, np.zeros((0, 1)), 1.0)
+    return {s: float(X[i, 0]) for s, i in panic.state_index.items()}
+
+
+def test_daily_schema_updates_follow_the_r_rules(panic) -> None:
+    # a day with high fear and escape: S moves up to maxPT at r_S_a, X decays at r_X_e
+    out = _fire_day(panic, S=0.5, X=0.5, V=0.1, maxAF=0.7, maxE=0.4, maxPT=0.9)
+    assert out["S"] == pytest.approx(0.5 + 0.25 * (0.9 - 0.5))
+    assert out["X"] == pytest.approx(0.5 - 0.25 * 0.5)
+    # avoidance moves after the new S (events in file order), the day's maxima restart
+    assert out["V"] == pytest.approx(0.1 + 1.0 * (_sigmoid(15 * (out["S"] - 0.75)) - 0.1))
+    assert out["maxAF"] == out["maxE"] == out["maxPT"] == 0.0
+    # high fear without escape: S decays, X rises towards maxPT
+    out = _fire_day(panic, S=0.5, X=0.5, V=0.1, maxAF=0.7, maxE=0.1, maxPT=0.9)
+    assert out["S"] == pytest.approx(0.5 - 0.10 * 0.5)
+    assert out["X"] == pytest.approx(0.5 + 0.10 * (0.9 - 0.5))
+    # a calm day: the schemas stay
+    out = _fire_day(panic, S=0.5, X=0.5, V=0.1, maxAF=0.3, maxE=0.9, maxPT=0.9)
+    assert (out["S"], out["X"]) == (0.5, 0.5)
+
+
+def test_its_loops_are_seen_through_the_rates(panic) -> None:
+    loops = {(lp.nodes, lp.polarity) for lp in elementary_loops(panic.spec)}
+    assert (("A", "PT"), "reinforcing") in loops  # arousal <-> perceived threat: the panic loop
+    assert (("A", "H"), "balancing") in loops  # homeostatic feedback
+    assert (("PT", "E"), "balancing") in loops  # escape lowers perceived threat
