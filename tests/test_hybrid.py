@@ -230,9 +230,17 @@ events:
     assert ds.params.sel(parameter="target").values[0] == pytest.approx(1.0)
 
 
-def test_adaptive_methods_refuse_events() -> None:
-    with pytest.raises(ModelError, match="has events.*does not stop"):
-        simulate(LEAKY, days=2.0, method="RK45")
+@pytest.mark.parametrize("method", ["RK45", "LSODA"])
+def test_adaptive_methods_stop_at_events(method: str) -> None:
+    kw = dict(method=method, rtol=1e-10, atol=1e-12, command="x")
+    ds = simulate(LEAKY, days=4.2, record_every=0.21, **kw)
+    assert np.abs(ds.trajectory.values[0, :, 0] - _leaky_exact(ds.time.values)).max() < 1e-7
+    ds = simulate(THRESHOLD, days=3.0, record_every=3.0, **kw)
+    assert abs(ds.params.sel(parameter="t_first").values[0] - math.log(2)) < 1e-7
+    assert ds.params.sel(parameter="fired").values[0] == math.floor(3.0 / math.log(2))
+    either = THRESHOLD.replace("direction: up", "direction: either").replace('x: 0}', 'x: x}')
+    ds = simulate(either.replace('"1 - x"', '"cos(t)"'), days=3.0, record_every=3.0, **kw)
+    assert ds.params.sel(parameter="fired").values[0] == 2
 
 
 def test_events_compile_to_the_same_kernel_as_without() -> None:

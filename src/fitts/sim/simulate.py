@@ -358,10 +358,10 @@ def _chunk_result(rec: _Recorder, aux_rec: _Recorder | None, plans: _Plans, stat
 def _simulate_adaptive(model: CompiledModel, ids: np.ndarray, *, days: float, seed: int,
                        method: str, schedule: list[ScheduleComponent], applies: list[Apply],
                        record_every: float, rtol: float, atol: float) -> dict[str, np.ndarray]:
-    """scipy.integrate.solve_ivp, one patient at a time (deterministic)."""
-    from scipy.integrate import solve_ivp
-
+    """scipy.integrate.solve_ivp, one patient at a time (deterministic); the solver stops at
+    every scheduled event and at every crossing of a state event (located by the solver)."""
     backend = NumpyBackend(model)
+    events = compile_events(model, days) if model.spec.events else []
     P_free = sample_free(model, ids, seed)
     t_rec = np.arange(0.0, days + 1e-9, record_every)
     out = np.empty((len(ids), len(t_rec), model.n_states))
@@ -376,40 +376,109 @@ def _simulate_adaptive(model: CompiledModel, ids: np.ndarray, *, days: float, se
         cuts = {0.0, days} | set(sched.boundaries())
         for a in applies:
             cuts |= {a.start} | ({a.end} if a.end is not None else set())
+        runner = EventRunner(model, events, seed, one, plans.write_param) if events else None
+        fire_at = runner.scheduled_times() if runner is not None else {}
+        cuts |= set(fire_at)  # the solver stops at every scheduled event
         cuts_sorted = sorted(c for c in cuts if 0.0 <= c <= days)
         x = np.stack([plans.get(())
                       .P[model.param_index[f"initial.{s}"], 0] for s in model.states])
         for t0, t1 in zip(cuts_sorted[:-1], cuts_sorted[1:], strict=True):
-            plan = plans.get(_active(applies, t0))
-            cm = plan.clamp_mask
-
-            def f(t: float, y: np.ndarray, plan: StepPlan = plan, cm: np.ndarray = cm,
-                  sched: Schedule = sched) -> np.ndarray:
-                U = sched.evaluate(np.array([t]))[0]
-                d = backend.rhs(y[:, None], plan.P, U, t)[:, 0]
-                d[cm] = 0.0
-                return d
-
             x = x.copy()
+            if t0 in fire_at:
+                X = x[:, None]
+                runner.fire(fire_at[t0], X, lambda t0=t0, plans=plans: plans.get(_active(applies, t0)).P,  # type: ignore[union-attr]
+                            sched.evaluate(np.array([t0]))[0], t0)
+                x = X[:, 0]
+            plan = plans.get(_active(applies, t0))
             for a in applies:  # set a state once, at its intervention's start
                 if abs(a.start - t0) <= 1e-12 * max(1.0, t0):
                     for action in a.actions(model):
                         if hasattr(action, "set_state"):
                             x[model.state_index[action.set_state]] = action.to
-            x[cm] = plan.clamp_val[cm]
+            x[plan.clamp_mask] = plan.clamp_val[plan.clamp_mask]
             inside = t_rec[(t_rec >= t0 - 1e-12) & (t_rec <= t1 + 1e-12)]
-            sol = solve_ivp(f, (t0, t1), x, method=method, t_eval=inside, rtol=rtol, atol=atol,
-                            max_step=record_every)
-            if not sol.success or not np.all(np.isfinite(sol.y)):
+            ok, ts, ys = _solve_segment(model, backend, plans, applies, sched, runner, x, t0, t1, inside,
+                                        method=method, rtol=rtol, atol=atol, max_step=record_every)
+            if not ok:
                 status[pi] = 1
                 out[pi] = np.nan
                 break
-            for k, tt in enumerate(sol.t):
-                out[pi, int(round(tt / record_every))] = sol.y[:, k]
-            x = sol.y[:, -1] if sol.y.shape[1] else x
+            for tt, y in zip(ts, ys, strict=True):
+                out[pi, int(round(tt / record_every))] = y
+            x = ys[-1] if len(ys) else x
+        else:
+            if days in fire_at:  # events at the very end: the last record is after them
+                X = x[:, None]
+                runner.fire(fire_at[days], X, lambda plans=plans: plans.get(_active(applies, days)).P,  # type: ignore[union-attr]
+                            sched.evaluate(np.array([days]))[0], days)
+                last = days / record_every
+                if abs(last - round(last)) < 1e-9:
+                    out[pi, int(round(last))] = X[:, 0]
         params[pi] = plans.get(()).P[:, 0]
     return {"trajectory": out, "params": params, "status": status,
             "fail_step": np.full(len(ids), -1), "fail_state": np.full(len(ids), -1)}
+
+
+def _solve_segment(model: CompiledModel, backend: NumpyBackend, plans: _Plans, applies: list[Apply],
+                   sched: Schedule, runner: EventRunner | None, x: np.ndarray, t0: float, t1: float,
+                   t_eval: np.ndarray, **solver: Any) -> tuple[bool, list[float], list[np.ndarray]]:
+    """Solve from t0 to t1, stopping at each state event's crossing to fire it.
+
+    Returns success, and the times of `t_eval` reached with the states there.
+    """
+    from scipy.integrate import solve_ivp
+
+    ts: list[float] = []
+    ys: list[np.ndarray] = []
+    state_events = runner.state_events if runner is not None else []
+    a = t0
+    for _ in range(100_000):
+        plan = plans.get(_active(applies, t0))
+        cm = plan.clamp_mask
+
+        def f(t: float, y: np.ndarray, plan: StepPlan = plan, cm: np.ndarray = cm) -> np.ndarray:
+            U = sched.evaluate(np.array([t]))[0]
+            d = backend.rhs(y[:, None], plan.P, U, t)[:, 0]
+            d[cm] = 0.0
+            return d
+
+        def crossing(ev: Any, plan: StepPlan = plan) -> Callable[[float, np.ndarray], float]:
+            def g(t: float, y: np.ndarray) -> float:
+                U = sched.evaluate(np.array([t]))[0]
+                return float(runner.condition(ev, y[:, None], plan.P, U, t)[0])  # type: ignore[union-attr]
+
+            g.terminal = True  # type: ignore[attr-defined]
+            g.direction = {"up": 1.0, "down": -1.0}.get(ev.direction, 0.0)  # type: ignore[attr-defined]
+            return g
+
+        inside = t_eval[t_eval >= a - 1e-12]
+        sol = solve_ivp(f, (a, t1), x, t_eval=inside, events=[crossing(ev) for ev in state_events] or None,
+                        **solver)
+        y = np.asarray(sol.y, dtype=float).reshape(len(x), -1)  # no t_eval point reached: empty
+        if not sol.success or not np.all(np.isfinite(y)):
+            return False, ts, ys
+        ts += list(sol.t)
+        ys += list(y.T)
+        if sol.status != 1:  # reached t1
+            return True, ts, ys
+        # a state event: fire every one crossing at that time (file order), then go on
+        hits = [(float(te[0]), ev, ye[0]) for ev, te, ye in zip(state_events, sol.t_events, sol.y_events,
+                                                                strict=True) if len(te)]
+        t_hit = min(h[0] for h in hits)
+        X = min(hits, key=lambda h: h[0])[2].copy()[:, None]
+        which = [ev.index for t_e, ev, _ in hits if t_e <= t_hit + ev.tolerance]
+        runner.fire(which, X, lambda t_hit=t_hit: plans.get(_active(applies, t_hit)).P,  # type: ignore[union-attr]
+                    sched.evaluate(np.array([t_hit]))[0], t_hit)
+        x = X[:, 0]
+        # step past the crossing without events, so the solver does not find it again at once
+        nudge = min(t1, t_hit + min(ev.tolerance for ev in state_events) * 10)
+        if nudge > t_hit:
+            past = solve_ivp(f, (t_hit, nudge), x, **solver)
+            x = past.y[:, -1]
+        a = nudge
+        if a >= t1:
+            return True, ts, ys
+    raise SimulationError(f"state events fired more than 100000 times between days {t0:g} and {t1:g}", [])
 
 
 def simulate(
@@ -502,11 +571,6 @@ def simulate(
     aux_names = _auxiliary_names(m, auxiliaries)
 
     if method in ADAPTIVE_METHODS:
-        if m.spec.events:
-            raise ModelError(f"model {m.spec.name!r} has events ({', '.join(m.spec.events)}); the adaptive "
-                             f"method {method!r} does not stop at them yet",
-                             hint="use a fixed-step method (euler_maruyama, heun, rk4): events land "
-                                  "exactly on their times whatever dt")
         if aux_names:
             raise ModelError("recording auxiliaries needs a fixed-step method",
                              hint="use euler_maruyama, heun or rk4")
