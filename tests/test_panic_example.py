@@ -104,3 +104,40 @@ def test_its_loops_are_seen_through_the_rates(panic) -> None:
     assert (("A", "PT"), "reinforcing") in loops  # arousal <-> perceived threat: the panic loop
     assert (("A", "H"), "balancing") in loops  # homeostatic feedback
     assert (("PT", "E"), "balancing") in loops  # escape lowers perceived threat
+
+
+def test_the_cbt_treatment_fires_in_the_r_codes_order() -> None:
+    cbt = compile_model(load_model(models_dir() / "examples" / "panic_cbt.yaml"))
+    names = list(cbt.spec.events)
+    assert names[:3] == ["context", "schemas", "avoidance"]  # the included model's first
+    assert names[3:] == ["psychoeducation", "restructuring", "exposure_done", "exposure_pulse", "in_vivo",
+                         "exposure_ends"]
+    events = compile_events(cbt, 50.0)
+    day = {e.name: [round(t * 1440) for t in e.times] for e in events if e.times}
+    assert day["psychoeducation"] == [1440] and day["restructuring"] == [8 * 1440, 15 * 1440]
+    assert day["exposure_done"] == [(d - 1) * 1440 for d in range(9, 37)]
+    assert day["in_vivo"] == [(d - 1) * 1440 for d in range(23, 37)]
+    # day 23 (the first in vivo day): a completed exposure sets arousal to 0.75 and the context
+    P = np.zeros((len(cbt.params), 1))
+    for k, p in enumerate(cbt.params):
+        P[k] = p.value if p.kind == "fixed" else 0.0
+    idx = cbt.param_index
+    P[idx["I4Adh"]], P[idx["I4RdEs"]] = 1.0, 0.6
+    X = np.zeros((cbt.n_states, 1))
+    X[cbt.state_index["S"]] = 0.7
+
+    def write(row: int, values: np.ndarray, mask: np.ndarray) -> None:
+        P[row, mask] = values[mask]
+
+    runner = EventRunner(cbt, events, 0, np.array([0]), write)
+    t = 22 * 1440 / 1440  # days
+    which = [names.index(n) for n in ("exposure_done", "exposure_pulse", "in_vivo")]
+    runner.fire(which, X, lambda: P, np.zeros((0, 1)), t)
+    assert P[idx["expo"], 0] == 1.0 and P[idx["TxI4"], 0] == 0.6
+    assert X[cbt.state_index["A"], 0] == 0.75
+    assert P[idx["C"], 0] == 1.0 and P[idx["S_hour"], 0] == 0.7
+    # without adherence nothing happens to arousal or the context
+    P[idx["I4Adh"]], P[idx["C"]] = 0.0, 0.0
+    X[cbt.state_index["A"]] = 0.1
+    runner.fire(which, X, lambda: P, np.zeros((0, 1)), t + 1)
+    assert X[cbt.state_index["A"], 0] == 0.1 and P[idx["C"], 0] == 0.0
