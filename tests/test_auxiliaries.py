@@ -187,3 +187,21 @@ def test_any_cycle_of_auxiliaries_is_named(n: int, start: int) -> None:
         load_model_text(_text(entries, order))
     shown = str(info.value).split("cycle: ")[1].split("\n")[0].split(" -> ")
     assert len(shown) == n + 1 and shown[0] == shown[-1] and set(shown) == {f"c{i}" for i in range(n)}
+
+
+def test_steady_states_and_the_mobile_see_through_auxiliaries() -> None:
+    from fitts.analysis.mobile import mobile
+    from fitts.analysis.steady import steady_states
+
+    drop_t = ('"0.5 + 0.5 * sin(2 * pi * t)"', '"0.5"')
+    a = compile_model(load_model_text(WITH_AUX.replace(*drop_t)))
+    b = compile_model(load_model_text(INLINED.replace("(0.5 + 0.5 * sin(2 * pi * t))", "0.5")))
+    sa, sb = steady_states(a, starts=16, simulations=0), steady_states(b, starts=16, simulations=0)
+    cols = list(a.states)
+    np.testing.assert_allclose(sa[cols].to_numpy(dtype=float), sb[cols].to_numpy(dtype=float), atol=1e-9)
+    # the same model written in hours has the same steady states and, per day, the same Jacobian
+    hours = WITH_AUX.replace(*drop_t).replace("name: aux", "name: aux\ntime_unit: hours")
+    sh = steady_states(compile_model(load_model_text(hours)), starts=16, simulations=0)
+    np.testing.assert_allclose(sh[cols].to_numpy(dtype=float), sa[cols].to_numpy(dtype=float), atol=1e-9)
+    ma, mb = mobile(a, steady=sa), mobile(b, steady=sb)
+    np.testing.assert_allclose(ma.sensitivity.values, mb.sensitivity.values, atol=1e-8)

@@ -85,7 +85,8 @@ class _Kernels:
             node = model.spec.nodes[name]
             drive = model.drives[i]
             if node.rate is None:
-                rate_d = (1 / (1 + sp.exp(-d)) - xs[i]) / sym[f"tau.{name}"]
+                # per day: a model in hours or minutes has its rates times its unit per day
+                rate_d = model.time_factor * (1 / (1 + sp.exp(-d)) - xs[i]) / sym[f"tau.{name}"]
             else:
                 rate_d = SympyRenderer({**sym, "drive": d}).render(
                     model.rate_in_days(model.inline(parse_expr(node.rate))))
