@@ -71,9 +71,6 @@ def _fire_day(panic, **values: float) -> dict[str, float]:
     """Fire the end-of-day events on one patient whose states are `values`."""
     events = compile_events(panic, 1.0)
     P = np.array([[p.value if p.kind == "fixed" else 0.0] for p in panic.params])
-    for name, row in panic.param_index.items():
-        if panic.params[row].kind == "derived":
-            P[row] = 0.0
     X = np.zeros((panic.n_states, 1))
     for name, v in values.items():
         X[panic.state_index[name]] = v

@@ -454,11 +454,11 @@ def _solve_segment(model: CompiledModel, backend: NumpyBackend, plans: _Plans, a
         inside = t_eval[t_eval >= a - 1e-12]
         sol = solve_ivp(f, (a, t1), x, t_eval=inside, events=[crossing(ev) for ev in state_events] or None,
                         **solver)
-        y = np.asarray(sol.y, dtype=float).reshape(len(x), -1)  # no t_eval point reached: empty
-        if not sol.success or not np.all(np.isfinite(y)):
+        reached = np.asarray(sol.y, dtype=float).reshape(len(x), -1)  # no t_eval point reached: empty
+        if not sol.success or not np.all(np.isfinite(reached)):
             return False, ts, ys
         ts += list(sol.t)
-        ys += list(y.T)
+        ys += list(reached.T)
         if sol.status != 1:  # reached t1
             return True, ts, ys
         # a state event: fire every one crossing at that time (file order), then go on
