@@ -166,3 +166,26 @@ def test_simulate_command_records_auxiliaries(tmp_path: Path) -> None:
         np.testing.assert_allclose(level, ds.trajectory.sel(state="x").values + 1.0, rtol=1e-14)
         # x = exp(-(t - floor t)) restarts at 1 every day: recorded after the event
         np.testing.assert_allclose(ds.trajectory.sel(state="x").values[0], 1.0, rtol=1e-12)
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True),
+                    st.sampled_from(["x", "k", "x + 1", "uniform()", "bad name", "", "1e400", [], {}, [1, 2]]),
+                    st.lists(st.floats(-1, 10), max_size=3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["at", "every", "start", "end", "when", "crosses", "direction",
+                                        "tolerance", "label", "bogus"]), _VALUES, max_size=5),
+       st.dictionaries(st.sampled_from(["x", "k", "derived", "nope"]), _VALUES, max_size=3))
+def test_any_event_entry_loads_or_is_a_model_error(fields: dict, updates: dict) -> None:
+    import json
+
+    entry = {**{k: v for k, v in fields.items() if v is not None}, "set": updates}
+    text = BASE + "  ev: " + json.dumps(entry).replace("Infinity", ".inf").replace("NaN", ".nan") + "\n"
+    try:
+        spec = load_model_text(text)
+    except ModelError:
+        return
+    ev = spec.events["ev"]
+    assert sum(v is not None for v in (ev.at, ev.every, ev.when)) == 1
+    compile_events(compile_model(spec), 10.0)
