@@ -138,3 +138,15 @@ def test_the_cbt_treatment_fires_in_the_r_codes_order() -> None:
     X[cbt.state_index["A"]] = 0.1
     runner.fire(which, X, lambda: P, np.zeros((0, 1)), t + 1)
     assert X[cbt.state_index["A"], 0] == 0.1 and P[idx["C"], 0] == 0.0
+
+
+def test_validate_and_show_describe_it(tmp_path) -> None:
+    from tests.test_cli import fitts_cmd
+
+    r = fitts_cmd("validate", str(PANIC), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "6 auxiliaries, 3 events" in r.stdout
+    r = fitts_cmd("show", str(PANIC), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "time in minutes; requires dt = 0.001 minutes" in r.stdout
+    assert "every 1440 minutes from 1440" in r.stdout  # event periods in the model's unit

@@ -33,8 +33,9 @@ def validate(model: ModelArg) -> None:
     from fitts.spec.load import load_model
 
     spec = load_model(model)
+    extra = "".join(f", {len(getattr(spec, k))} {k}" for k in ("auxiliaries", "events") if getattr(spec, k))
     typer.echo(f"{model} is valid: {spec.name}, {len(spec.nodes)} nodes, {len(spec.edges)} "
-               f"edges, {len(spec.parameters)} parameters, hash {spec.content_hash}")
+               f"edges, {len(spec.parameters)} parameters{extra}, hash {spec.content_hash}")
 
 
 @app.command()
@@ -53,6 +54,9 @@ def show(
               f"hash {spec.content_hash})")
     if spec.description:
         out.print(spec.description.strip(), markup=False)
+    if spec.time_unit != "days" or spec.dt is not None:
+        step = f"; requires dt = {spec.dt:g} {spec.time_unit}" if spec.dt is not None else ""
+        out.print(f"time in {spec.time_unit}{step}", markup=False)
     nodes = Table(title=f"{len(spec.nodes)} nodes")
     for col in ("name", "label", "group", "tau (days)"):
         nodes.add_column(col)
@@ -111,7 +115,7 @@ def show(
         for col in ("name", "when", "sets"):
             evs.add_column(col)
         for name, ev in spec.events.items():
-            _add_row(evs, name, event_trigger(ev), "; ".join(f"{k} = {v}" for k, v in ev.set.items()))
+            _add_row(evs, name, event_trigger(ev, spec.time_unit), "; ".join(f"{k} = {v}" for k, v in ev.set.items()))
         out.print(evs)
     if spec.omissions:
         om = Table(title=f"{len(spec.omissions)} claimed links left out on purpose")
@@ -139,15 +143,16 @@ def show(
                        "the node's `signs:`): " + ", ".join(unsigned))
 
 
-def event_trigger(ev: EventSpec) -> str:
-    """An event's trigger in words: `at 1, 2`, `every 1 from 1 to 30`, `x crosses 0.5 up`."""
+def event_trigger(ev: EventSpec, unit: str = "days") -> str:
+    """An event's trigger in words: `at 1, 2 days`, `every 1 days from 1 to 30`, `x crosses 0.5 (up)`,
+    times in the model's `unit`."""
     if ev.at is not None:
         times = ev.at if isinstance(ev.at, list) else [ev.at]
         shown = ", ".join(f"{v:g}" for v in times[:6]) + (f", ... ({len(times)} times)" if len(times) > 6 else "")
-        return f"at day {shown}"
+        return f"at {shown} {unit}"
     if ev.every is not None:
         end = f" to {ev.end:g}" if ev.end is not None else ""
-        return f"every {ev.every:g} days from {ev.first:g}{end}"
+        return f"every {ev.every:g} {unit} from {ev.first:g}{end}"
     return f"{ev.when} crosses {ev.crosses} ({ev.direction})"
 
 
