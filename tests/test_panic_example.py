@@ -150,3 +150,20 @@ def test_validate_and_show_describe_it(tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     assert "time in minutes; requires dt = 0.001 minutes" in r.stdout
     assert "every 1440 minutes from 1440" in r.stdout  # event periods in the model's unit
+
+
+def test_the_command_line_runs_it_at_its_own_step(tmp_path) -> None:
+    import xarray as xr
+
+    from tests.test_cli import fitts_cmd
+
+    minute = repr(1 / 1440)
+    r = fitts_cmd("simulate", str(PANIC), "--days", minute, "--record-every", minute, "--patients", "2",
+                  "--backend", "numpy", "--auxiliaries", "--out", "p.nc", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with xr.open_dataset(tmp_path / "p.nc") as ds:
+        assert ds.attrs["dt"] == pytest.approx(0.001 / 1440, rel=1e-14)
+        assert ds.sizes["time"] == 2 and "AF" in ds.auxiliary.values
+    r = fitts_cmd("simulate", str(PANIC), "--days", minute, "--dt", repr(1e-4 / 1440), "--out", "q.nc",
+                  cwd=tmp_path)
+    assert r.returncode == 2 and "requires dt" in r.stderr

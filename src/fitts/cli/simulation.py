@@ -98,7 +98,7 @@ def simulate(
 
     spec = load_model(model)
     dt = dt if dt is not None else (spec.dt_days or DEFAULT_DT)
-    check_simulation_options(days=days, dt=dt, record_every=record_every)
+    check_simulation_options(days=days, dt=dt, record_every=record_every, declared=spec.dt_days)
     check_output_file(out_path, "--out", (".nc",))
     if table is not None:
         check_output_file(table, "--table", (".parquet", ".csv"))
