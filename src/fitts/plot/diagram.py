@@ -117,14 +117,16 @@ def _auxiliary_links(spec: Spec) -> list[tuple[str, str]]:
 
 def _auxiliary_layout(spec: Spec, links: list[tuple[str, str]], pos: dict[str, np.ndarray]
                       ) -> dict[str, np.ndarray]:
-    """Each auxiliary between the states and inputs it links (pulled inwards a little)."""
+    """Each auxiliary between the states and inputs it links, pulled towards the middle."""
     out: dict[str, np.ndarray] = {}
     for k, name in enumerate(spec.auxiliaries):
         near = [pos[u] for u, v in links if v == name and u in pos]
         near += [pos[v] for u, v in links if u == name and v in pos]
         centre = np.mean(near, axis=0) if near else np.zeros(2)
         angle = 2 * math.pi * k / max(len(spec.auxiliaries), 1)
-        out[name] = 0.85 * centre + 0.12 * np.array([math.cos(angle), math.sin(angle)])
+        # towards the middle of the drawing (the states lie on circles around it), spread
+        # around that point so auxiliaries with the same neighbours do not overlap
+        out[name] = 0.55 * centre + 0.3 * np.array([math.cos(angle), math.sin(angle)])
     return out
 
 
@@ -234,7 +236,9 @@ def draw_diagram(spec: Spec, path: str | Path | None = None, *, highlight: Seque
     # of save_figure) makes room for it, so no entry is cut off
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False, title="edges and modules", title_fontsize=8)
-    ax.set_title(title or f"{spec.name}: {len(states)} states, {len(spec.edges)} edges")
+    n_rate = sum(1 for *_, d in g.edges(keys=True, data=True) if d["mode"] == "rate")
+    links = f", {n_rate} links read from rates" if n_rate else ""
+    ax.set_title(title or f"{spec.name}: {len(states)} states, {len(spec.edges)} edges{links}")
     ax.set_axis_off()
     ax.set_aspect("equal")
     xy = np.array(list(pos.values()))
