@@ -167,3 +167,35 @@ def test_the_command_line_runs_it_at_its_own_step(tmp_path) -> None:
     r = fitts_cmd("simulate", str(PANIC), "--days", minute, "--dt", repr(1e-4 / 1440), "--out", "q.nc",
                   cwd=tmp_path)
     assert r.returncode == 2 and "requires dt" in r.stderr
+
+
+def _r_fast_loop(minutes: int, S0: float, X0: float, C: float, challenge: float | None) -> np.ndarray:
+    """simPanic's Euler loop for A, PT, H, E without noise, transcribed line by line from the R
+    code (DifferentialEquations.R, Defaults.R); the state at every whole minute."""
+    dt = 0.001
+    A = PT = H = E = 0.0
+    k_A_PT = 20 - 10 * 0.1**S0 + 5 * C
+    h_A_PT = 0.25**S0 - 0.1 * C
+    out = [(A, PT, H, E)]
+    for i in range(1, round(minutes / dt) + 1):
+        A_new = A + 0.5 * ((1.0 * PT + 0.0 - H) - A) * dt
+        PT_new = PT + 1.0 * ((1 / (1 + math.exp(-k_A_PT * (A - 0.25 * E - h_A_PT)))) - PT) * dt
+        H_new = H + 0.05 * (1 / (1 + math.exp(-20 * (A - 0.4))) - (0.5 * H)) * dt
+        E_new = E + 0.25 * ((1 / (1 + math.exp(-10 * ((PT - X0 - 0) - 0.5)))) - E) * dt
+        A, PT, H, E = A_new, PT_new, H_new, E_new
+        if challenge is not None and i == round(challenge / dt):
+            A = 0.6  # the perturbation: arousal set once (here at the end of the step reaching it)
+        if i % 1000 == 0:
+            out.append((A, PT, H, E))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("S0", [0.2, 0.6, 1.0])
+def test_without_noise_it_is_the_r_codes_euler_loop(panic, S0: float) -> None:
+    minutes = 30
+    ds = simulate(panic, days=minutes / 1440, record_every=1 / 1440, noise=False, seed=4, command="x",
+                  params={"S0": S0}, interventions=[Apply("challenge", 10 / 1440)])
+    C = float(ds.params.sel(parameter="C").values[0])  # the one context draw, at minute 0
+    ref = _r_fast_loop(minutes, S0, 0.5, C, challenge=10)
+    got = ds.trajectory.sel(state=["A", "PT", "H", "E"]).values[0]
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
