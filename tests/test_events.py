@@ -189,3 +189,31 @@ def test_any_event_entry_loads_or_is_a_model_error(fields: dict, updates: dict) 
     ev = spec.events["ev"]
     assert sum(v is not None for v in (ev.at, ev.every, ev.when)) == 1
     compile_events(compile_model(spec), 10.0)
+
+
+def test_an_event_update_of_built_plans_equals_building_them_anew() -> None:
+    from fitts import Apply
+    from fitts.sim.sample import sample_free
+    from fitts.sim.simulate import _Plans
+
+    text = BASE.replace("  derived: {value: \"2 * k\"}", "  derived: {value: \"2 * k\"}\n"
+                        "  j: {prior: {dist: uniform, low: 0, high: 1}}\n  twice: {value: \"derived + j\"}")
+    text = text.replace("nodes:", "interventions:\n  push: {actions: [{shift: k, by: 0.5}, {set: j, to: 0.25}]}\n"
+                        "nodes:") + "  e: {at: 1, set: {k: 3}}\n"
+    m = compile_model(load_model_text(text))
+    ids = np.arange(5)
+    applies = [Apply("push", 0.0, 2.0)]
+    plans = _Plans(m, sample_free(m, ids, 1), ids, np.ones(5, np.uint64), 0.1, False, applies,
+                   {m.param_index["j"]: np.linspace(0, 1, 5)})
+    before = {a: plans.get(a).P.copy() for a in ((), (0,))}
+    mask = np.array([True, False, True, True, False])
+    for row, value in ((m.param_index["k"], 3.0), (m.param_index["j"], 0.7)):
+        plans.write_param(row, np.full(5, value), mask)
+    fresh = _Plans(m, plans.P_free.copy(), ids, np.ones(5, np.uint64), 0.1, False, applies, plans.overrides)
+    for a in before:
+        np.testing.assert_array_equal(plans.get(a).P, fresh.get(a).P)
+        assert not np.array_equal(plans.get(a).P, before[a])
+    k, d, tw = (m.param_index[n] for n in ("k", "derived", "twice"))
+    P = plans.get((0,)).P
+    assert P[k, 0] == 3.5 and P[d, 0] == 7.0 and P[k, 1] == 1.5  # shifted on top; masked patient kept
+    assert P[tw, 0] == 7.25  # j set by the intervention wins over the event's value while active

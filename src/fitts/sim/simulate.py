@@ -27,7 +27,7 @@ from fitts.sim.events import EventRunner, auxiliary_values, compile_events
 from fitts.sim.hybrid import HybridLoop
 from fitts.sim.integrators import INTEGRATORS, AbstractIntegrator
 from fitts.sim.rng import stream_keys
-from fitts.sim.sample import derive, sample_free
+from fitts.sim.sample import derive, rederive, sample_free
 from fitts.sim.schedule import Schedule, shift_component
 from fitts.spec.load import load_model
 from fitts.spec.model import Spec
@@ -135,31 +135,31 @@ class _Plans:
 
     def write_param(self, row: int, values: np.ndarray, mask: np.ndarray) -> None:
         """An event sets parameter `row` to `values` (shape (n,)) for the patients in `mask`;
-        every plan is rebuilt from it (derived rows re-derived, interventions on top)."""
+        every plan built so far is updated (the derived rows that depend on it re-derived,
+        interventions on top), and later ones are built from it."""
         self.P_free[row, mask] = values[mask]
         if row in self.overrides:
             o = np.array(np.broadcast_to(self.overrides[row], values.shape), dtype=float)
             o[mask] = values[mask]
             self.overrides[row] = o
-        self.cache.clear()
+        # each built plan: only the row and the derived rows depending on it change (in place:
+        # the same arrays the kernels read)
+        for active, plan in self.cache.items():
+            rederive(self.model, plan.P, row, self.P_free[row], self.ids, self._adjustments(active))
 
     def get(self, active: tuple[int, ...]) -> StepPlan:
         if active not in self.cache:
             self.cache[active] = self._build(active)
         return self.cache[active]
 
-    def _build(self, active: tuple[int, ...]) -> StepPlan:
+    def _adjustments(self, active: tuple[int, ...]) -> dict[int, list]:
+        """Row -> [(op, value)]: the run's overrides, then the active interventions' actions."""
         m = self.model
         adjust: dict[int, list] = {k: [("set", v)] for k, v in self.overrides.items()}
         scale: dict[int, float] = {}
-        clamp_mask = np.zeros(m.n_states, dtype=np.bool_)
-        clamp_val = np.zeros(m.n_states)
         for a in active:
             for action in self.applies[a].actions(m):
-                if hasattr(action, "clamp"):
-                    i = m.state_index[action.clamp]
-                    clamp_mask[i], clamp_val[i] = True, action.value
-                elif hasattr(action, "scale_edge"):
+                if hasattr(action, "scale_edge"):
                     k = m.param_index[f"weight.{action.scale_edge}"]
                     scale[k] = scale.get(k, 1.0) * action.factor
                 elif hasattr(action, "cut_edge"):
@@ -170,6 +170,18 @@ class _Plans:
                     adjust.setdefault(m.param_index[action.set], []).append(("set", action.to))
         for k, f in scale.items():
             adjust.setdefault(k, []).append(("scale", f))
+        return adjust
+
+    def _build(self, active: tuple[int, ...]) -> StepPlan:
+        m = self.model
+        adjust = self._adjustments(active)
+        clamp_mask = np.zeros(m.n_states, dtype=np.bool_)
+        clamp_val = np.zeros(m.n_states)
+        for a in active:
+            for action in self.applies[a].actions(m):
+                if hasattr(action, "clamp"):
+                    i = m.state_index[action.clamp]
+                    clamp_mask[i], clamp_val[i] = True, action.value
         P = derive(m, self.P_free.copy(), self.ids, adjust)
         rows = np.array(m.noise_states if self.noise else (), dtype=np.int64)
         pidx = np.array([m.noise_param(i) for i in rows], dtype=np.int64)
