@@ -164,7 +164,7 @@ def test_the_command_line_runs_it_at_its_own_step(tmp_path) -> None:
     with xr.open_dataset(tmp_path / "p.nc") as ds:
         assert ds.attrs["dt"] == pytest.approx(0.001 / 1440, rel=1e-14)
         assert ds.sizes["time"] == 2 and "AF" in ds.auxiliary.values
-    r = fitts_cmd("simulate", str(PANIC), "--days", minute, "--dt", repr(1e-4 / 1440), "--out", "q.nc",
+    r = fitts_cmd("simulate", str(PANIC), "--days", minute, "--dt", "1e-5", "--out", "q.nc",
                   cwd=tmp_path)
     assert r.returncode == 2 and "requires dt" in r.stderr
 

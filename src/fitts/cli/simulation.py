@@ -11,6 +11,7 @@ from rich.table import Table
 from fitts.cli.common import (
     DEFAULT_DT,
     Backend,
+    Dt,
     ModelArg,
     PatientChoice,
     PatientSeed,
@@ -37,8 +38,15 @@ from fitts.cli.options import (
 from fitts.errors import SimulationError
 
 
+def _option_left_out(ctx: typer.Context, name: str) -> bool:
+    """Whether the option `name` of the running command was left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
+
+
 @app.command()
 def simulate(
+    ctx: typer.Context,
     model: ModelArg,
     out_path: Annotated[Path, typer.Option(
         "--out", help="Output NetCDF file (.nc) of the trajectories or summaries.",
@@ -48,9 +56,7 @@ def simulate(
     days: Annotated[float, typer.Option(
         "--days", help="Simulated time in days (a multiple of --dt and --record-every).")] = 365.0,
     seed: Seed = 0,
-    dt: Annotated[float | None, typer.Option(
-        "--dt", help=f"Integration step in days (default: the step the model declares, else {DEFAULT_DT:g}).")
-    ] = None,
+    dt: Dt = DEFAULT_DT,
     method: Annotated[str, typer.Option(
         "--method", help="Integrator: euler_maruyama, heun, rk4 or a scipy method "
         "(LSODA, RK45, ...).")] = "euler_maruyama",
@@ -97,7 +103,8 @@ def simulate(
     from fitts.spec.load import load_model
 
     spec = load_model(model)
-    dt = dt if dt is not None else (spec.dt_days or DEFAULT_DT)
+    if spec.dt_days is not None and _option_left_out(ctx, "dt"):
+        dt = spec.dt_days  # the step the model requires, unless --dt was given (then checked below)
     check_simulation_options(days=days, dt=dt, record_every=record_every, declared=spec.dt_days)
     check_output_file(out_path, "--out", (".nc",))
     if table is not None:
