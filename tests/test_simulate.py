@@ -178,3 +178,15 @@ def test_ad_hoc_intervention_is_applied_and_checked() -> None:
     bad = Apply("challenge", 0.0, 2.0, spec=InterventionSpec(actions=[ClampAction(clamp="pian", value=0.7)]))
     with pytest.raises(ModelError, match="unknown state 'pian'.*pain"):
         simulate(m, patients=1, days=1.0, dt=0.05, interventions=[bad])
+
+
+def test_record_intervals_in_minutes_are_accepted_at_a_fine_step() -> None:
+    from fitts.sim.simulate import record_steps
+
+    # (days / dt) % steps as floats failed for 56 of these; whole step counts never do
+    dt = 0.001 / 1440
+    for minutes in range(1, 200):
+        every = minutes / 1440
+        assert record_steps(3 * every, dt, every) == 1000 * minutes
+    with pytest.raises(ModelError, match="multiple of record_every"):
+        record_steps(2.5 / 1440, dt, 1 / 1440)

@@ -380,6 +380,7 @@ def continuation(model: CompiledModel, name: str, span: tuple[float, float], *,
     Continuation
         Branches (λ, states, unstable dimension), folds, and :meth:`Continuation.thresholds`.
     """
+    model.require_smooth("continuation")
     A, B = float(span[0]), float(span[1])
     if not B > A:
         raise ModelError(f"range must be A < B, got {A:g} {B:g}", hint="e.g. --range -1 4")

@@ -161,6 +161,7 @@ def _link_gains(model: CompiledModel) -> LinkGains:
         A custom rate that depends on another state directly instead of through an edge
         (such an influence would be a link missing from the loop structure).
     """
+    model.require_smooth("loop dominance")
     import sympy as sp
 
     states, inputs = model.states, model.inputs
@@ -475,9 +476,9 @@ def run_scenario(model: CompiledModel, scenario: Scenario, *, params: Mapping[st
     Pa, Pb = a.params.values.T, b.params.values.T  # (n_params, n)
     P = np.where((times < t1 - 1e-9)[None, None, :], Pa[:, :, None], Pb[:, :, None])
     ids = a.patient.values
-    sa = Schedule(list(model.spec.schedule) + _components(scenario.stressor, model), model.inputs,
+    sa = Schedule(model.schedule + _components(scenario.stressor, model), model.inputs,
                   model.input_defaults, seed, ids, scenario.days)
-    sb = Schedule(list(model.spec.schedule) + _components([*shifted, *scenario.treatment_schedule],
+    sb = Schedule(model.schedule + _components([*shifted, *scenario.treatment_schedule],
                                                           model),
                   model.inputs, model.input_defaults, seed, ids, scenario.days - t1)
     Ua = sa.evaluate(times[times < t1 - 1e-9])
@@ -607,6 +608,7 @@ def dominance_over_time(model: CompiledModel, scenario: Scenario | None = None, 
         :func:`loop_dominance` output plus ``trajectory`` (time, state) and the scenario's
         ``treatment_start`` and ``label`` as attributes.
     """
+    model.require_smooth("loop dominance")
     scenario = scenario or default_scenario(model)
     ds, P, U = run_scenario(model, scenario, params=params, patients=[patient], seed=seed, dt=dt,
                             record_every=record_every, backend=backend)

@@ -72,7 +72,11 @@ def signed_graph(spec: Spec) -> nx.MultiDiGraph:
         attributes ``group`` and ``label``. Every model edge is one graph edge keyed by its
         id, with attributes ``id``, ``sign`` (+1 or -1), ``mode`` and ``gating=False``; each
         gating edge also contributes ``gate -> target`` keyed by :func:`gate_edge_id`, with
-        the same sign, ``mode='gating'`` and ``gating=True``.
+        the same sign, ``mode='gating'`` and ``gating=True``. Every state or input a custom
+        rate names directly is a link ``"source -> target [rate]"`` with ``mode='rate'`` and
+        the sign declared in the node's ``signs:`` or derived from the rate
+        (:mod:`fitts.analysis.rate_links`); the ids of those whose sign is unclear are in
+        ``graph['unsigned_rate_links']``.
     """
     g = nx.MultiDiGraph(name=spec.name)
     for name, node in spec.nodes.items():
@@ -86,6 +90,17 @@ def signed_graph(spec: Spec) -> nx.MultiDiGraph:
             gid = gate_edge_id(eid, edge.gate)
             g.add_edge(edge.gate, edge.to, key=gid, id=gid, sign=sign, mode="gating",
                        gating=True)
+    if any(node.rate is not None for node in spec.nodes.values()):
+        from fitts.analysis.rate_links import rate_links
+
+        unsigned = []
+        for link in rate_links(spec):
+            if link.sign == 0:
+                unsigned.append(link.id)
+                continue
+            g.add_edge(link.source, link.target, key=link.id, id=link.id, sign=link.sign, mode="rate",
+                       gating=False)
+        g.graph["unsigned_rate_links"] = unsigned
     return g
 
 

@@ -85,9 +85,11 @@ class _Kernels:
             node = model.spec.nodes[name]
             drive = model.drives[i]
             if node.rate is None:
-                rate_d = (1 / (1 + sp.exp(-d)) - xs[i]) / sym[f"tau.{name}"]
+                # per day: a model in hours or minutes has its rates times its unit per day
+                rate_d = model.time_factor * (1 / (1 + sp.exp(-d)) - xs[i]) / sym[f"tau.{name}"]
             else:
-                rate_d = SympyRenderer({**sym, "drive": d}).render(parse_expr(node.rate))
+                rate_d = SympyRenderer({**sym, "drive": d}).render(
+                    model.rate_in_days(model.inline(parse_expr(node.rate))))
             g = sp.diff(rate_d, d)
             gains.append(g.subs(d, r.render(drive)) if drive is not None else sp.Integer(0) * g)
         self.gain = sp.lambdify(args, sp.Matrix(gains), modules="numpy", cse=True)
@@ -95,6 +97,7 @@ class _Kernels:
 
 def kernels(model: CompiledModel) -> _Kernels:
     """The model's NumPy right-hand side and exact derivative functions (cached by model hash)."""
+    model.require_smooth("the steady-state analysis")
     key = model.model_hash
     if key not in _KERNEL_CACHE:
         if len(_KERNEL_CACHE) > 16:

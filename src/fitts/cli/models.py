@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,9 @@ from fitts.cli.common import (
     out,
 )
 
+if TYPE_CHECKING:
+    from fitts.spec.schema import EventSpec
+
 
 @app.command()
 def validate(model: ModelArg) -> None:
@@ -30,8 +33,9 @@ def validate(model: ModelArg) -> None:
     from fitts.spec.load import load_model
 
     spec = load_model(model)
+    extra = "".join(f", {len(getattr(spec, k))} {k}" for k in ("auxiliaries", "events") if getattr(spec, k))
     typer.echo(f"{model} is valid: {spec.name}, {len(spec.nodes)} nodes, {len(spec.edges)} "
-               f"edges, {len(spec.parameters)} parameters, hash {spec.content_hash}")
+               f"edges, {len(spec.parameters)} parameters{extra}, hash {spec.content_hash}")
 
 
 @app.command()
@@ -50,6 +54,9 @@ def show(
               f"hash {spec.content_hash})")
     if spec.description:
         out.print(spec.description.strip(), markup=False)
+    if spec.time_unit != "days" or spec.dt is not None:
+        step = f"; requires dt = {spec.dt:g} {spec.time_unit}" if spec.dt is not None else ""
+        out.print(f"time in {spec.time_unit}{step}", markup=False)
     nodes = Table(title=f"{len(spec.nodes)} nodes")
     for col in ("name", "label", "group", "tau (days)"):
         nodes.add_column(col)
@@ -96,6 +103,20 @@ def show(
         for name, iv in spec.interventions.items():
             _add_row(ivs, name, iv.description or iv.label or "", iv.grade or "")
         out.print(ivs)
+    if spec.auxiliaries:
+        aux = Table(title=f"{len(spec.auxiliaries)} auxiliaries (named expressions)")
+        for col in ("name", "expression", "units", "description"):
+            aux.add_column(col)
+        for name, a in spec.auxiliaries.items():
+            _add_row(aux, name, str(a.expr), a.units or "", a.description or a.label or "")
+        out.print(aux)
+    if spec.events:
+        evs = Table(title=f"{len(spec.events)} events (simultaneous ones fire in this order)")
+        for col in ("name", "when", "sets"):
+            evs.add_column(col)
+        for name, ev in spec.events.items():
+            _add_row(evs, name, event_trigger(ev, spec.time_unit), "; ".join(f"{k} = {v}" for k, v in ev.set.items()))
+        out.print(evs)
     if spec.omissions:
         om = Table(title=f"{len(spec.omissions)} claimed links left out on purpose")
         for col in ("from", "to", "reason"):
@@ -113,6 +134,26 @@ def show(
     counts = loop_count(spec)
     typer.echo(f"feedback loops: {counts['total']} ({counts['reinforcing']} reinforcing, "
                f"{counts['balancing']} balancing)")
+    if any(node.rate is not None for node in spec.nodes.values()):
+        from fitts.analysis.graph import signed_graph
+
+        unsigned = signed_graph(spec).graph.get("unsigned_rate_links", [])
+        if unsigned:
+            typer.echo("links of custom rates left out of the loops, their sign unclear (declare it in "
+                       "the node's `signs:`): " + ", ".join(unsigned))
+
+
+def event_trigger(ev: EventSpec, unit: str = "days") -> str:
+    """An event's trigger in words: `at 1, 2 days`, `every 1 days from 1 to 30`, `x crosses 0.5 (up)`,
+    times in the model's `unit`."""
+    if ev.at is not None:
+        times = ev.at if isinstance(ev.at, list) else [ev.at]
+        shown = ", ".join(f"{v:g}" for v in times[:6]) + (f", ... ({len(times)} times)" if len(times) > 6 else "")
+        return f"at {shown} {unit}"
+    if ev.every is not None:
+        end = f" to {ev.end:g}" if ev.end is not None else ""
+        return f"every {ev.every:g} {unit} from {ev.first:g}{end}"
+    return f"{ev.when} crosses {ev.crosses} ({ev.direction})"
 
 
 @app.command("list")

@@ -140,7 +140,7 @@ def _bad(option: str, message: str) -> typer.BadParameter:
 
 
 def check_simulation_options(*, days: float, dt: float | None, record_every: float | None = None,
-                             patients: int | None = None) -> None:
+                             patients: int | None = None, declared: float | None = None) -> None:
     """Refuse simulation options out of range before any work.
 
     Parameters
@@ -155,6 +155,9 @@ def check_simulation_options(*, days: float, dt: float | None, record_every: flo
         records.
     patients
         Number of patients, at least 1.
+    declared
+        The step the model itself requires (its `dt:`), in days: when `dt` is that step, the
+        lower bound and the step count limit do not apply (the model's author chose it).
 
     Raises
     ------
@@ -163,7 +166,10 @@ def check_simulation_options(*, days: float, dt: float | None, record_every: flo
     """
     if not (math.isfinite(days) and 0 < days <= MAX_DAYS):
         raise _bad("--days", f"{days:g} days is out of range: give 0 < days <= {MAX_DAYS:g}")
-    if dt is not None:
+    if declared is not None and dt is not None and abs(dt - declared) > 1e-12 * declared:
+        raise _bad("--dt", f"the model requires dt = {declared:g} days (its equations are a per-step scheme), "
+                           f"not {dt:g}: leave --dt out")
+    if dt is not None and not (declared is not None and dt == declared and dt <= days):
         if not (math.isfinite(dt) and MIN_DT <= dt <= days):
             raise _bad("--dt", f"a step of {dt:g} days is out of range: give {MIN_DT:g} <= dt <= --days ({days:g})")
         if days / dt > MAX_STEPS:

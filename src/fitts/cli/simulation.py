@@ -38,8 +38,15 @@ from fitts.cli.options import (
 from fitts.errors import SimulationError
 
 
+def _option_left_out(ctx: typer.Context, name: str) -> bool:
+    """Whether the option `name` of the running command was left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
+
+
 @app.command()
 def simulate(
+    ctx: typer.Context,
     model: ModelArg,
     out_path: Annotated[Path, typer.Option(
         "--out", help="Output NetCDF file (.nc) of the trajectories or summaries.",
@@ -80,6 +87,9 @@ def simulate(
         "--patient-params", help="YAML or CSV of parameter values given to every patient (e.g. one patient "
         "exported by `fitts patient`); with --patients 1 and --no-noise, that patient's deterministic story.")
     ] = None,
+    auxiliaries: Annotated[bool, typer.Option(
+        "--auxiliaries", help="Also record the model's auxiliaries (named expressions) beside the states.")
+    ] = False,
 ) -> None:
     """Simulate virtual patients of a model and save the result as NetCDF.
 
@@ -92,14 +102,16 @@ def simulate(
     from fitts.sim.simulate import simulate as run
     from fitts.spec.load import load_model
 
-    check_simulation_options(days=days, dt=dt, record_every=record_every)
+    spec = load_model(model)
+    if spec.dt_days is not None and _option_left_out(ctx, "dt"):
+        dt = spec.dt_days  # the step the model requires, unless --dt was given (then checked below)
+    check_simulation_options(days=days, dt=dt, record_every=record_every, declared=spec.dt_days)
     check_output_file(out_path, "--out", (".nc",))
     if table is not None:
         check_output_file(table, "--table", (".parquet", ".csv"))
     applies = [parse_intervention(t) for t in intervention or []]
     for a, text in zip(applies, intervention or [], strict=True):
         check_window(text, a.start, a.end, days)
-    spec = load_model(model)
     comps = load_schedule_file(schedule, list(spec.inputs)) if schedule is not None else []
     compiled = compile_model(spec)
     fixed = None
@@ -114,7 +126,7 @@ def simulate(
                      backend=backend.value, schedule=comps, interventions=applies,
                      record=record.value, record_every=record_every, noise=not no_noise,
                      chunk_size=chunk_size, progress=progress, throw=not keep_going,
-                     command=_command())
+                     command=_command(), auxiliaries=auxiliaries)
     except SimulationError as exc:
         raise SimulationError(f"{exc}\n  hint: on the command line, --keep-going keeps the "
                               "other patients' results", exc.failures) from None

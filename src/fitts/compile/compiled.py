@@ -14,6 +14,8 @@ use the table's names directly as `ast.Name` ids; they never pass through text.
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,6 +24,7 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
+from fitts.errors import ModelError
 from fitts.spec.expr import CONSTANTS, Expr, parse_expr
 from fitts.spec.model import Spec
 from fitts.spec.schema import Grade, ParameterSpec, value_support
@@ -95,13 +98,21 @@ def _expr_from_tree(tree: ast.expr) -> Expr:
 
 
 class _Substitute(ast.NodeTransformer):
-    """Replace names by trees (used to put the built `drive` into custom rates)."""
+    """Replace names by (copies of) trees: the built `drive` into custom rates, auxiliaries
+    into the expressions that use them."""
 
     def __init__(self, table: Mapping[str, ast.expr]):
         self.table = table
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
-        return self.table.get(node.id, node)
+        tree = self.table.get(node.id)
+        return node if tree is None else copy.deepcopy(tree)
+
+
+def _substitute(tree: ast.expr, table: Mapping[str, ast.expr]) -> ast.expr:
+    if not table:
+        return tree
+    return _Substitute(table).visit(copy.deepcopy(tree))
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,50 @@ class CompiledModel:
     upper: np.ndarray = field(repr=False)
     input_defaults: np.ndarray = field(repr=False)
     derived_order: tuple[int, ...] = ()
+    #: auxiliaries in evaluation order: (name, tree over states, inputs, parameters, `t` and
+    #: the auxiliaries before it)
+    auxiliaries: tuple[tuple[str, Expr], ...] = ()
+    #: the rates as written, referring to auxiliaries by name (what the generated code
+    #: evaluates, each auxiliary once); `rates` has them substituted (for the analyses)
+    rates_local: tuple[Expr, ...] = ()
+    #: each auxiliary with every auxiliary it uses substituted (over states, inputs,
+    #: parameters and `t` only)
+    auxiliaries_inlined: Mapping[str, Expr] = field(default_factory=dict, repr=False)
+    #: per state, the expression multiplying its noise (None: 1); all None for most models
+    noise_scales: tuple[Expr | None, ...] = ()
+    #: model time units per day (`time_unit:`); every tree above is already per day, `t` in days
+    time_factor: float = 1.0
+
+    def in_days(self, expr: Expr) -> Expr:
+        """An expression written in the model's time unit with `t` read in days (t -> f·t)."""
+        if self.time_factor == 1.0 or "t" not in expr.names:
+            return expr
+        return _expr_from_tree(_substitute(expr.tree, {"t": _mul(_num(self.time_factor), _name("t"))}))
+
+    def rate_in_days(self, expr: Expr) -> Expr:
+        """A rate written per model time unit as a rate per day (f·rate, `t` in days)."""
+        expr = self.in_days(expr)
+        if self.time_factor == 1.0:
+            return expr
+        return _expr_from_tree(_mul(_num(self.time_factor), expr.tree))
+
+    @property
+    def schedule(self) -> list[Any]:
+        """The model file's schedule components with their times in days."""
+        f = self.time_factor
+        if f == 1.0:
+            return list(self.spec.schedule)
+        out = []
+        for comp in self.spec.schedule:
+            update = {k: getattr(comp, k) / f for k in ("start", "end", "duration", "period")
+                      if getattr(comp, k, None) is not None}
+            out.append(comp.model_copy(update=update))
+        return out
+
+    @property
+    def has_noise_scales(self) -> bool:
+        """Whether any state's noise amplitude depends on an expression (states, inputs, ...)."""
+        return any(e is not None for e in self.noise_scales)
 
     @cached_property
     def param_index(self) -> dict[str, int]:
@@ -144,6 +199,30 @@ class CompiledModel:
     def n_states(self) -> int:
         return len(self.states)
 
+    @property
+    def auxiliary_names(self) -> tuple[str, ...]:
+        """Auxiliaries in the order they are evaluated (and recorded)."""
+        return tuple(name for name, _ in self.auxiliaries)
+
+    def require_smooth(self, analysis: str) -> None:
+        """Refuse an analysis that assumes smooth dynamics (steady states, continuation, loop
+        dominance) for a model with events: its vector field alone does not describe it."""
+        if self.spec.events:
+            raise ModelError(
+                f"{analysis} assumes smooth dynamics, but model {self.spec.name!r} has discrete events "
+                f"({', '.join(self.spec.events)}): the rates alone do not describe its behaviour",
+                hint="simulate it instead (fitts simulate), or analyse a variant without the events "
+                     "(include it with `exclude: {events: [...]}`)")
+
+    def inline(self, expr: Expr) -> Expr:
+        """`expr` with every auxiliary it uses replaced by its expression over states, inputs,
+        parameters and `t` (an expression without auxiliaries is returned as it is)."""
+        used = expr.names & set(self.auxiliaries_inlined)
+        if not used:
+            return expr
+        table = {a: self.auxiliaries_inlined[a].tree for a in used}
+        return _expr_from_tree(_substitute(expr.tree, table))
+
     def noise_param(self, i: int) -> int:
         return self.param_index[f"noise.{self.states[i]}"]
 
@@ -161,6 +240,8 @@ class CompiledModel:
             out[u] = f"U[{j}]" if target == "numpy" else f"U[{j}, p * us]"
         for k, p in enumerate(self.params):
             out[p.name] = f"P[{k}{col}]"
+        for k, (a, _) in enumerate(self.auxiliaries):
+            out[a] = f"aux_{k}"  # a local variable of the generated rate function
         return out
 
     def summary(self) -> dict[str, int]:
@@ -236,6 +317,8 @@ def compile_model(spec: Spec) -> CompiledModel:
                 graph.add_edge(index[dep], i)
     order = tuple(i for i in nx.topological_sort(graph) if rows[i].kind == "derived")
 
+    auxiliaries, aux_inlined = _auxiliaries(spec)
+
     # rate trees
     incoming: dict[str, list[Any]] = {s: [] for s in states}
     for eid, edge in spec.edges.items():
@@ -262,6 +345,10 @@ def compile_model(spec: Spec) -> CompiledModel:
                                                                  mode="eval").body)
         rates.append(_expr_from_tree(tree))
         drives.append(_expr_from_tree(drive))
+    rates_local = tuple(rates)
+    if auxiliaries:
+        table = {a: e.tree for a, e in aux_inlined.items()}
+        rates = [_expr_from_tree(_substitute(r.tree, table)) for r in rates_local]
 
     noise_states = tuple(
         i for i, node in enumerate(spec.nodes.values())
@@ -270,8 +357,48 @@ def compile_model(spec: Spec) -> CompiledModel:
     lower = np.array([-np.inf if n.bounds[0] is None else n.bounds[0] for n in spec.nodes.values()])
     upper = np.array([np.inf if n.bounds[1] is None else n.bounds[1] for n in spec.nodes.values()])
     defaults = np.array([u.default for u in spec.inputs.values()], dtype=float)
-    return CompiledModel(
+    noise_scales = tuple(None if n.noise_scale is None else parse_expr(n.noise_scale)
+                         for n in spec.nodes.values())
+    model = CompiledModel(
         spec=spec, states=states, inputs=inputs, params=tuple(rows), rates=tuple(rates),
         drives=tuple(drives), noise_states=noise_states, lower=lower, upper=upper,
-        input_defaults=defaults, derived_order=order,
+        input_defaults=defaults, derived_order=order, auxiliaries=auxiliaries,
+        rates_local=rates_local, auxiliaries_inlined=aux_inlined, noise_scales=noise_scales,
     )
+    f = spec.time_factor
+    if f == 1.0:
+        return model
+    # a model in hours or minutes: every rate times f, `t` read as f·t, noise per sqrt(unit)
+    # times sqrt(f); the simulator and the analyses then work in days as for any model
+    unit = CompiledModel(**{**{k: getattr(model, k) for k in model.__dataclass_fields__}, "time_factor": f})
+    scales = tuple(
+        None if i not in noise_states else _expr_from_tree(
+            _mul(_num(f ** 0.5), (unit.in_days(e).tree if e is not None else _num(1.0))))
+        for i, e in enumerate(noise_scales))
+    return dataclasses.replace(
+        unit,
+        rates=tuple(unit.rate_in_days(r) for r in rates),
+        rates_local=tuple(unit.rate_in_days(r) for r in rates_local),
+        auxiliaries=tuple((n, unit.in_days(e)) for n, e in auxiliaries),
+        auxiliaries_inlined={n: unit.in_days(e) for n, e in aux_inlined.items()},
+        noise_scales=scales,
+    )
+
+
+def _auxiliaries(spec: Spec) -> tuple[tuple[tuple[str, Expr], ...], dict[str, Expr]]:
+    """The auxiliaries in dependency order (file order among independent ones), and each one
+    with the auxiliaries it uses substituted."""
+    if not spec.auxiliaries:
+        return (), {}
+    parsed = {name: parse_expr(a.expr) for name, a in spec.auxiliaries.items()}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(parsed)
+    for name, e in parsed.items():
+        graph.add_edges_from((dep, name) for dep in e.names if dep in parsed)
+    position = {name: i for i, name in enumerate(parsed)}
+    order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+    inlined: dict[str, Expr] = {}
+    for name in order:
+        table = {a: inlined[a].tree for a in parsed[name].names if a in inlined}
+        inlined[name] = _expr_from_tree(_substitute(parsed[name].tree, table))
+    return tuple((name, parsed[name]) for name in order), inlined

@@ -260,7 +260,7 @@ def measure_states(model: CompiledModel, name: str) -> tuple[str, ...]:
         inst = INSTRUMENTS[name]
         return tuple(s for s in (*inst.states, *inst.optional) if s in model.state_index)
     if name in model.spec.observations:
-        expr = parse_expr(model.spec.observations[name].expr)
+        expr = model.inline(parse_expr(model.spec.observations[name].expr))
         return tuple(s for s in model.states if s in expr.names)
     raise DataError(f"unknown diary measure {name!r}")
 

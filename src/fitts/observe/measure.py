@@ -52,10 +52,12 @@ def observe(model: CompiledModel, ds: xr.Dataset, names: Sequence[str] | None = 
         if name not in spec.observations:
             raise DataError(f"unknown observation {name!r}." + did_you_mean(name, spec.observations))
         ob = spec.observations[name]
-        expr = parse_expr(ob.expr)
+        expr = model.in_days(model.inline(parse_expr(ob.expr)))  # auxiliaries as their expressions
         env = {}
         for ref in expr.names:
-            if ref in model.state_index:
+            if ref == "t":
+                env[ref] = traj.time.values[None, :]
+            elif ref in model.state_index:
                 env[ref] = traj.sel(state=ref).values
             elif ref in model.param_index:
                 env[ref] = ds["params"].sel(parameter=ref).values[:, None]

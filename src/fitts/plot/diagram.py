@@ -23,6 +23,7 @@ EXCITATORY = "#1f5fbf"
 INHIBITORY = "#c62828"
 HIGHLIGHT = "#ff8f00"
 INPUT_COLOUR = "#e0e0e0"
+AUX_COLOUR = "#f5f5f5"
 LABEL_POINTS = 7.0
 # average glyph width and line height of the label font, in font sizes (DejaVu Sans)
 GLYPH_WIDTH, LINE_HEIGHT = 0.62, 1.25
@@ -98,6 +99,37 @@ def node_size_for(labels: Sequence[str], fontsize: float = LABEL_POINTS) -> floa
     return max(need, 30.0) ** 2
 
 
+def _auxiliary_links(spec: Spec) -> list[tuple[str, str]]:
+    """(from, to) for every use of a name in an auxiliary, and of an auxiliary in a rate."""
+    from fitts.spec.expr import parse_expr
+
+    if not spec.auxiliaries:
+        return []
+    shown = set(spec.nodes) | set(spec.inputs) | set(spec.auxiliaries)
+    links = []
+    for name, aux in spec.auxiliaries.items():
+        links += [(dep, name) for dep in sorted(parse_expr(aux.expr).names & shown)]
+    for name, node in spec.nodes.items():
+        if node.rate is not None:
+            links += [(a, name) for a in sorted(parse_expr(node.rate).names & set(spec.auxiliaries))]
+    return links
+
+
+def _auxiliary_layout(spec: Spec, links: list[tuple[str, str]], pos: dict[str, np.ndarray]
+                      ) -> dict[str, np.ndarray]:
+    """Each auxiliary between the states and inputs it links, pulled towards the middle."""
+    out: dict[str, np.ndarray] = {}
+    for k, name in enumerate(spec.auxiliaries):
+        near = [pos[u] for u, v in links if v == name and u in pos]
+        near += [pos[v] for u, v in links if u == name and v in pos]
+        centre = np.mean(near, axis=0) if near else np.zeros(2)
+        angle = 2 * math.pi * k / max(len(spec.auxiliaries), 1)
+        # towards the middle of the drawing (the states lie on circles around it), spread
+        # around that point so auxiliaries with the same neighbours do not overlap
+        out[name] = 0.55 * centre + 0.3 * np.array([math.cos(angle), math.sin(angle)])
+    return out
+
+
 def draw_diagram(spec: Spec, path: str | Path | None = None, *, highlight: Sequence[str] | None = None,
                  title: str | None = None, ax: Axes | None = None) -> Figure:
     """Draw the causal loop diagram of a model; save it when `path` is given.
@@ -135,13 +167,15 @@ def draw_diagram(spec: Spec, path: str | Path | None = None, *, highlight: Seque
         if eid not in keys:
             raise DataError(f"cannot highlight unknown edge {eid!r}." + did_you_mean(eid, keys))
     pos = _group_layout(g)
+    uses = _auxiliary_links(spec)
+    aux_pos = _auxiliary_layout(spec, uses, pos)
     states = [n for n, k in g.nodes(data="kind") if k == "state"]
     inputs = [n for n, k in g.nodes(data="kind") if k == "input"]
     group_names = list(dict.fromkeys(g.nodes[n]["group"] for n in states))
     cmap = mpl.colormaps["tab10" if len(group_names) <= 10 else "tab20"]
     group_colour = {grp: cmap(i % cmap.N) for i, grp in enumerate(group_names)}
 
-    labels = {n: _wrap(n) for n in g.nodes}
+    labels = {n: _wrap(n) for n in [*g.nodes, *aux_pos]}
     node_size = node_size_for(list(labels.values()))
     size = 6 + 0.35 * len(states)
     fig, ax = single_axes(ax, (size + 3.5, size))
@@ -152,7 +186,20 @@ def draw_diagram(spec: Spec, path: str | Path | None = None, *, highlight: Seque
         nx.draw_networkx_nodes(g, pos, nodelist=inputs, ax=ax, node_size=node_size,
                                node_shape="s", node_color=INPUT_COLOUR, edgecolors="#555555",
                                linewidths=1.0)
-    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=LABEL_POINTS)
+    if aux_pos:
+        # auxiliaries: named expressions, drawn small and grey with dotted "used by" links
+        # (unsigned: they are not edges of the signed graph the loop analyses read)
+        ga = nx.DiGraph(uses)
+        both = {**pos, **aux_pos}
+        nx.draw_networkx_nodes(ga, both, nodelist=list(aux_pos), ax=ax, node_size=node_size * 0.6,
+                               node_shape="h", node_color=AUX_COLOUR, edgecolors="#777777", linewidths=0.8)
+        nx.draw_networkx_edges(ga, both, edgelist=uses, ax=ax, node_size=node_size, edge_color="#888888",
+                               width=0.8, style="dotted", arrows=True, arrowstyle="-|>", arrowsize=9)
+        pos = both
+    nx.draw_networkx_labels(g, pos, labels={n: labels[n] for n in g.nodes}, ax=ax, font_size=LABEL_POINTS)
+    if aux_pos:
+        nx.draw_networkx_labels(nx.Graph(list(uses)), pos, labels={n: labels[n] for n in aux_pos}, ax=ax,
+                                font_size=LABEL_POINTS * 0.9)
 
     seen: dict[tuple[str, str], int] = {}
     for u, v, key, data in g.edges(keys=True, data=True):
@@ -179,6 +226,9 @@ def draw_diagram(spec: Spec, path: str | Path | None = None, *, highlight: Seque
         handles.append(Line2D([], [], color=HIGHLIGHT, lw=3, label="highlighted"))
     if inputs:
         handles.append(Patch(facecolor=INPUT_COLOUR, edgecolor="#555555", label="input"))
+    if aux_pos:
+        handles.append(Line2D([], [], color="#888888", lw=1.0, ls=":", marker="h", markersize=7,
+                              markerfacecolor=AUX_COLOUR, label="auxiliary (used by)"))
     for grp in group_names:
         handles.append(Patch(facecolor=group_colour[grp], alpha=0.35, edgecolor="#333333",
                              label=grp if grp is not None else "state"))
@@ -186,7 +236,9 @@ def draw_diagram(spec: Spec, path: str | Path | None = None, *, highlight: Seque
     # of save_figure) makes room for it, so no entry is cut off
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False, title="edges and modules", title_fontsize=8)
-    ax.set_title(title or f"{spec.name}: {len(states)} states, {len(spec.edges)} edges")
+    n_rate = sum(1 for *_, d in g.edges(keys=True, data=True) if d["mode"] == "rate")
+    links = f", {n_rate} links read from rates" if n_rate else ""
+    ax.set_title(title or f"{spec.name}: {len(states)} states, {len(spec.edges)} edges{links}")
     ax.set_axis_off()
     ax.set_aspect("equal")
     xy = np.array(list(pos.values()))

@@ -80,9 +80,38 @@ def derive(model: CompiledModel, P: np.ndarray, patients: np.ndarray | None = No
     return P
 
 
-def check_domains(model: CompiledModel, P: np.ndarray, patients: np.ndarray | None = None) -> None:
-    """Every patient's value of every row must lie in the row's domain (tau > 0, ...)."""
-    for k, row in enumerate(model.params):
+def rederive(model: CompiledModel, P: np.ndarray, changed: int, value: np.ndarray,
+             patients: np.ndarray | None = None,
+             adjust: Mapping[int, list[tuple[str, float | np.ndarray]]] | None = None) -> None:
+    """Give the sampled row `changed` a new base `value` (shape (n,)) in a derived table P, in
+    place: its adjustments applied again, the derived rows that depend on it (directly or not)
+    re-derived in order, and those rows' domains checked. The same result as :func:`derive`
+    from the changed free rows, at the cost of the affected rows only (an event's update)."""
+    adjust = adjust or {}
+    P[changed] = value
+    for op, v in adjust.get(changed, ()):
+        _adjust(P, changed, op, v)
+    touched = {model.params[changed].name}
+    rows = [changed]
+    with np.errstate(all="ignore"):
+        for k in model.derived_order:
+            row = model.params[k]
+            if not (row.expr.names & touched):  # type: ignore[union-attr]
+                continue
+            env = {name: P[model.param_index[name]] for name in row.expr.names}  # type: ignore[union-attr]
+            P[k] = np.broadcast_to(evaluate(row.expr, env), P.shape[1:])  # type: ignore[arg-type]
+            for op, v in adjust.get(k, ()):
+                _adjust(P, k, op, v)
+            touched.add(row.name)
+            rows.append(k)
+    check_domains(model, P, patients, rows)
+
+
+def check_domains(model: CompiledModel, P: np.ndarray, patients: np.ndarray | None = None,
+                  rows: list[int] | None = None) -> None:
+    """Every patient's value of every row (or of `rows`) must lie in the row's domain (tau > 0, ...)."""
+    for k in (range(len(model.params)) if rows is None else rows):
+        row = model.params[k]
         lo, hi = row.domain
         v = P[k]
         bad = ~np.isfinite(v) & ~(np.isinf(v) & (np.isinf(lo) | np.isinf(hi)))

@@ -28,6 +28,11 @@ FUNCTIONS: dict[str, int | tuple[int, int]] = {
     "exp": 1, "log": 1, "sqrt": 1, "abs": 1, "tanh": 1, "sin": 1, "cos": 1, "sigmoid": 1,
     "step": 1, "min": 2, "max": 2, "pow": 2, "clip": 3, "where": 3,
 }
+#: random draws from the patient's event stream, allowed only in event updates (`set:`)
+RANDOM_FUNCTIONS: dict[str, int | tuple[int, int]] = {"uniform": 0, "normal": 0, "bernoulli": 1}
+#: what to do with an expression too large or too deep for one line
+SPLIT_HINT = ("split it: name its shared parts as auxiliaries (`auxiliaries:`, over states, inputs "
+              "and parameters) or as derived parameters (over parameters only)")
 #: names usable as constants in every expression
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "inf": math.inf}
 #: names a model may not declare (functions, constants and Python's literal words)
@@ -49,7 +54,7 @@ _FORBIDDEN: dict[str, tuple[str, str]] = {
     "Slice": ("slices (a[1:2]) are not allowed",
               "use plain names; every name is a number"),
     "Lambda": ("lambda functions are not allowed",
-               "write the formula directly, or declare a derived parameter"),
+               "write the formula directly, or declare an auxiliary or a derived parameter"),
     "ListComp": _COMPREHENSION, "SetComp": _COMPREHENSION, "DictComp": _COMPREHENSION,
     "GeneratorExp": _COMPREHENSION,
     "List": ("lists ([...]) are not allowed", "use numbers and names"),
@@ -62,7 +67,7 @@ _FORBIDDEN: dict[str, tuple[str, str]] = {
     "FormattedValue": ("strings (f-strings) are not allowed",
                        "use numbers and names"),
     "NamedExpr": ("assignment (:=) is not allowed",
-                  "declare a derived parameter instead"),
+                  "declare an auxiliary or a derived parameter instead"),
     "Starred": ("star arguments (*a) are not allowed",
                 "pass each argument by position"),
     "Await": ("await is not allowed", _ALLOWED_SUMMARY),
@@ -163,10 +168,12 @@ class _Checker:
     Anything without a visit method is rejected: the whitelist is the dispatch table.
     """
 
-    def __init__(self, text: str, allowed: Collection[str] | None, location: Location | None):
+    def __init__(self, text: str, allowed: Collection[str] | None, location: Location | None,
+                 random: bool = False):
         self.text = text
         self.allowed = allowed
         self.location = location
+        self.random = random
         self.names: set[str] = set()
 
     def fail(self, message: str, hint: str | None = None, suggestion: str = "") -> ModelError:
@@ -178,8 +185,7 @@ class _Checker:
 
     def visit(self, node: ast.AST, depth: int = 0) -> None:
         if depth > MAX_DEPTH:
-            raise self.fail(f"expression nested deeper than {MAX_DEPTH} levels",
-                            "split it into derived parameters")
+            raise self.fail(f"expression nested deeper than {MAX_DEPTH} levels", SPLIT_HINT)
         kind = type(node).__name__
         method: Callable[[Any, int], None] | None = getattr(self, f"visit_{kind}", None)
         if method is None:
@@ -254,16 +260,20 @@ class _Checker:
             raise self.fail("only calls of the built-in functions by name are allowed",
                             functions)
         name = node.func.id
-        if name not in FUNCTIONS:
+        if name in RANDOM_FUNCTIONS and not self.random:
+            raise self.fail(f"random draw {name}() is allowed only in an event's `set:` updates",
+                            "draw the number in an event and keep it in a parameter (sample and hold)")
+        table = {**FUNCTIONS, **RANDOM_FUNCTIONS} if self.random else FUNCTIONS
+        if name not in table:
             raise self.fail(f"unknown function {name!r}", functions,
-                            did_you_mean(name, FUNCTIONS))
+                            did_you_mean(name, table))
         if node.keywords:
             raise self.fail(f"{name}() takes positional arguments only",
-                            f"pass {_arity_text(FUNCTIONS[name])} in order, without name=")
+                            f"pass {_arity_text(table[name])} in order, without name=")
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise self.fail("star arguments (*a) are not allowed",
                             "pass each argument by position")
-        arity = FUNCTIONS[name]
+        arity = table[name]
         if not _arity_ok(arity, len(node.args)):
             raise self.fail(f"{name}() takes {_arity_text(arity)}, got {len(node.args)}")
         for a in node.args:
@@ -271,7 +281,7 @@ class _Checker:
 
 
 def parse_expr(text: str | int | float, *, allowed_names: Collection[str] | None = None,
-               location: Location | None = None) -> Expr:
+               location: Location | None = None, random: bool = False) -> Expr:
     """Parse and check an expression from a model file.
 
     Parameters
@@ -282,6 +292,8 @@ def parse_expr(text: str | int | float, *, allowed_names: Collection[str] | None
         Names the expression may use; None allows any plain name (not starting with _).
     location
         Where the expression was written (passed to every error).
+    random
+        Allow the random draws of :data:`RANDOM_FUNCTIONS` (event updates only).
 
     Returns
     -------
@@ -306,7 +318,7 @@ def parse_expr(text: str | int | float, *, allowed_names: Collection[str] | None
                          "write the formula as a single line of text")
     if len(text) > MAX_CHARS:
         raise ModelError(f"expression {_quote(text, 60)} is longer than {MAX_CHARS} characters",
-                         location, "split it into derived parameters")
+                         location, SPLIT_HINT)
     if not text.strip():
         raise ModelError(f"empty expression {text!r}", location, "write a number or a formula")
     if _bracket_depth(text) > MAX_DEPTH:
@@ -323,8 +335,8 @@ def parse_expr(text: str | int | float, *, allowed_names: Collection[str] | None
     n_nodes = sum(1 for _ in ast.walk(parsed))
     if n_nodes > MAX_NODES:
         raise ModelError(f"expression {_quote(text)} has {n_nodes} syntax nodes "
-                         f"(limit {MAX_NODES})", location, "split it into derived parameters")
-    checker = _Checker(text, allowed_names, location)
+                         f"(limit {MAX_NODES})", location, SPLIT_HINT)
+    checker = _Checker(text, allowed_names, location, random)
     checker.visit(parsed.body)
     return Expr(text, parsed.body, frozenset(checker.names))
 
@@ -675,11 +687,17 @@ class SympyRenderer(AbstractRenderer):
         return table[name](*a)
 
 
+#: ``draw(function name, call index, arguments)``: the random draws of an event update
+Draw = Callable[[str, int, list[Any]], Any]
+
+
 class _Evaluator(AbstractRenderer):
     """Reference interpreter with numpy float64 semantics (no code generation)."""
 
-    def __init__(self, env: Mapping[str, Any]):
+    def __init__(self, env: Mapping[str, Any], draw: Draw | None = None):
         self.env = env
+        self.draw = draw
+        self.calls = 0  # random call sites met so far (numbers each site in tree order)
 
     def render_Constant(self, n: ast.Constant) -> Any:
         return np.float64(_as_float(n.value))
@@ -726,6 +744,12 @@ class _Evaluator(AbstractRenderer):
     def render_Call(self, n: ast.Call) -> Any:
         a = [self.node(x) for x in n.args]
         name = n.func.id  # type: ignore[attr-defined]
+        if name in RANDOM_FUNCTIONS:
+            if self.draw is None:
+                raise TypeError(f"{name}() needs a random stream; evaluate(..., draw=...)")
+            site = self.calls
+            self.calls += 1
+            return self.draw(name, site, a)
         table: dict[str, Callable[..., Any]] = {
             "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
             "sin": np.sin, "cos": np.cos, "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
@@ -737,7 +761,7 @@ class _Evaluator(AbstractRenderer):
         return table[name](*a)
 
 
-def evaluate(expr: Expr, env: Mapping[str, Any]) -> Any:
+def evaluate(expr: Expr, env: Mapping[str, Any], draw: Draw | None = None) -> Any:
     """Evaluate a checked expression with numpy float64 semantics (arrays broadcast).
 
     Floating-point warnings (overflow, division by zero) are silenced: results are
@@ -750,6 +774,10 @@ def evaluate(expr: Expr, env: Mapping[str, Any]) -> Any:
         A checked expression.
     env
         Value (float or array) of every free name.
+    draw
+        Source of the random draws (an event update's ``uniform()``, ``normal()``,
+        ``bernoulli(p)``), called with the function name, the index of the call site in
+        the expression (depth-first, left to right) and the evaluated arguments.
 
     Returns
     -------
@@ -757,4 +785,4 @@ def evaluate(expr: Expr, env: Mapping[str, Any]) -> Any:
         The value, broadcast over the arrays in `env`.
     """
     with np.errstate(all="ignore"):
-        return _Evaluator(env).render(expr)
+        return _Evaluator(env, draw).render(expr)

@@ -20,7 +20,9 @@ from fitts.spec.files import check_path_text
 from fitts.spec.model import Spec
 from fitts.spec.schema import (
     SECTIONS,
+    AuxiliarySpec,
     EdgeSpec,
+    EventSpec,
     FileHeader,
     InputSpec,
     InterventionSpec,
@@ -40,10 +42,13 @@ ENTRY_CLASSES: dict[str, type[BaseModel]] = {
     "parameters": ParameterSpec,
     "interventions": InterventionSpec,
     "observations": ObservationSpec,
+    "auxiliaries": AuxiliarySpec,
+    "events": EventSpec,
 }
 SINGULAR = {
     "nodes": "node", "inputs": "input", "edges": "edge", "omissions": "omission",
     "parameters": "parameter", "interventions": "intervention", "observations": "observation",
+    "auxiliaries": "auxiliary", "events": "event",
 }
 MAX_INCLUDE_DEPTH = 32
 
@@ -331,7 +336,8 @@ def _validate_entries(raw: _Raw) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _build(raw: _Raw, name: str | None, description: str | None) -> Spec:
+def _build(raw: _Raw, name: str | None, description: str | None, dt: float | None = None,
+           time_unit: str | None = None) -> Spec:
     sections = _validate_entries(raw)
     from fitts.spec.schema import FileHeader as _H  # schedule items validated via the header
 
@@ -349,6 +355,8 @@ def _build(raw: _Raw, name: str | None, description: str | None) -> Spec:
         files=tuple(raw.files),
         locations=locations,
         parents=tuple(raw.parents),
+        dt=None if dt is None else float(dt),
+        time_unit=time_unit or "days",
         **sections,
     )
     validate_spec(spec)
@@ -387,7 +395,7 @@ def _load_model(source: str | Path) -> Spec:
     top = load_yaml_file(path, what="model file")
     raw = _compose_data(top, path, shown, (path,))
     top = top if isinstance(top, dict) else {}
-    return _build(raw, top.get("name"), top.get("description"))
+    return _build(raw, top.get("name"), top.get("description"), top.get("dt"), top.get("time_unit"))
 
 
 def load_model_text(text: str, filename: str = "<text>", base: str | Path | None = None) -> Spec:
@@ -401,4 +409,4 @@ def _load_model_text(text: str, filename: str, base: str | Path | None) -> Spec:
     here = Path(base or Path.cwd()).resolve() / filename
     raw = _compose_data(data, here, filename, (here,))
     data = data if isinstance(data, dict) else {}
-    return _build(raw, data.get("name"), data.get("description"))
+    return _build(raw, data.get("name"), data.get("description"), data.get("dt"), data.get("time_unit"))

@@ -15,6 +15,8 @@ from pydantic import AfterValidator, AllowInfNan, BaseModel, ConfigDict, Field, 
 
 Grade = Literal["established", "supported", "plausible", "hypothetical"]
 GRADES: tuple[str, ...] = ("established", "supported", "plausible", "hypothetical")
+#: model time units per day
+TIME_UNITS: dict[str, float] = {"days": 1.0, "hours": 24.0, "minutes": 1440.0}
 
 #: largest magnitude of a number, or of the likely draws of a prior, in a model file
 MAX_MAGNITUDE = 1e12
@@ -262,13 +264,23 @@ class NodeSpec(_Entry):
     tau: Value = 1.0
     baseline: Value = 0.0
     noise: Value = 0.0
+    #: expression over states, inputs, parameters, auxiliaries and `t` multiplying the noise
+    #: (state-dependent amplitude; evaluated at the start of each step, Itô)
+    noise_scale: str | None = None
     initial: Value | None = None
     bounds: tuple[Bound | None, Bound | None] = (0.0, 1.0)
     rate: str | None = None
+    #: sign of each state or input a custom rate names directly (when it cannot be derived)
+    signs: dict[str, Literal["+", "-"]] | None = None
     source: str | None = None
     grade: Grade | None = None
 
     _numbers = field_validator("tau", "baseline", "noise", "initial", mode="before")(_number_text)
+
+    @field_validator("signs", mode="before")
+    @classmethod
+    def _signs(cls, v: Any) -> Any:
+        return {k: _parse_sign(x) for k, x in v.items()} if isinstance(v, dict) else v
 
     @field_validator("tau", "baseline", "noise", "initial")
     @classmethod
@@ -531,13 +543,21 @@ class SetAction(_Entry):
     to: float
 
 
+class SetStateAction(_Entry):
+    """Set a state to `to` once, at the intervention's start (a clamp holds it; this lets go)."""
+
+    set_state: str
+    to: float
+
+
 class InputAction(_Entry):
     """Add an input schedule component, timed relative to the intervention's start."""
 
     add_input: ScheduleComponent
 
 
-Action = ClampAction | ScaleEdgeAction | CutEdgeAction | ShiftAction | SetAction | InputAction
+Action = (ClampAction | ScaleEdgeAction | CutEdgeAction | ShiftAction | SetAction | SetStateAction
+          | InputAction)
 
 
 class InterventionSpec(_Entry):
@@ -561,6 +581,106 @@ class ObservationSpec(_Entry):
     source: str | None = None
 
 
+# --------------------------------------------------------------------------- auxiliaries, events
+
+
+class AuxiliarySpec(_Entry):
+    """A named expression over states, inputs, parameters, `t` and other auxiliaries.
+
+    Computed once per evaluation of the rates (a local variable of the generated code),
+    usable in rates, observations, events and other auxiliaries; recorded on request.
+    """
+
+    expr: str | float
+    label: str | None = None
+    description: str | None = None
+    units: str | None = None
+    source: str | None = None
+
+    @field_validator("expr", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("an auxiliary is an expression or a number, not true/false")
+        return v
+
+
+class EventSpec(_Entry):
+    """A discrete update of states and parameters.
+
+    Exactly one trigger: `at` (a time or a list of times), `every` (a period, first at
+    `start`, default one period; up to `end`), or `when` (an expression) crossing the level
+    `crosses` (default 0) in `direction` up, down or either. `set` maps each updated state or
+    parameter to an expression evaluated just before the event (all right-hand sides see the
+    values before this event's updates); `uniform()`, `normal()` and `bernoulli(p)` draw from
+    the patient's event stream.
+    """
+
+    set: dict[str, str | float] = Field(min_length=1, max_length=1000)
+    at: float | list[float] | None = None
+    every: float | None = Field(None, gt=0, le=MAX_MAGNITUDE)
+    start: float | None = Field(None, ge=0, le=MAX_MAGNITUDE)
+    end: float | None = Field(None, gt=0, le=MAX_MAGNITUDE)
+    when: str | None = None
+    crosses: float | str = 0.0
+    direction: Literal["up", "down", "either"] = "up"
+    tolerance: float = Field(1e-9, gt=0, le=1.0)
+    label: str | None = None
+    description: str | None = None
+    source: str | None = None
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _no_bools(cls, v: Any) -> Any:
+        for k, x in (v.items() if isinstance(v, dict) else ()):
+            if isinstance(x, bool):
+                raise ValueError(f"set.{k}: write a number or an expression, not true/false")
+        return v
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> EventSpec:
+        given = [k for k in ("at", "every", "when") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one trigger: `at` (times), `every` (a period) or "
+                             f"`when` (a condition crossing a level); got {given or 'none'}")
+        if self.at is not None:
+            times = self.at if isinstance(self.at, list) else [self.at]
+            if not times or len(times) > 100_000:
+                raise ValueError("`at` needs 1 to 100000 times")
+            for v in times:
+                if not 0 <= v <= MAX_MAGNITUDE:
+                    raise ValueError(f"event time {v:g} must lie in [0, {MAX_MAGNITUDE:g}]")
+        if (self.start is not None or self.end is not None) and self.every is None:
+            raise ValueError("`start` and `end` belong to a periodic event (`every`)")
+        if self.every is not None and self.end is not None and self.end <= self.first:
+            raise ValueError(f"end ({self.end}) must come after the first event ({self.first})")
+        if self.when is None and ("crosses" in self.model_fields_set
+                                  or "direction" in self.model_fields_set):
+            raise ValueError("`crosses` and `direction` belong to a state event (`when`)")
+        return self
+
+    @property
+    def first(self) -> float:
+        """Time of the first occurrence of a periodic event (`start`, default one period)."""
+        return self.start if self.start is not None else float(self.every or 0.0)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the event fires at times known in advance (`at` or `every`)."""
+        return self.when is None
+
+    def times(self, horizon: float) -> list[float]:
+        """Occurrence times of a scheduled event in [0, horizon] (days), sorted."""
+        if self.at is not None:
+            times = self.at if isinstance(self.at, list) else [self.at]
+            return sorted(v for v in times if v <= horizon)
+        assert self.every is not None
+        stop = horizon if self.end is None else min(self.end, horizon)
+        n = int((stop - self.first) / self.every + 1e-9) + 1 if stop >= self.first else 0
+        # k * every from the first time (not repeated addition): no drift over long runs
+        return [self.first + k * self.every for k in range(max(n, 0))]
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -572,6 +692,8 @@ class ExcludeSpec(_Entry):
     interventions: list[str] = []
     observations: list[str] = []
     omissions: list[str] = []
+    auxiliaries: list[str] = []
+    events: list[str] = []
 
 
 class OverrideSpec(_Entry):
@@ -583,6 +705,8 @@ class OverrideSpec(_Entry):
     parameters: dict[str, dict[str, Any]] = {}
     interventions: dict[str, dict[str, Any]] = {}
     observations: dict[str, dict[str, Any]] = {}
+    auxiliaries: dict[str, dict[str, Any]] = {}
+    events: dict[str, dict[str, Any]] = {}
 
 
 class IncludeSpec(_Entry):
@@ -602,6 +726,7 @@ class IncludeSpec(_Entry):
 
 SECTIONS: tuple[str, ...] = (
     "nodes", "inputs", "edges", "omissions", "parameters", "interventions", "observations",
+    "auxiliaries", "events",
 )
 
 
@@ -611,6 +736,10 @@ class FileHeader(_Entry):
     fitts: int = 1
     name: str | None = None
     description: str | None = None
+    #: the unit of the model's time: its rates, tau, noise, `t`, event times, schedule times, dt
+    time_unit: Literal["days", "hours", "minutes"] = "days"
+    #: the step (in `time_unit`) the model requires: a published per-step scheme; other steps are refused
+    dt: float | None = Field(None, gt=0, le=MAX_MAGNITUDE)
     version: str | None = None
     source: str | None = None
     includes: list[IncludeSpec] = []
@@ -622,3 +751,5 @@ class FileHeader(_Entry):
     parameters: dict[str, Any] = {}
     interventions: dict[str, Any] = {}
     observations: dict[str, Any] = {}
+    auxiliaries: dict[str, Any] = {}
+    events: dict[str, Any] = {}

@@ -11,8 +11,8 @@ import re
 
 import networkx as nx
 
-from fitts.errors import ModelError, did_you_mean, excerpt
-from fitts.spec.expr import FUNCTIONS, RESERVED, parse_expr
+from fitts.errors import Location, ModelError, did_you_mean, excerpt
+from fitts.spec.expr import FUNCTIONS, RESERVED, Expr, parse_expr
 from fitts.spec.model import NODE_QUANTITIES, Spec
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -40,19 +40,26 @@ def check_identifier(spec: Spec, section: str, name: str) -> None:
 
 
 def check_unique_names(spec: Spec) -> None:
-    """Nodes, inputs and parameters share one namespace (expressions refer to all three)."""
+    """Nodes, inputs, parameters and auxiliaries share one namespace (expressions refer to
+    all of them)."""
     seen: dict[str, str] = {}
-    for section in ("nodes", "inputs", "parameters"):
+    singular = {"nodes": "node", "inputs": "input", "parameters": "parameter",
+                "auxiliaries": "auxiliary"}
+    for section in ("nodes", "inputs", "parameters", "auxiliaries"):
         for name in getattr(spec, section):
             check_identifier(spec, section, name)
             if name in seen:
                 article = "an" if section[0] in "aeiou" else "a"
                 raise ModelError(
-                    f"duplicate name {name!r}: it is both a {seen[name]} and {article} {section[:-1]}",
+                    f"duplicate name {name!r}: it is both a {seen[name]} and {article} {singular[section]}",
                     spec.location(section, name),
-                    "nodes, inputs and parameters share one namespace; rename one",
+                    "nodes, inputs, parameters and auxiliaries share one namespace; rename one",
                 )
-            seen[name] = section[:-1]
+            seen[name] = singular[section]
+    for name in spec.events:  # not names in expressions: only the form is checked
+        if not _IDENT.match(name) or len(name) > MAX_NAME_CHARS:
+            raise ModelError(f"{excerpt(name, 40)} is not a valid name", spec.location("events", name),
+                             "names start with a letter and use only letters, digits and _")
 
 
 def _unknown(spec: Spec, section: str, name: str, what: str, ref: str, choices: list[str]) -> ModelError:
@@ -120,9 +127,38 @@ def check_quantities(spec: Spec) -> None:
                        location=loc.__class__(loc.file, loc.line, f"edge '{eid}'.weight"))
 
 
+def _sub(loc: Location, what: str) -> Location:
+    return Location(loc.file, loc.line, what)
+
+
+def check_auxiliaries(spec: Spec) -> None:
+    """Auxiliaries use states, inputs, parameters, `t` and other auxiliaries, never in a cycle."""
+    allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | set(spec.auxiliaries) | {"t"}
+    graph = nx.DiGraph()
+    for name, aux in spec.auxiliaries.items():
+        graph.add_node(name)
+        expr = parse_expr(aux.expr, allowed_names=allowed,
+                          location=_sub(spec.location("auxiliaries", name), f"auxiliary '{name}'.expr"))
+        for dep in expr.names & set(spec.auxiliaries):
+            graph.add_edge(dep, name)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    names = [u for u, _ in cycle] + [cycle[0][0]]
+    raise ModelError(
+        "auxiliaries refer to each other in a cycle: " + " -> ".join(names),
+        spec.location("auxiliaries", cycle[0][1]),
+        "an auxiliary must be computable from states, inputs, parameters and auxiliaries "
+        "that do not depend on it; a quantity that feeds back on itself is a state (a node with a rate)",
+    )
+
+
 def check_rates(spec: Spec) -> None:
-    """Custom rates may use states, inputs, parameters, `t` and `drive` (the summed edges)."""
-    allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | SPECIAL_NAMES
+    """Custom rates may use states, inputs, parameters, auxiliaries, `t` and `drive` (the
+    summed edges)."""
+    allowed = (set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | set(spec.auxiliaries)
+               | SPECIAL_NAMES)
     incoming: dict[str, int] = {n: 0 for n in spec.nodes}
     for edge in spec.edges.values():
         incoming[edge.to] += 1
@@ -132,6 +168,14 @@ def check_rates(spec: Spec) -> None:
         loc = spec.location("nodes", name)
         expr = parse_expr(node.rate, allowed_names=allowed,
                           location=loc.__class__(loc.file, loc.line, f"node '{name}'.rate"))
+        if node.signs:
+            direct = _direct_names(spec, expr) & (set(spec.nodes) | set(spec.inputs))
+            for src in node.signs:
+                if src not in direct:
+                    raise ModelError(
+                        f"node {name!r} declares the sign of {excerpt(src)}, which its rate does not use",
+                        loc, "`signs:` gives the sign of states and inputs the rate names: "
+                             + (", ".join(sorted(direct)) or "(none)"))
         if incoming[name] and "drive" not in expr.names:
             raise ModelError(
                 f"node {name!r} has {incoming[name]} incoming edge(s) but its rate ignores them",
@@ -141,8 +185,34 @@ def check_rates(spec: Spec) -> None:
             )
 
 
+def _direct_names(spec: Spec, expr: Expr) -> set[str]:
+    """Names an expression uses, directly or through (chains of) auxiliaries."""
+    seen, todo = set(), list(expr.names)
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in spec.auxiliaries:
+            todo += parse_expr(spec.auxiliaries[n].expr).names
+    return seen
+
+
+def check_noise_scales(spec: Spec) -> None:
+    """A noise scale uses states, inputs, parameters, auxiliaries and `t`, on a node with noise."""
+    allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | set(spec.auxiliaries) | {"t"}
+    for name, node in spec.nodes.items():
+        if node.noise_scale is None:
+            continue
+        loc = spec.location("nodes", name)
+        parse_expr(node.noise_scale, allowed_names=allowed, location=_sub(loc, f"node '{name}'.noise_scale"))
+        if node.noise == 0.0 or node.noise == 0:
+            raise ModelError(f"node {name!r} has a noise_scale but no noise", loc,
+                             "give `noise:` (the amplitude the scale multiplies), or remove noise_scale")
+
+
 def check_observations(spec: Spec) -> None:
-    allowed = set(spec.nodes) | set(spec.parameters) | set(spec.inputs)
+    allowed = set(spec.nodes) | set(spec.parameters) | set(spec.inputs) | set(spec.auxiliaries)
     for name, obs in spec.observations.items():
         loc = spec.location("observations", name)
         parse_expr(obs.expr, allowed_names=allowed,
@@ -156,6 +226,8 @@ def check_interventions(spec: Spec) -> None:
         for action in iv.actions:
             if hasattr(action, "clamp") and action.clamp not in spec.nodes:
                 raise _unknown(spec, "interventions", name, "node", action.clamp, list(spec.nodes))
+            if hasattr(action, "set_state") and action.set_state not in spec.nodes:
+                raise _unknown(spec, "interventions", name, "node", action.set_state, list(spec.nodes))
             for attr in ("scale_edge", "cut_edge"):
                 ref = getattr(action, attr, None)
                 if ref is not None and ref not in spec.edges:
@@ -179,6 +251,33 @@ def check_schedule(spec: Spec) -> None:
             )
 
 
+def check_events(spec: Spec) -> None:
+    """Event updates set states and sampled or fixed parameters; conditions use the model's
+    names; draws (uniform, normal, bernoulli) only in updates."""
+    params = set(spec.parameters)
+    names = set(spec.nodes) | set(spec.inputs) | params | set(spec.auxiliaries) | {"t"}
+    settable = set(spec.nodes) | {n for n, p in spec.parameters.items() if not isinstance(p.value, str)}
+    for name, ev in spec.events.items():
+        loc = spec.location("events", name)
+        for target, value in ev.set.items():
+            if target not in settable:
+                if target in params:
+                    raise ModelError(
+                        f"event {name!r} sets the derived parameter {target!r}", loc,
+                        "a derived parameter is recomputed from its expression; set the parameters "
+                        "it is derived from, or give it a prior or a number")
+                raise ModelError(
+                    f"event {name!r} sets unknown state or parameter {excerpt(target)}."
+                    + did_you_mean(target, settable), loc,
+                    "an event sets nodes (states) and parameters with a prior or a number: "
+                    + ", ".join(sorted(settable)[:25]))
+            parse_expr(value, allowed_names=names, random=True,
+                       location=_sub(loc, f"event '{name}'.set.{target}"))
+        if ev.when is not None:
+            parse_expr(ev.when, allowed_names=names, location=_sub(loc, f"event '{name}'.when"))
+            parse_expr(ev.crosses, allowed_names=params, location=_sub(loc, f"event '{name}'.crosses"))
+
+
 def check_not_empty(spec: Spec) -> None:
     if not spec.nodes:
         raise ModelError("the model has no nodes", spec.location("nodes", ""),
@@ -191,8 +290,11 @@ RULES = (
     check_edges,
     check_parameter_graph,
     check_quantities,
+    check_auxiliaries,
     check_rates,
+    check_noise_scales,
     check_observations,
+    check_events,
     check_interventions,
     check_schedule,
 )

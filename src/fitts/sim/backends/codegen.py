@@ -20,11 +20,29 @@ from fitts.spec.expr import NumbaRenderer, NumpyRenderer
 
 
 def numpy_rhs_source(model: CompiledModel) -> str:
-    """``rhs(X, P, U, t, out)``: X (n_states, n), P (n_params, n), U (n_inputs, n_u)."""
+    """``rhs(X, P, U, t, out)``: X (n_states, n), P (n_params, n), U (n_inputs, n_u).
+
+    Auxiliaries are computed first, once per call, into locals ``aux_<k>``."""
     r = NumpyRenderer(model.name_map("numpy"))
     lines = ["def rhs(X, P, U, t, out):"]
-    for i, rate in enumerate(model.rates):
+    # each auxiliary once, as a local, before the rates that use it (none: no extra line)
+    for k, (_, aux) in enumerate(model.auxiliaries):
+        lines.append(f"    aux_{k} = {r.render(aux)}")
+    for i, rate in enumerate(model.rates_local or model.rates):
         lines.append(f"    out[{i}] = {r.render(rate)}")
+    return "\n".join(lines) + "\n"
+
+
+def numpy_scale_source(model: CompiledModel) -> str:
+    """``scale(X, P, U, t, out)``: the noise scale of every state with one into out[i] (others
+    untouched), from the states at the step's start."""
+    r = NumpyRenderer(model.name_map("numpy"))
+    lines = ["def scale(X, P, U, t, out):"]
+    for k, (_, aux) in enumerate(model.auxiliaries):
+        lines.append(f"    aux_{k} = {r.render(aux)}")
+    for i, e in enumerate(model.noise_scales):
+        if e is not None:
+            lines.append(f"    out[{i}] = {r.render(e)}")
     return "\n".join(lines) + "\n"
 
 
@@ -50,7 +68,9 @@ def numba_rhs_source(model: CompiledModel) -> str:
     """
     r = KernelRenderer(model.name_map("numba"))
     lines = ["def rhs(X, P, U, us, t, out, p0, p1):", "    for p in range(p0, p1):"]
-    for i, rate in enumerate(model.rates):
+    for k, (_, aux) in enumerate(model.auxiliaries):
+        lines.append(f"        aux_{k} = {r.render(aux)}")
+    for i, rate in enumerate(model.rates_local or model.rates):
         lines.append(f"        out[{i}, p] = {r.render(rate)}")
     return "\n".join(lines) + "\n"
 
@@ -73,18 +93,34 @@ DIVERGENCE_LIMIT = {limit!r}
 """
 
 
+def numba_scale_source(model: CompiledModel) -> str:
+    """``noise_scale(X, P, U, us, t, S, p0, p1)``: the noise scales into S (states without one: 1)."""
+    r = KernelRenderer(model.name_map("numba"))
+    lines = ["def noise_scale(X, P, U, us, t, S, p0, p1):", "    for p in range(p0, p1):"]
+    for k, (_, aux) in enumerate(model.auxiliaries):
+        lines.append(f"        aux_{k} = {r.render(aux)}")
+    for i, e in enumerate(model.noise_scales):
+        lines.append(f"        S[{i}, p] = {'1.0' if e is None else r.render(e)}")
+    return "\n".join(lines) + "\n"
+
+
 def numba_kernel_module(model: CompiledModel) -> str:
     """Source of a module defining ``rhs`` (the model's rates) and ``kernel`` (the template).
 
     The module depends only on the model's rate trees: models with the same rates share
-    one compiled kernel.
+    one compiled kernel. A model whose noise amplitude depends on its states also gets
+    ``noise_scale`` and the template variant that calls it (every other model the template
+    as it is).
     """
     from fitts.sim.backends.base import DIVERGENCE_LIMIT
-    from fitts.sim.backends.kernel_template import KERNEL_TEMPLATE
+    from fitts.sim.backends.kernel_template import KERNEL_TEMPLATE, scaled_noise_template
 
     rhs = numba_rhs_source(model)
-    return (KERNEL_HEADER.format(limit=DIVERGENCE_LIMIT)
-            + '\n@njit(error_model="numpy")\n' + rhs + "\n\n" + KERNEL_TEMPLATE)
+    head = KERNEL_HEADER.format(limit=DIVERGENCE_LIMIT) + '\n@njit(error_model="numpy")\n' + rhs
+    if model.has_noise_scales:
+        return (head + '\n\n@njit(error_model="numpy")\n' + numba_scale_source(model) + "\n\n"
+                + scaled_noise_template())
+    return head + "\n\n" + KERNEL_TEMPLATE
 
 
 def build(source: str, name: str = "rhs", extra: dict | None = None) -> Callable:

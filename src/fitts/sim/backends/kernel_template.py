@@ -72,3 +72,23 @@ def kernel(X, P, U, us, t0, dt, step0, nsteps, A, b, c, keys, noise_row_of, nois
                         for i in range(ns):
                             X[i, p] = np.nan
 '''
+
+
+def scaled_noise_template() -> str:
+    """The template for a model whose noise amplitude depends on its states: the same text,
+    with the scales S computed from the states at each step's start (beside the first
+    stage) and multiplying the noise. Derived from the one template, so both stay in step."""
+    edits = (
+        ("lower, upper, clamp_mask, clamp_val, status, fail_step, fail_state, K, Xs, block):",
+         "lower, upper, clamp_mask, clamp_val, status, fail_step, fail_state, K, Xs, block, S):"),
+        ("                    rhs(X, P, Us, us, t, K[0], p0, p1)\n",
+         "                    rhs(X, P, Us, us, t, K[0], p0, p1)\n"
+         "                    noise_scale(X, P, Us, us, t, S, p0, p1)\n"),
+        ("v += sq * P[kk, p] * normal(ctr, keys[p])", "v += sq * P[kk, p] * S[i, p] * normal(ctr, keys[p])"),
+    )
+    text = KERNEL_TEMPLATE
+    for old, new in edits:
+        if text.count(old) != 1:  # pragma: no cover - the template changed: update the edits
+            raise RuntimeError(f"kernel template has no single {old!r}")
+        text = text.replace(old, new)
+    return text

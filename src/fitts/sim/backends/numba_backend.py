@@ -72,4 +72,5 @@ class NumbaBackend(AbstractBackend):
             c(plan.keys, np.uint64), row_of, c(plan.noise_pidx, np.int64), c(self.model.lower, f64),
             c(self.model.upper, f64), c(plan.clamp_mask, np.bool_), c(plan.clamp_val, f64),
             state.status, state.fail_step, state.fail_state, K, Xs, int(block),
+            *((np.empty_like(X),) if self.model.has_noise_scales else ()),
         )

@@ -8,7 +8,7 @@ import numpy as np
 
 from fitts.compile.compiled import CompiledModel
 from fitts.sim.backends.base import DIVERGENCE_LIMIT, AbstractBackend, ChunkState, StepPlan
-from fitts.sim.backends.codegen import build, numpy_rhs_source
+from fitts.sim.backends.codegen import build, numpy_rhs_source, numpy_scale_source
 from fitts.sim.integrators import AbstractIntegrator
 from fitts.sim.rng import normals_np
 
@@ -22,6 +22,15 @@ class NumpyBackend(AbstractBackend):
         super().__init__(model)
         self.source = numpy_rhs_source(model)
         self._rhs = build(self.source)
+        self._scale = build(numpy_scale_source(model), "scale") if model.has_noise_scales else None
+
+    def noise_scale(self, X: np.ndarray, P: np.ndarray, U: np.ndarray, t: float) -> np.ndarray:
+        """Multiplier of every state's noise at states X, shape like X (1 where none is declared)."""
+        out = np.ones_like(X)
+        if self._scale is not None:
+            with np.errstate(all="ignore"):
+                self._scale(X, P, U, t, out)
+        return out
 
     def rhs(self, X: np.ndarray, P: np.ndarray, U: np.ndarray, t: float) -> np.ndarray:
         """dX/dt, shape like X (n_states, n)."""
@@ -50,10 +59,11 @@ class NumpyBackend(AbstractBackend):
                 def f(x: np.ndarray, tt: float, out: np.ndarray, Us: np.ndarray = Us) -> None:
                     self._rhs(x, P, Us, tt, out)
 
+                scale = self.noise_scale(X, P, Us, t)[plan.noise_rows] if self._scale is not None else 1.0
                 Xn = integrator.increment(f, X, t, plan.dt, buf)
                 if nrows:
                     ctr = np.uint64(step0 + s) * np.uint64(nrows) + rows_u64
-                    Xn[plan.noise_rows] += sq * sig * normals_np(ctr[:, None], plan.keys[None, :])
+                    Xn[plan.noise_rows] += sq * sig * scale * normals_np(ctr[:, None], plan.keys[None, :])
                 ok = state.status == 0
                 bad = ~(np.abs(Xn) < DIVERGENCE_LIMIT) & ok[None, :]
                 if bad.any():
