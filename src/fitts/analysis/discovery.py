@@ -21,14 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fitts.analysis.sensitivity import DEFAULT_SCENARIO, sampled_parameters, simulate_outcome
+from fitts.analysis.scenarios import DEFAULT_SCENARIO
+from fitts.analysis.sensitivity import sampled_parameters, simulate_outcome
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError
+from fitts.run.executors import AbstractExecutor
 from fitts.sim.sample import sample_parameters
+
+#: outcomes that are already cases (0/1): no threshold needed
+_BINARY = ("ill", "ever_ill", "recovered")
 
 
 @dataclass
@@ -109,7 +115,8 @@ def discover(model: CompiledModel, *, outcome: str = "ill", patients: int = 2000
              parameters: Sequence[str] | None = None, days: float = 730.0,
              schedule: Sequence[dict] = DEFAULT_SCENARIO, dt: float = 0.05, noise: bool = False, seed: int = 0,
              backend: str = "numba", threshold: float | None = None, min_density: float | None = None,
-             progress: Callable[[float], None] | None = None) -> Discovery:
+             progress: Callable[[float], None] | None = None, executor: AbstractExecutor | None = None,
+             directory: str | Path | None = None, resume: bool = False) -> Discovery:
     """The box of parameters in which virtual patients meet `outcome` (see the module docstring).
 
     Parameters
@@ -121,8 +128,12 @@ def discover(model: CompiledModel, *, outcome: str = "ill", patients: int = 2000
     parameters
         Names or glob patterns of the parameters PRIM may restrict (default: every sampled
         parameter).
+    executor, directory, resume
+        Where the patients are simulated, the run store and whether to resume it (see
+        :func:`fitts.run.experiments.perform_experiments`).
     """
-    if outcome != "ill" and threshold is None:
+    binary = outcome.partition("@")[0] in _BINARY
+    if not binary and threshold is None:
         raise ModelError(f"the outcome {outcome!r} is continuous: give a threshold above which a patient counts",
                          hint="e.g. --threshold 0.5 for pain activation")
     names = sampled_parameters(model, parameters)
@@ -131,8 +142,17 @@ def discover(model: CompiledModel, *, outcome: str = "ill", patients: int = 2000
     P = sample_parameters(model, patients, seed)
     values = {n: P[model.param_index[n]] for n in names}
     y = simulate_outcome(model, values, outcome, days=days, schedule=schedule, dt=dt, noise=noise, seed=seed,
-                         backend=backend, progress=progress)
-    cases = y if outcome == "ill" else (y > float(threshold)).astype(float)
+                         backend=backend, progress=progress, executor=executor, directory=directory,
+                         resume=resume)
+    cases = y if threshold is None else (y > float(threshold)).astype(float)
+    # an outcome defined for some patients only (``recovered``: those ill when the stressor ends)
+    defined = np.isfinite(y)
+    if not defined.all():
+        values = {n: v[defined] for n, v in values.items()}
+        cases = cases[defined]
+        if len(cases) < 20:
+            raise ModelError(f"the outcome {outcome!r} is defined for {len(cases)} of {patients} patients only",
+                             hint="draw more patients (--patients)")
     # parameters that do not vary in the population (fixed predispositions, degenerate priors) cannot bound a box
     x = pd.DataFrame({n: v for n, v in values.items() if np.ptp(v) > 0})
     limits, stats, traj = find_box(x, cases, min_density=min_density)
@@ -142,6 +162,6 @@ def discover(model: CompiledModel, *, outcome: str = "ill", patients: int = 2000
     limits["prior_high"] = [float(high[n]) for n in limits["parameter"]]
     limits = limits[(limits["min"] > limits["prior_low"]) | (limits["max"] < limits["prior_high"])]
     return Discovery(outcome if threshold is None else f"{outcome} > {threshold:g}", limits.reset_index(drop=True),
-                     stats["coverage"], stats["density"], stats["mass"], float(cases.mean()), traj, patients,
+                     stats["coverage"], stats["density"], stats["mass"], float(cases.mean()), traj, len(cases),
                      {"model": model.spec.name, "model_hash": model.model_hash, "days": days, "dt": dt,
                       "noise": noise, "seed": seed})
