@@ -29,7 +29,7 @@ import pandas as pd
 from fitts.analysis.scenarios import DEFAULT_SCENARIO
 from fitts.analysis.sensitivity import sampled_parameters, simulate_outcome
 from fitts.compile.compiled import CompiledModel
-from fitts.errors import ModelError
+from fitts.errors import ModelError, did_you_mean
 from fitts.run.executors import AbstractExecutor
 from fitts.sim.sample import sample_parameters
 
@@ -153,15 +153,78 @@ def discover(model: CompiledModel, *, outcome: str = "ill", patients: int = 2000
         if len(cases) < 20:
             raise ModelError(f"the outcome {outcome!r} is defined for {len(cases)} of {patients} patients only",
                              hint="draw more patients (--patients)")
-    # parameters that do not vary in the population (fixed predispositions, degenerate priors) cannot bound a box
-    x = pd.DataFrame({n: v for n, v in values.items() if np.ptp(v) > 0})
+    return box_discovery(pd.DataFrame(values), cases,
+                         outcome=outcome if threshold is None else f"{outcome} > {threshold:g}",
+                         min_density=min_density,
+                         settings={"model": model.spec.name, "model_hash": model.model_hash, "days": days, "dt": dt,
+                                   "noise": noise, "seed": seed})
+
+
+def box_discovery(values: pd.DataFrame, cases: np.ndarray, *, outcome: str, min_density: float | None = None,
+                  settings: dict | None = None) -> Discovery:
+    """PRIM on patients' parameters `values` (one column each) and their 0/1 `cases`.
+
+    Parameters that do not vary among the patients cannot bound a box and are left out;
+    the box lists only the parameters it restricts.
+    """
+    cases = np.asarray(cases, dtype=float)
+    x = pd.DataFrame({n: v for n, v in values.items() if np.ptp(np.asarray(v, dtype=float)) > 0})
     limits, stats, traj = find_box(x, cases, min_density=min_density)
     low = x.min()
     high = x.max()
     limits["prior_low"] = [float(low[n]) for n in limits["parameter"]]
     limits["prior_high"] = [float(high[n]) for n in limits["parameter"]]
     limits = limits[(limits["min"] > limits["prior_low"]) | (limits["max"] < limits["prior_high"])]
-    return Discovery(outcome if threshold is None else f"{outcome} > {threshold:g}", limits.reset_index(drop=True),
-                     stats["coverage"], stats["density"], stats["mass"], float(cases.mean()), traj, len(cases),
-                     {"model": model.spec.name, "model_hash": model.model_hash, "days": days, "dt": dt,
-                      "noise": noise, "seed": seed})
+    return Discovery(outcome, limits.reset_index(drop=True), stats["coverage"], stats["density"], stats["mass"],
+                     float(cases.mean()), traj, len(cases), dict(settings or {}))
+
+
+def discover_subtype(model: CompiledModel, *, subtype: str = "central-dominant",
+                     among: Sequence[str] | None = None, patients: int = 2000,
+                     parameters: Sequence[str] | None = None, seed: int = 0, dt: float = 0.05,
+                     backend: str = "numba", min_density: float | None = None,
+                     progress: Callable[[float], None] | None = None) -> Discovery:
+    """The box of parameters in which ill patients are of `subtype` (PRIM over the subtypes of
+    :func:`fitts.analysis.attribution.attribute`).
+
+    Patients ``0..patients-1`` are drawn from the priors at `seed` and tipped by the standard
+    stressor; the ill ones are cut as :func:`~fitts.analysis.attribution.attribute` does
+    (mechanism groups only, no single loops) and those whose subtype is in `among` (default:
+    every ill patient held by a loop, i.e. all but ``transient``) are the population PRIM
+    peels; a case is a patient of `subtype` (central-dominant against the rest by default;
+    ``among=("central-dominant", "peripheral-dominant")`` for the two engines alone).
+
+    Raises
+    ------
+    ModelError
+        An unknown subtype, fewer than 20 patients of the subtypes in `among`, or all of
+        them of one subtype (nothing to separate).
+    """
+    from fitts.analysis.attribution import SUBTYPES, attribute
+
+    among = tuple(among) if among is not None else tuple(s for s in SUBTYPES if s != "transient")
+    for s in (subtype, *among):
+        if s not in SUBTYPES:
+            raise ModelError(f"unknown subtype {s!r}" + did_you_mean(s, SUBTYPES), hint="subtypes: "
+                             + ", ".join(SUBTYPES))
+    if subtype not in among:
+        among = (subtype, *among)
+    names = sampled_parameters(model, parameters)
+    att = attribute(model, patients, seed=seed, max_length=0, dt=dt, backend=backend, progress=progress)
+    table = att.patients[att.patients["subtype"].isin(among)]
+    if len(table) < 20:
+        raise ModelError(f"only {len(table)} of {patients} patients are ill and {' or '.join(among)}: too few "
+                         "for a box", hint="draw more patients (--patients)")
+    kinds = table["subtype"].value_counts()
+    if len(kinds) == 1:
+        raise ModelError(f"every ill patient of {model.spec.name!r} held by a loop is {kinds.index[0]} "
+                         f"({int(kinds.iloc[0])} of {patients} sampled): no box separates the subtypes",
+                         hint="the theory has one engine; compare theories with `fitts attribute` instead")
+    P = sample_parameters(model, patients, seed)
+    ids = table["patient"].to_numpy(int)
+    values = pd.DataFrame({n: P[model.param_index[n]][ids] for n in names})
+    return box_discovery(values, (table["subtype"] == subtype).to_numpy(), outcome=f"subtype {subtype} (among "
+                         f"{', '.join(among)})", min_density=min_density,
+                         settings={"model": model.spec.name, "model_hash": model.model_hash, "seed": seed,
+                                   "patients": patients, "ill": att.n_ill, "shares": att.shares.to_dict(),
+                                   **{k: att.settings[k] for k in ("threshold", "tip_days", "follow_days")}})
