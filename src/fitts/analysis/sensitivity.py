@@ -30,10 +30,11 @@ settled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,12 +127,16 @@ def problem(model: CompiledModel, parameters: Sequence[str]) -> dict:
             "dists": ["unif"] * len(parameters)}
 
 
-def to_parameters(model: CompiledModel, parameters: Sequence[str], u: np.ndarray) -> dict[str, np.ndarray]:
-    """Prior quantiles `u` (shape (n, k)) -> parameter values by name, each shape (n,)."""
+def to_parameters(model: CompiledModel, parameters: Sequence[str], u: np.ndarray,
+                  priors: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Prior quantiles `u` (shape (n, k)) -> parameter values by name, each shape (n,).
+
+    `priors` replaces the model's prior of some parameters (e.g. as a calibration sets them).
+    """
     u = np.clip(np.asarray(u, dtype=float), _EPS, 1.0 - _EPS)
     out = {}
     for j, name in enumerate(parameters):
-        prior = model.params[model.param_index[name]].prior
+        prior = (priors or {}).get(name) or model.params[model.param_index[name]].prior
         out[name] = np.asarray(_ppf(prior, u[:, j]), dtype=float)
     return out
 
