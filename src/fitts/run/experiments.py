@@ -170,10 +170,12 @@ class ExperimentResults:
 
     @property
     def table(self) -> pd.DataFrame:
-        """Inputs and outcomes side by side (one row per experiment); with records, one row per record."""
+        """Inputs and outcomes side by side (one row per experiment); with records, one row per record.
+        An outcome named like an input is suffixed ``:outcome``."""
         if self.records is not None:
-            return self.design.join(self.records.set_index("row"), how="right").rename_axis("row").reset_index()
-        return self.design.join(self.outcomes)
+            return self.design.join(self.records.set_index("row"), how="right", suffixes=("", ":outcome")) \
+                .rename_axis("row").reset_index()
+        return self.design.join(self.outcomes, suffixes=("", ":outcome"))
 
     def to_xarray(self) -> Any:
         """The aligned table as an ``xarray.Dataset`` over the dimension ``row``."""
