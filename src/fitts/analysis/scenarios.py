@@ -75,14 +75,16 @@ class ModelHandle:
 
     @classmethod
     def of(cls, model: CompiledModel) -> ModelHandle:
-        from fitts.spec.load import builtin_theories
+        from fitts.spec.load import builtin_theories, models_dir
 
         ref = f"memory:{model.model_hash}"
         files = [Path(f) for f in model.spec.files[:1]]
-        if files and files[0].is_file():
+        packaged = models_dir() / f"{model.spec.name}.yaml"
+        if model.spec.name in builtin_theories() and files and (
+                not files[0].is_file() or files[0].resolve() == packaged.resolve()):
+            ref = model.spec.name  # a built-in theory (its file path is shown relative to the package)
+        elif files and files[0].is_file():
             ref = str(files[0].resolve())
-        elif model.spec.name in builtin_theories():
-            ref = model.spec.name
         handle = cls(ref, model.model_hash)
         _MODELS[(handle.ref, handle.model_hash)] = model
         return handle
