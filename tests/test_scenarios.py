@@ -66,6 +66,18 @@ def test_an_intervention_column_starts_it(theory) -> None:
     assert v[0] != v[1]
 
 
+def test_instruments_are_outcomes(theory) -> None:
+    design = pd.DataFrame({"early_adversity": [1.0, 1.0, 0.0], "input:psychosocial_stress.level": [3.0, 0.0, 0.0]})
+    res = patient_experiments(theory, design, ["nrs@200", "measure:pain_nrs@200", "measure:fiqr@200"], days=200.0,
+                              dt=0.1)
+    o = res.outcomes
+    assert o["nrs@200"].equals(o["measure:pain_nrs@200"])  # the same noise-free reading
+    assert o["measure:fiqr@200"].between(0, 100).all()
+    assert o.loc[0, "measure:fiqr@200"] > o.loc[2, "measure:fiqr@200"]  # a stressed patient scores worse
+    with pytest.raises(ModelError, match="unknown instrument"):
+        patient_experiments(theory, design, ["measure:fiq"], days=10.0)
+
+
 def test_design_and_outcome_errors(theory) -> None:
     d = pd.DataFrame({"early_adversity": [1.0]})
     with pytest.raises(ModelError, match="not a parameter"):

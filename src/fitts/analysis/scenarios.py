@@ -27,6 +27,8 @@ recoveries are read on the same grid):
 - ``ill``: 1 when the noise-free pain NRS is at least 4 (became and stayed ill), else 0;
 - ``nrs``: the noise-free pain NRS (0-10);
 - ``pain``: pain activation (0-1); ``state:NAME``: any state;
+- ``measure:INSTRUMENT``: any instrument of :mod:`fitts.observe.instruments` read without
+  measurement noise (``measure:fiqr``, ``measure:pain_nrs``, ...);
 - ``ever_ill``: 1 when ill on any recorded day;
 - ``recovered``: 1 when ill on the day the last stressor ends and no longer ill at the
   end (NaN when not ill when the stressor ends);
@@ -56,8 +58,8 @@ from fitts.errors import ModelError, did_you_mean
 #: a psychosocial stressor, level 2, days 60-240 (the scenario of sensitivity and discovery)
 DEFAULT_SCENARIO: tuple[dict[str, Any], ...] = (
     {"input": "psychosocial_stress", "kind": "pulse", "start": 60.0, "duration": 180.0, "level": 2.0},)
-OUTCOMES = ("ill", "nrs", "pain", "state:NAME", "ever_ill", "recovered", "recovery_days", "onset_threshold",
-            "recovery_threshold")
+OUTCOMES = ("ill", "nrs", "pain", "state:NAME", "measure:INSTRUMENT", "ever_ill", "recovered", "recovery_days",
+            "onset_threshold", "recovery_threshold")
 _GRID = ("ever_ill", "recovered", "recovery_days")
 _INPUT_FIELDS = ("level", "start", "duration")
 
@@ -114,7 +116,7 @@ class ModelHandle:
 
 def _parse_outcome(model: CompiledModel, text: str) -> tuple[str, str | None, float | None]:
     """``NAME[@DAY]`` -> (kind, state or None, day or None), checked against the model."""
-    m = re.fullmatch(r"\s*([A-Za-z_:.0-9]+?)\s*(?:@\s*([0-9.]+))?\s*", text)
+    m = re.fullmatch(r"\s*([A-Za-z_:.0-9-]+?)\s*(?:@\s*([0-9.]+))?\s*", text)
     if not m:
         raise ModelError(f"outcome {text!r} is not NAME or NAME@DAY", hint="outcomes: " + ", ".join(OUTCOMES))
     name, day = m.group(1), (float(m.group(2)) if m.group(2) else None)
@@ -129,6 +131,17 @@ def _parse_outcome(model: CompiledModel, text: str) -> tuple[str, str | None, fl
         if "psychosocial_stress" not in model.input_index or "pain" not in model.state_index:
             raise ModelError(f"the outcome {name!r} needs the input psychosocial_stress and the state pain")
         return name, None, None
+    if name.startswith("measure:"):
+        from fitts.observe.instruments import INSTRUMENTS, expressible
+
+        inst = name.removeprefix("measure:")
+        if inst not in INSTRUMENTS:
+            raise ModelError(f"unknown instrument in outcome {text!r}" + did_you_mean(inst, INSTRUMENTS),
+                             hint="instruments: " + ", ".join(INSTRUMENTS))
+        ok, why = expressible(model.states, inst)
+        if not ok:
+            raise ModelError(f"{model.spec.name!r} cannot express the instrument {inst!r}: {why}")
+        return "measure", inst, day
     state = "pain" if name == "pain" else name.removeprefix("state:") if name.startswith("state:") else None
     if state is None or state not in model.state_index:
         raise ModelError(f"unknown outcome {text!r}" + (did_you_mean(state, model.states) if state else
@@ -306,6 +319,15 @@ class PatientExperiment:
 
         if kind == "state":
             return at(day)[:, m.state_index[str(state)]]
+        if kind == "measure":
+            import xarray as xr
+
+            from fitts.observe.instruments import measure
+
+            X = at(day)
+            one = xr.Dataset({"trajectory": (("patient", "time", "state"), X[:, None, :])},
+                             coords={"patient": np.arange(len(X)), "time": [0.0], "state": list(m.states)})
+            return np.asarray(measure(one, str(state), noise=False, time=0.0).values, dtype=float)
         if kind == "ill":
             return ill(at(day))
         if kind == "nrs":
