@@ -136,3 +136,18 @@ def test_the_command_discovers_responders(tmp_path: Path, capsys) -> None:
     responses = pd.read_csv(tmp_path / "r" / "responses.csv")
     assert len(responses) == 80 and {"responder", "effect", "early_adversity"} <= set(responses.columns)
     assert not (tmp_path / "r" / "runs").exists()
+
+
+def test_the_example_trial_on_a_theory_without_its_predisposition() -> None:
+    from fitts.spec.load import models_dir
+    from fitts.trials.response import trial_for_theory
+    from fitts.trials.spec import load_trial
+
+    example = models_dir() / "trials" / "example.yaml"
+    with pytest.raises(ModelError, match="early_adversity"):
+        load_trial(example, "sympathetic_drg")
+    t, dropped = trial_for_theory(example, "sympathetic_drg")
+    assert t.model.spec.name == "sympathetic_drg" and "prevalence of early_adversity" in dropped
+    assert "early_adversity" not in t.population.prevalence
+    same, none = trial_for_theory(example, "fitts")
+    assert none == [] and same.population.prevalence == {"early_adversity": 0.4}

@@ -121,3 +121,37 @@ def test_an_empty_design_or_wrong_length_is_an_error() -> None:
 
     with pytest.raises(ModelError, match="returned 3 values"):
         perform_experiments(Short(), DESIGN, block_rows=4)
+
+
+NOISY_MODEL = """
+fitts: 1
+name: noisy_one
+parameters:
+  a: {prior: {dist: normal, mean: 0, sd: 1}}
+nodes:
+  y: {tau: 1.0, baseline: 0.0, noise: 0.3, initial: 0.0, bounds: [-.inf, .inf], rate: "a - y"}
+"""
+
+
+@pytest.mark.slow
+def test_the_same_rows_on_dask_and_local_processes(tmp_path: Path) -> None:
+    import fitts
+    from fitts.analysis.scenarios import patient_experiments
+    from fitts.run.executors import DaskExecutor, LocalExecutor
+
+    pytest.importorskip("distributed")
+    (tmp_path / "noisy.yaml").write_text(NOISY_MODEL)
+    m = fitts.compile_model(fitts.load_model(tmp_path / "noisy.yaml"))
+    design = pd.DataFrame({"a": np.linspace(-1, 1, 10)})
+    kw = dict(days=5.0, dt=0.1, schedule=(), noise=True, seed=7, backend="numpy", block_rows=3)
+    here = patient_experiments(m, design, ["state:y"], **kw)
+    assert here.outcomes["state:y"].std() > 0
+    with LocalExecutor(2) as ex:
+        local = patient_experiments(m, design, ["state:y"], executor=ex, **kw)
+    with DaskExecutor(workers=2) as ex:
+        dask = patient_experiments(m, design, ["state:y"], executor=ex, directory=tmp_path / "store", **kw)
+    pd.testing.assert_frame_equal(here.outcomes, local.outcomes)
+    pd.testing.assert_frame_equal(here.outcomes, dask.outcomes)
+    text = fitts.compile_model(fitts.load_model_text(NOISY_MODEL))
+    with LocalExecutor(2) as ex, pytest.raises(ModelError, match="built from text"):
+        patient_experiments(text, design, ["state:y"], executor=ex, **kw)

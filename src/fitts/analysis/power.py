@@ -44,7 +44,7 @@ def _subset(diary: pd.DataFrame, ids: np.ndarray, days: int) -> pd.DataFrame:
     return diary[diary["patient"].isin(ids) & (diary["day"] < days)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (holds dicts, tables)
 class ReplicateStudies:
     """Evaluator of the experiments: one replicate per row, every design of the grid analysed.
 

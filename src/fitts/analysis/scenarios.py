@@ -158,7 +158,7 @@ def _end_of(component: Mapping[str, Any]) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (holds dicts, tables)
 class PatientExperiment:
     """Evaluator: one virtual patient per row through a scenario (see the module docstring).
 
@@ -249,19 +249,19 @@ class PatientExperiment:
                                  + did_you_mean(c, m.param_index),
                                  hint="columns: parameters, input:NAME.level|start|duration, intervention:NAME")
 
-    def _scenario(self, values: Mapping[str, float]) -> tuple[list[dict[str, Any]], list[Any]]:
+    def _scenario(self, values: Mapping[str, float | None]) -> tuple[list[dict[str, Any]], list[Any]]:
         from fitts.sim.simulate import Apply
 
         schedule = [dict(c) for c in self.schedule]
         for key, v in values.items():
-            if key.startswith("input:"):
+            if key.startswith("input:") and v is not None:
                 name, _, fld = key.removeprefix("input:").partition(".")
                 for c in schedule:
                     if c.get("input") == name:
                         c[fld] = float(v)
         applies = [Apply(n, start=s, end=e) for n, s, e in self.interventions]
         applies += [Apply(k.removeprefix("intervention:"), start=float(v)) for k, v in values.items()
-                    if k.startswith("intervention:") and not math.isnan(float(v))]
+                    if k.startswith("intervention:") and v is not None]
         return schedule, applies
 
     def __call__(self, rows: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
@@ -276,9 +276,10 @@ class PatientExperiment:
         grid = any(k in _GRID or d is not None for k, _s, d in parsed)
         sims = any(k not in ("onset_threshold", "recovery_threshold") for k, _s, _d in parsed)
         keys = rows[scen_cols].astype(float).to_numpy() if scen_cols else np.zeros((len(rows), 0))
-        groups: dict[tuple[float, ...], list[int]] = {}
-        for i, k in enumerate(map(tuple, keys)):
-            groups.setdefault(k, []).append(i)
+        groups: dict[tuple[float | None, ...], list[int]] = {}
+        for i, k in enumerate(keys):
+            # NaN (an intervention not given) as None, so that such rows share one simulation
+            groups.setdefault(tuple(None if math.isnan(v) else float(v) for v in k), []).append(i)
         for key, pos_list in groups.items():
             pos = np.asarray(pos_list)
             schedule, applies = self._scenario(dict(zip(map(str, scen_cols), key, strict=True)))

@@ -233,7 +233,7 @@ def _power(fa: pd.DataFrame, fb: pd.DataFrame, block: int, n: int, cols: list[st
     return hits / max(tests, 1), float(np.mean(effect)) if effect else 0.0, len(cols)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (holds dicts, tables)
 class DiaryFeatures:
     """Evaluator of the experiments: per row (challenge, diary days, theory 0/1), the diaries of
     every replicate's patients at each prompt density, as per-patient features.

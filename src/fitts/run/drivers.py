@@ -261,7 +261,9 @@ def drivers_markdown(reports: Sequence[Drivers], k: int = 5, figures: Mapping[st
             d = r.response
             lines.append(f"Who responds to {d.settings.get('arm')} in the example trial ({d.settings.get('recruited')} "
                          f"recruits of {d.settings.get('candidates')} candidates, {d.base_rate:.0%} respond): "
-                         f"{_box_text(d)} — coverage {d.coverage:.0%}, density {d.density:.0%}.")
+                         f"{_box_text(d)} — coverage {d.coverage:.0%}, density {d.density:.0%}."
+                         + (f" The trial ran without its {', '.join(d.settings['left_out'])} (not parameters of "
+                            f"{r.theory})." if d.settings.get("left_out") else ""))
         else:
             lines.append(f"Who responds: {r.notes.get('response', 'not run')}.")
         lines.append("")

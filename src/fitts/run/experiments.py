@@ -102,7 +102,7 @@ def _as_array(values: Any) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (holds dicts, tables)
 class ExperimentJob:
     """The design and the evaluator as a job of :func:`fitts.run.jobs.run_job` (ids = row ids)."""
 

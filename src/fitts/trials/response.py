@@ -14,6 +14,10 @@ would worsen under control and is kept well by the treatment responds too. Scena
 discovery (:func:`fitts.analysis.discovery.box_discovery`) then peels the box of
 parameters (predispositions and person-level spreads) in which responders are common.
 
+A trial file written for another theory is run without the population settings the
+theory cannot have (:func:`trial_for_theory`: the example trial's prevalence of
+``early_adversity`` on ``sympathetic_drg``, which has no such predisposition).
+
 The candidates are experiments (:func:`fitts.run.experiments.perform_experiments`): row i
 is candidate i of the trial's population (screened exactly as the trial screens it); a
 candidate the trial would not recruit has NaN outcomes.
@@ -39,11 +43,45 @@ from .spec import Trial, load_trial
 _TRIALS: dict[tuple[str, str | None, str], Trial] = {}
 
 
+def trial_for_theory(path: str | Path, theory: str | None = None) -> tuple[Trial, list[str]]:
+    """A trial file run on `theory`, without the population settings the theory cannot have.
+
+    The file is checked against its own theory first; then the prevalences and
+    correlations of parameters that `theory` does not sample (a predisposition of another
+    theory, e.g. ``early_adversity`` for ``sympathetic_drg``) are left out, and the rest
+    is checked against `theory` as :func:`fitts.trials.spec.load_trial` checks it.
+
+    Returns
+    -------
+    (trial, the settings left out, in words)
+    """
+    from fitts.compile.compiled import compile_model
+    from fitts.spec.load import builtin_theories, load_model
+    from fitts.spec.yamlio import load_yaml_file
+
+    from .spec import _checked
+
+    base = load_trial(path)
+    if theory is None or theory == base.model_ref:
+        return base, []
+    model = compile_model(load_model(theory))
+    ref = theory if theory in builtin_theories() else str(Path(theory).resolve())
+    sampled = {r.name for r in model.params if r.kind == "prior"}
+    pop = base.spec.population
+    prevalence = {k: v for k, v in pop.prevalence.items() if k in sampled}
+    correlation = [c for c in pop.correlation if all(b in sampled for b in c.between)]
+    dropped = [f"prevalence of {k}" for k in pop.prevalence if k not in prevalence]
+    dropped += [f"correlation {c.between[0]}-{c.between[1]}" for c in pop.correlation if c not in correlation]
+    spec = base.spec.model_copy(update={"population": pop.model_copy(update={"prevalence": prevalence,
+                                                                             "correlation": correlation})})
+    return _checked(spec, model, ref, load_yaml_file(Path(path), what="trial file"), base.path), dropped
+
+
 def _file_hash(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (holds dicts, tables)
 class TreatmentResponse:
     """Evaluator: per candidate, recruited or not and, if recruited, its NRS at randomisation and
     at the end of treatment under the control arm and under `arm`; its prior parameters."""
@@ -61,7 +99,7 @@ class TreatmentResponse:
         if key not in _TRIALS:
             if _file_hash(self.path) != self.file_hash:
                 raise ModelError(f"trial file {self.path} changed while the experiments ran")
-            _TRIALS[key] = load_trial(self.path, self.theory)
+            _TRIALS[key] = trial_for_theory(self.path, self.theory)[0]
         return _TRIALS[key]
 
     def fingerprint(self) -> dict[str, Any]:
@@ -119,7 +157,7 @@ def response_evaluator(trial: str | Path, *, theory: str | None = None, arm: str
     ModelError
         An unknown arm, or the control arm itself.
     """
-    t = load_trial(trial, theory)
+    t, _dropped = trial_for_theory(trial, theory)
     names = [a.name for a in t.spec.arms]
     treated = [i for i in range(len(names)) if i != t.spec.control]
     if arm is None:
@@ -151,6 +189,11 @@ class Responses:
         The treatment arm and the responder fraction of the baseline NRS.
     candidates
         Candidates screened.
+    parameters
+        The sampled parameters (columns of `patients`).
+    dropped
+        Population settings of the trial file left out because the theory lacks their
+        parameters (see :func:`trial_for_theory`).
     """
 
     patients: pd.DataFrame
@@ -158,6 +201,7 @@ class Responses:
     fraction: float
     candidates: int
     parameters: list[str]
+    dropped: list[str]
 
 
 def individual_responses(trial: str | Path, candidates: int, *, theory: str | None = None, arm: str | None = None,
@@ -197,7 +241,8 @@ def individual_responses(trial: str | Path, candidates: int, *, theory: str | No
     rec["effect"] = rec["nrs_control"] - rec["nrs_treated"]
     rec["responder"] = ((rec["effect"] >= frac * rec["nrs_baseline"]) & (rec["effect"] >= 1.0)).astype(float)
     rec = rec.drop(columns="recruited").reset_index(drop=True)
-    return Responses(rec, t.spec.arms[ev.arm].name, frac, candidates, ev.parameters())
+    return Responses(rec, t.spec.arms[ev.arm].name, frac, candidates, ev.parameters(),
+                     trial_for_theory(trial, theory)[1])
 
 
 def discover_response(trial: str | Path, candidates: int, *, theory: str | None = None, arm: str | None = None,
@@ -217,14 +262,15 @@ def discover_response(trial: str | Path, candidates: int, *, theory: str | None 
     if len(r.patients) < 20:
         raise ModelError(f"only {len(r.patients)} of {candidates} candidates were recruited: too few for a box",
                          hint="screen more candidates (--patients)")
-    t = load_trial(trial, theory)
+    t = trial_for_theory(trial, theory)[0]
     d = box_discovery(r.patients[r.parameters], r.patients["responder"].to_numpy(),
                       outcome=f"responds to {r.arm} (NRS at least {r.fraction:.0%} of baseline below control)",
                       min_density=min_density,
                       settings={"trial": t.spec.name, "theory": t.model.spec.name, "model_hash": t.model.model_hash,
                                 "arm": r.arm, "fraction": r.fraction, "candidates": candidates,
-                                "recruited": len(r.patients)})
+                                "recruited": len(r.patients), "left_out": r.dropped})
     return d, r
 
 
-__all__ = ["Responses", "TreatmentResponse", "discover_response", "individual_responses", "response_evaluator"]
+__all__ = ["Responses", "TreatmentResponse", "discover_response", "individual_responses", "response_evaluator",
+           "trial_for_theory"]
