@@ -38,7 +38,8 @@ def test_the_command_writes_the_readme_section(tmp_path: Path, capsys) -> None:
     md = (tmp_path / "d" / "drivers.md").read_text()
     assert "#### fitts" in md and "| 5 |" in md and "Who responds to snri" in md
     table = pd.read_csv(tmp_path / "d" / "drivers.csv")
-    assert set(table["question"]) == {"becoming ill", "staying ill"} and table["rank"].max() == 5
+    assert set(table["question"]) <= {"becoming ill", "staying ill"} and table["rank"].max() <= 5
+    assert len(table) >= 1 and (table["mu_star"] > 0).all()  # only parameters with an effect are listed
     assert (table.groupby("question")["mu_star"].apply(lambda s: s.is_monotonic_decreasing)).all()
     costs = pd.read_csv(tmp_path / "d" / "costs.csv")
     k = len([p for p in fitts.compile_model(fitts.load_model("fitts")).params if p.kind == "prior"])

@@ -70,11 +70,12 @@ class Drivers:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def top(self, question: str, k: int = 5) -> pd.DataFrame:
-        """The `k` parameters with the largest mu* for a question (empty when it has no result)."""
+        """The `k` parameters with the largest mu* for a question, those with an effect only
+        (empty when the question has no result)."""
         res = self.sensitivity.get(question)
         if res is None:
             return pd.DataFrame(columns=["parameter", "mu_star", "mu_star_conf", "sigma"])
-        return res.indices.head(k).reset_index()
+        return res.indices[res.indices["mu_star"] > 0].head(k).reset_index()
 
 
 def calibrated_priors(model: Any, calibration: str | Path | None) -> dict[str, Any]:
@@ -188,7 +189,8 @@ def drivers(theory: str, *, trajectories: int = 20, candidates: int = 20000, day
                 directory=None if stores is None else stores / "response", progress=report("response"))
         except ModelError as exc:
             notes["response"] = str(exc).splitlines()[0]
-        cost.append({"analysis": "treatment response (both arms per recruit, then PRIM)", "runs": candidates,
+        cost.append({"analysis": "treatment response (candidates screened; both arms per recruit; PRIM)",
+                     "runs": candidates,
                      "seconds": time.perf_counter() - t0})
     else:
         notes["response"] = "not run (no candidates)"
