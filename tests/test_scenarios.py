@@ -3,6 +3,8 @@ parameters, stressor levels and interventions; outcomes at a day, recovery, thre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,3 +94,19 @@ def test_design_and_outcome_errors(theory) -> None:
         patient_experiments(theory, d, ["ill@20"], days=10.0)
     with pytest.raises(ModelError, match="need a stressor that ends"):
         patient_experiments(theory, d, ["recovered"], days=10.0, schedule=())
+
+
+def test_the_command_writes_inputs_and_outcomes(tmp_path: Path, capsys, levels) -> None:
+    from tests.test_cli_patient import run
+
+    levels.design.to_csv(tmp_path / "design.csv", index=False)
+    code, out, err = run(capsys, "experiments", "fitts", "--design", tmp_path / "design.csv", "--outcome", "ill",
+                         "--outcome", "ever_ill", "--days", "400", "--dt", "0.1", "--out", tmp_path / "t.parquet")
+    assert code == 0, err
+    t = pd.read_parquet(tmp_path / "t.parquet")
+    assert list(t.columns) == ["row", "early_adversity", "input:psychosocial_stress.level", "ill", "ever_ill"]
+    np.testing.assert_array_equal(t["ever_ill"], levels.outcomes["ever_ill"])  # the same patients as the API's
+    assert not (tmp_path / "t.parquet.runs").exists()
+    code, out, err = run(capsys, "experiments", "fitts", "--design", tmp_path / "design.csv", "--outcome", "nope",
+                         "--out", tmp_path / "u.csv")
+    assert code == 2 and "unknown outcome 'nope'" in err
