@@ -44,7 +44,7 @@ import pandas as pd
 from fitts.errors import ModelError
 
 from .executors import AbstractExecutor
-from .jobs import JobRun, run_job
+from .jobs import JobRun, load_chunk, run_job
 
 #: prefixes of the arrays a block stores: one value per row, and records
 _OUT, _REC = "out:", "rec:"
@@ -185,7 +185,9 @@ class ExperimentResults:
 def perform_experiments(evaluator: Evaluator, design: pd.DataFrame, *, seed: int = 0,
                         executor: AbstractExecutor | None = None, directory: str | Path | None = None,
                         resume: bool = False, block_rows: int | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> ExperimentResults:
+                        progress: Callable[[int, int], None] | None = None,
+                        on_block: Callable[[pd.DataFrame, dict[str, np.ndarray]], None] | None = None,
+                        ) -> ExperimentResults:
     """Compute `evaluator` over every row of `design` (see the module docstring).
 
     Parameters
@@ -205,6 +207,10 @@ def perform_experiments(evaluator: Evaluator, design: pd.DataFrame, *, seed: int
         Rows per block (default: the evaluator's ``block_rows``); results do not depend on it.
     progress
         ``progress(rows done, rows planned)`` after every block.
+    on_block
+        Called in this process with each finished block's rows and outcomes (one value per
+        row, by name) as soon as it is kept, in the order blocks finish (a caller that
+        records results as they arrive).
 
     Returns
     -------
@@ -222,12 +228,21 @@ def perform_experiments(evaluator: Evaluator, design: pd.DataFrame, *, seed: int
         raise ModelError("the experiment design has no rows", hint="give at least one row of factor values")
     job = ExperimentJob(evaluator, design, int(seed), name=f"experiments:{evaluator.name}")
     size = int(block_rows or getattr(evaluator, "block_rows", 0) or len(design))
+
+    def run_in(folder: str | Path, again: bool) -> JobRun:
+        def chunk_done(chunk: tuple[int, int]) -> None:
+            if on_block is not None:
+                data = load_chunk(Path(folder), chunk)
+                on_block(design.iloc[chunk[0]:chunk[1]],
+                         {k[len(_OUT):]: v for k, v in data.items() if k.startswith(_OUT)})
+
+        return run_job(job, folder, executor=executor, chunk_size=size, resume=again, progress=progress,
+                       on_chunk=chunk_done)
+
     if directory is None:
         with tempfile.TemporaryDirectory(prefix="fitts-experiments-") as tmp:
-            run = run_job(job, tmp, executor=executor, chunk_size=size, progress=progress)
-            return _assemble(job, run, keep_run=False)
-    run = run_job(job, directory, executor=executor, chunk_size=size, resume=resume, progress=progress)
-    return _assemble(job, run, keep_run=True)
+            return _assemble(job, run_in(tmp, False), keep_run=False)
+    return _assemble(job, run_in(directory, resume), keep_run=True)
 
 
 def _assemble(job: ExperimentJob, run: JobRun, keep_run: bool) -> ExperimentResults:
