@@ -23,11 +23,11 @@ demo: install
 ## set up and run the test suite without the slow tests (and the linter)
 test: install-test
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 ## the tests marked slow: whole theories, long simulations, the demo end to end
 test-slow: install-test
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m slow
 
 ## everything: the linter, the quick suite and the slow tests (what CI runs)
 check: test test-slow

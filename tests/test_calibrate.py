@@ -93,3 +93,19 @@ def test_a_single_knob_is_searched_on_a_grid(model, protocol) -> None:
     knobs = Calibration("fitts", [Knob(name="protocol:everyday.1.rate_per_year", range=(0.1, 0.5))])
     res = calibrate(model, knobs, protocol=protocol, patients=60, seed=1, evaluations=2)
     assert [v for (v,), _ in res.history] == pytest.approx([0.1, 0.5])
+
+
+def test_monte_carlo_scales_follow_how_each_study_samples() -> None:
+    from fitts.evaluate.calibrate import quantity_mc_scales
+    from fitts.evaluate.protocol import load_protocol
+    from fitts.evaluate.targets import load_targets
+
+    ts = load_targets(None)
+    proto = load_protocol(None)
+    cap = proto.cohort.exposed_patients
+    scales = quantity_mc_scales(ts, proto, 250, 8000)
+    assert scales["B01"] == pytest.approx(250 / 8000)  # prevalence: the whole cohort
+    assert scales["B49"] == pytest.approx(250 / min(8000, cap))  # a challenge of controls, capped per arm
+    assert scales["B38"] == pytest.approx(250 / 8000)  # a challenge of cases: grows with the cohort
+    assert any(k.startswith("B09:") for k in scales)
+    assert all(v == pytest.approx(250 / cap) for k, v in scales.items() if k.startswith("B09:"))

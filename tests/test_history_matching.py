@@ -53,13 +53,42 @@ def test_the_true_point_stays_and_most_of_the_cube_goes() -> None:
 def test_an_impossible_pair_is_a_tension_and_empties_the_space() -> None:
     v = f(TRUTH)["A"]
     qs = [*quantities(), band_quantity("A2", "A2", (v + 0.4, v + 0.5), None)]
-    hm = HistoryMatch(qs, 3, Settings(wave_size=20, max_waves=3, seed=1, samples=4096))
+    hm = HistoryMatch(qs, 3, Settings(wave_size=20, max_waves=3, seed=1, samples=4096, set_aside=False))
     assert hm.run(simulator(extra={"A2": "A"})).startswith("empty")
     t = hm.waves[-1].tensions.set_index(["a", "b"])
     assert t.loc[("A", "A2"), "impossible"]
     assert not t.loc[("A", "A"), "impossible"] and not t.loc[("A2", "A2"), "impossible"]
     assert not t.loc[("A", "B"), "impossible"]
     assert t.loc[("A", "B"), "fraction"] > 0  # a size, not just a flag
+
+
+def test_a_target_out_of_reach_is_set_aside_and_the_rest_still_converge() -> None:
+    # A = x0 + x1^2/2 lies in [0, 1.5]: a band at 3 cannot be met by any setting
+    qs = [*quantities(), band_quantity("D", "D", (2.9, 3.1), 3.0)]
+    hm = HistoryMatch(qs, 3, Settings(wave_size=20, max_waves=4, seed=1, samples=4096))
+    reason = hm.run(simulator(extra={"D": "A"}))
+    assert not reason.startswith("empty")
+    assert list(hm.set_aside) == ["D"] and "even alone" in hm.set_aside["D"]
+    assert hm.waves[0].set_aside == hm.set_aside and hm.wave_table().set_aside.iloc[0] == "D"
+    assert hm.impl_through(TRUTH[None, :])[1][-1][0]  # the truth still meets A, B and C
+    assert 0 < hm.waves[-1].fraction < 0.05
+    t = hm.waves[-1].tensions.set_index(["a", "b"])
+    assert t.loc[("D", "D"), "impossible"]  # and the tension table still says so
+
+
+def test_of_an_impossible_pair_one_is_set_aside_and_the_other_kept() -> None:
+    v = f(TRUTH)["A"]
+    qs = [*quantities(), band_quantity("A2", "A2", (v + 0.4, v + 0.5), None)]
+    hm = HistoryMatch(qs, 3, Settings(wave_size=20, max_waves=3, seed=1, samples=4096))
+    hm.run(simulator(extra={"A2": "A"}))
+    assert len(hm.set_aside) == 1 and next(iter(hm.set_aside)) in ("A", "A2")
+    assert "without it" in next(iter(hm.set_aside.values()))
+    assert len(hm.waves[-1].points) > 0
+    kept = "A2" if "A" in hm.set_aside else "A"
+    for x in hm.waves[-1].points[:100]:  # the points left meet the kept one of the pair, and B and C
+        for name in (kept, "B", "C"):
+            q = hm.quantities[name]
+            assert q.low - 0.05 <= f(x)["A" if name == "A2" else name] <= q.high + 0.05
 
 
 def test_second_largest_measure_tolerates_one_target() -> None:
@@ -124,3 +153,13 @@ def test_maximin_spreads_points() -> None:
     dr = np.linalg.norm(rand[:, None] - rand[None], axis=2) + np.eye(10) * 9
     assert d.min() > dr.min()
     assert len(maximin(pts[:5], 10)) == 5
+
+
+def test_a_per_quantity_monte_carlo_scale_replaces_the_common_one() -> None:
+    qs = quantities()
+    hm = HistoryMatch(qs, 3, Settings(wave_size=20, seed=1, samples=1024, mc_scale=0.1), mc_scales={"A": 1.0})
+    x = hm.design(1)
+    hm.add_runs(x, simulator()(x, "wave 1"), "wave 1")
+    wave = hm.fit_wave(1)
+    mc = hm._mc_var(wave)
+    assert mc["A"] == pytest.approx(SD**2) and mc["B"] == pytest.approx(0.1 * SD**2)

@@ -108,7 +108,10 @@ def test_an_impossible_pair_is_reported_as_a_tension(problem, tmp_path) -> None:
     assert bool(pair.impossible.iloc[0])
     alone = tensions[tensions.a == tensions.b].set_index("a")
     assert not alone.loc["K1", "impossible"] and not alone.loc["K3", "impossible"]  # each is met alone
-    assert res.stop_reason.startswith("empty")
+    # one of the pair is set aside (the space was empty with both) and matching goes on with the rest
+    assert not res.stop_reason.startswith("empty")
+    assert len(res.hm.set_aside) == 1 and set(res.hm.set_aside) <= {"K1", "K3"}
+    aside = next(iter(res.hm.set_aside))
     paths = save_calibration(res, problem[1], targets_name="impossible.yaml",
                              knob_names=[k.name for k in KNOBS], patients=300, refine_patients=800,
                              settings=SETTINGS)
@@ -116,6 +119,8 @@ def test_an_impossible_pair_is_reported_as_a_tension(problem, tmp_path) -> None:
     assert any(s["targets"] == ["K1", "K3"] and "cannot meet K1 and K3 together" in s["statement"]
                for s in saved["tensions"])
     assert saved["scorecard"]["targets"]["K1"]["in_tension_with"] == ["K3"]
+    assert "without it" in saved["scorecard"]["targets"][aside]["set_aside"]
+    assert list(saved["history_matching"]["set_aside"]) == [aside]
     for name in ("waves", "tensions", "emulators", "runs", "nroy", "tension_figure"):
         assert paths[name].exists() and paths[name].stat().st_size > 0, name
     # the saved calibration applies as any calibration does, and the scorecard reports the tension

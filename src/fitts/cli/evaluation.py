@@ -214,12 +214,13 @@ def calibrate(
                              knob_names=[k.name for k in cal.knobs], patients=patients, refine_patients=n_refine,
                              settings=settings)
     waves_table = Table(title=f"{name}: history matching ({res.stop_reason})", title_justify="left")
-    for col in ("wave", "runs", "space left", "rules out most", "unreachable", "empty pairs", "LOO |z|>3"):
+    for col in ("wave", "runs", "space left", "rules out most", "unreachable", "empty pairs", "set aside",
+                "LOO |z|>3"):
         waves_table.add_column(col)
     for w in res.hm.wave_table().itertuples():
         waves_table.add_row(str(w.wave), str(w.runs), f"{w.fraction:.3g}",
                             f"{w.rules_out_most} ({w.ruled_out_share:.0%})" if w.rules_out_most else "",
-                            str(w.unreachable), str(w.empty_pairs), f"{w.loo_outside_3:.0%}")
+                            str(w.unreachable), str(w.empty_pairs), w.set_aside, f"{w.loo_outside_3:.0%}")
     out.print(waves_table)
     from fitts.run.calibration import tension_statements
 

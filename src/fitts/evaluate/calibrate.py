@@ -259,6 +259,23 @@ def target_quantities(targets: TargetSet) -> list[Quantity]:
     return out
 
 
+def quantity_mc_scales(targets: TargetSet, protocol: Protocol, patients: int, full: int) -> dict[str, float]:
+    """Factor from a run's Monte-Carlo variance at `patients` to the scorecard's at `full`, per quantity.
+
+    Every study draws its people from the general cohort; most samples grow with it
+    (variance ~ 1/cohort), but exposure cohorts and challenges of people who are not cases
+    keep at most ``exposed_patients`` per arm, so their sample grows only up to that cap.
+    """
+    cap = protocol.cohort.exposed_patients
+    out: dict[str, float] = {}
+    for q in target_quantities(targets):
+        t = targets[q.target]
+        capped = (t.design in ("exposure_cohort", "challenge") and t.population != "fm"
+                  and (t.exposure is not None or t.challenge is not None))
+        out[q.name] = min(patients, cap) / min(full, cap) if capped else patients / full
+    return out
+
+
 def mc_variance(e: Estimate) -> float:
     """Monte-Carlo variance of a statistic from its 95 % bootstrap interval (NaN when it has none)."""
     if not (np.isfinite(e.low) and np.isfinite(e.high)):

@@ -27,7 +27,16 @@ Each wave
 4. keeps the points whose largest (or second-largest, ``measure="second"``)
    target implausibility is at most ``cutoff`` under this and every earlier wave.
 
-It stops when the space is empty (no setting meets all targets together), when it stops
+When a wave leaves no point, the targets that empty the space are *set aside* (with
+``set_aside``, the default) and matching goes on with the rest, as history matching in
+practice drops outputs a model cannot reproduce (Andrianakis et al. 2015 drop outputs the
+emulators cannot match; Vernon et al. 2010 treat them as model discrepancy): first every
+target that no point tried meets even alone, then, while the space stays empty, the target
+whose removal leaves the most points. A set-aside target is judged by no wave (earlier ones
+included); it stays in the tension table, which is how the calibration names what the
+theory cannot do.
+
+It stops when the space is empty (no setting meets the targets left together), when it stops
 shrinking (``shrink`` of the previous fraction or more remains), when the emulators are
 precise (their variance under ``precise`` of the other terms at most points left), or at
 the budget.
@@ -148,6 +157,9 @@ class Settings:
         Quasi-random points per exploration of the space.
     seed
         Seeds the designs and the emulators' optimiser restarts.
+    set_aside
+        When a wave empties the space, set aside the targets that empty it and go on with
+        the rest (see the module docstring); without it the matching stops there.
     """
 
     wave_size: int = 40
@@ -160,6 +172,7 @@ class Settings:
     precise: float = 0.1
     samples: int = 8192
     seed: int = 0
+    set_aside: bool = True
 
     def __post_init__(self) -> None:
         if self.measure not in ("max", "second"):
@@ -198,6 +211,8 @@ class Wave:
         Quantity -> median over the points left of emulator / other variance.
     points
         Non-implausible points after this wave (unit cube), shape (n, n_knobs).
+    set_aside
+        Targets set aside after this wave (target id -> why); see :attr:`HistoryMatch.set_aside`.
     """
 
     number: int
@@ -209,6 +224,7 @@ class Wave:
     emulator_ratio: dict[str, float] = field(default_factory=dict)
     points: np.ndarray | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    set_aside: dict[str, str] = field(default_factory=dict)
 
     def loo(self) -> dict[str, LooDiagnostics]:
         return {q: e.loo() for q, e in self.emulators.items()}
@@ -229,18 +245,27 @@ class HistoryMatch:
         Dimension of the knob cube.
     settings
         See :class:`Settings`.
+    mc_scales
+        Quantity name -> factor on its runs' Monte-Carlo variance, for quantities whose
+        sample does not grow in proportion to the cohort (a study capped at a fixed number
+        of patients); the others use ``settings.mc_scale``.
     """
 
-    def __init__(self, quantities: Sequence[Quantity], n_knobs: int, settings: Settings | None = None):
+    def __init__(self, quantities: Sequence[Quantity], n_knobs: int, settings: Settings | None = None,
+                 mc_scales: Mapping[str, float] | None = None):
         if not quantities:
             raise ValueError("history matching needs at least one quantity to match")
         self.quantities = {q.name: q for q in quantities}
+        #: per-quantity factor on the runs' Monte-Carlo variance (default: ``settings.mc_scale``)
+        self.mc_scales = dict(mc_scales or {})
         self.targets = list(dict.fromkeys(q.target for q in quantities))
         self.d = int(n_knobs)
         self.settings = settings or Settings()
         self.runs: list[Run] = []
         self.waves: list[Wave] = []
         self.stop_reason: str | None = None
+        #: targets no longer matched (target id -> why), in the order they were set aside
+        self.set_aside: dict[str, str] = {}
 
     # ------------------------------------------------------------------ designs
     def design(self, number: int) -> np.ndarray:
@@ -274,10 +299,20 @@ class HistoryMatch:
         for name in wave.emulators:
             v = [self.runs[i].outputs.get(name, (np.nan, np.nan))[1] for i in wave.runs]
             v = [a for a in v if np.isfinite(a)]
-            got[name] = float(np.median(v)) * self.settings.mc_scale if v else 0.0
+            got[name] = float(np.median(v)) * self._scale(name) if v else 0.0
         return got
 
-    def _measure(self, imp: np.ndarray) -> np.ndarray:
+    def _scale(self, name: str) -> float:
+        return float(self.mc_scales.get(name, self.settings.mc_scale))
+
+    def _measure(self, imp: np.ndarray, aside: Sequence[str] | None = None) -> np.ndarray:
+        """Implausibility over the targets still matched, shape (n,), from per-target `imp` (n, targets)."""
+        aside = self.set_aside if aside is None else aside
+        if aside:
+            keep = [j for j, t in enumerate(self.targets) if t not in aside]
+            imp = imp[:, keep]
+        if imp.shape[1] == 0:
+            return np.zeros(len(imp))
         if self.settings.measure == "second" and imp.shape[1] > 1:
             return np.sort(imp, axis=1)[:, -2]
         return imp.max(axis=1)
@@ -413,8 +448,16 @@ class HistoryMatch:
         wave = Wave(number, idx, emulators, skipped=skipped)
         self.waves.append(wave)
         points, fraction, xs, imps = self.explore(number)
-        wave.points, wave.fraction = points, fraction
         wave.tensions = self.tensions(xs, imps, s.samples)
+        while s.set_aside and len(points) == 0:
+            chosen = self._targets_to_set_aside(wave.tensions, xs, imps, number)
+            if not chosen:
+                break
+            wave.set_aside.update(chosen)
+            self.set_aside.update(chosen)
+            points, fraction, xs, imps = self.explore(number)
+            wave.tensions = self.tensions(xs, imps, s.samples)
+        wave.points, wave.fraction = points, fraction
         region = np.isfinite(imps[number - 1, : s.samples, 0])  # uniform points inside this wave's region
         if region.any():
             last = imps[number - 1, : s.samples][region]
@@ -429,13 +472,47 @@ class HistoryMatch:
                 wave.emulator_ratio[name] = float(np.median(var / np.maximum(other, 1e-300)))
         return wave
 
+    def _targets_to_set_aside(self, tensions: pd.DataFrame | None, x: np.ndarray, imp: np.ndarray,
+                              number: int) -> dict[str, str]:
+        """The targets to set aside when the space is empty (empty dict: none can be).
+
+        Every target that no point tried meets alone goes at once; otherwise the one target
+        whose removal leaves the most points non-implausible (judged as in :meth:`tensions`).
+        """
+        active = [t for t in self.targets if t not in self.set_aside]
+        if len(active) <= 1:
+            return {}
+        c = self.settings.cutoff
+        if tensions is not None and not tensions.empty:
+            alone = tensions[(tensions.a == tensions.b) & tensions.impossible]
+            out = {t: (f"wave {number}: no knob setting tried is non-implausible for it, even alone")
+                   for t in alone.a if t in active}
+            if out and len(out) < len(active):
+                return out
+        per = np.where(np.isnan(imp), -np.inf, imp)  # (waves, n, targets); invalid waves do not judge
+        counts = {}
+        for t in active:
+            aside = [*self.set_aside, t]
+            ok = np.ones(per.shape[1], dtype=bool)
+            for k in range(per.shape[0]):
+                ok &= self._measure(per[k], aside) <= c
+            counts[t] = int(ok.sum())
+        best = max(active, key=lambda t: (counts[t], -active.index(t)))
+        if counts[best] == 0:  # no single target empties it alone: set aside the one ruling out most
+            worst = {t: float(np.mean(per[:, :, self.targets.index(t)].max(axis=0) > c)) for t in active}
+            best = max(active, key=lambda t: (worst[t], -active.index(t)))
+        others = [t for t in active if t != best]
+        return {best: f"wave {number}: the space was empty with it; without it {counts[best]} of "
+                      f"{per.shape[1]} points tried are non-implausible for the others ({', '.join(others)})"}
+
     def stop(self) -> str | None:
         """Why to stop after the last wave, or None to go on."""
         s = self.settings
         w = self.waves[-1]
         if w.points is None or len(w.points) == 0:
-            return "empty: no knob setting is non-implausible for all targets together"
-        if len(self.waves) >= 2 and w.fraction >= s.shrink * self.waves[-2].fraction:
+            what = "all targets" if not self.set_aside else "the targets left"
+            return f"empty: no knob setting is non-implausible for {what} together"
+        if len(self.waves) >= 2 and not w.set_aside and w.fraction >= s.shrink * self.waves[-2].fraction:
             return (f"converged: the space stopped shrinking ({w.fraction:.3g} of the cube, "
                     f"{w.fraction / max(self.waves[-2].fraction, 1e-300):.2f} of the previous wave)")
         if w.emulator_ratio and max(w.emulator_ratio.values()) < s.precise:
@@ -491,7 +568,7 @@ class HistoryMatch:
             value, var = run.outputs.get(name, (np.nan, np.nan))
             if not np.isfinite(value):
                 continue
-            v = (var * (self.settings.mc_scale if rescale else 1.0)) if np.isfinite(var) else 0.0
+            v = (var * (self._scale(name) if rescale else 1.0)) if np.isfinite(var) else 0.0
             j = self.targets.index(q.target)
             out[j] = max(out[j], float(q.implausibility(np.array([value]), np.array([v]),
                                                         self.settings.discrepancy)[0]))
@@ -515,6 +592,7 @@ class HistoryMatch:
                          "rules_out_most": worst, "ruled_out_share": w.ruled_out.get(worst, math.nan),
                          "max_emulator_ratio": max(w.emulator_ratio.values()) if w.emulator_ratio else math.nan,
                          "loo_outside_3": max((d.outside for d in loo.values()), default=math.nan),
+                         "set_aside": ", ".join(w.set_aside),
                          **tension_counts(w.tensions)})
         return pd.DataFrame(rows)
 

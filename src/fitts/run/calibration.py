@@ -283,7 +283,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
     progress
         ``progress(stage, done, total)`` after each evaluation.
     """
-    from fitts.evaluate.calibrate import target_quantities
+    from fitts.evaluate.calibrate import quantity_mc_scales, target_quantities
     from fitts.evaluate.history_matching import HistoryMatch, Settings
     from fitts.evaluate.protocol import load_protocol
     from fitts.evaluate.targets import load_targets
@@ -349,7 +349,8 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
         done["evaluations"] += len(values)
         return results  # type: ignore[return-value]
 
-    hm = HistoryMatch(target_quantities(ts), len(names), settings)
+    hm = HistoryMatch(target_quantities(ts), len(names), settings,
+                      mc_scales=quantity_mc_scales(ts, proto, patients, n_eval))
 
     reserve = refine_evaluations + 1
 
@@ -369,8 +370,9 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
     def on_wave(w: Any) -> None:
         if log is not None:
             left = 0 if w.points is None else len(w.points)
+            aside = f"; set aside: {', '.join(w.set_aside)}" if w.set_aside else ""
             log(f"wave {w.number}: {len(w.runs)} runs, {w.fraction:.3g} of the knob space left "
-                f"({left} points found)")
+                f"({left} points found){aside}")
 
     def wave_runs(x: np.ndarray, stage: str) -> list[dict[str, Any]]:
         return [r["outputs"] for r in simulate(x, stage, patients)]
@@ -523,6 +525,8 @@ def save_calibration(run: CalibrationRun, model: Any, *, targets_name: str, knob
             entry["unreachable"] = True  # no knob setting in the ranges meets it
         if tid in partners:
             entry["in_tension_with"] = sorted(partners[tid])
+        if tid in hm.set_aside:
+            entry["set_aside"] = hm.set_aside[tid]  # matched no more after that wave
         if tid in run.not_expressible:
             entry["note"] = run.not_expressible[tid]
         verdicts[tid] = entry
@@ -538,6 +542,7 @@ def save_calibration(run: CalibrationRun, model: Any, *, targets_name: str, knob
         "waves": [{k: (None if isinstance(v, float) and math.isnan(v) else
                        (round(v, 6) if isinstance(v, float) else v)) for k, v in row.items()}
                   for row in waves.to_dict("records")],
+        "set_aside": dict(hm.set_aside),
         "not_expressible": dict(run.not_expressible),
     }
     cal = Calibration(model.spec.name, run.knobs, int(settings.seed), refine_patients, float(run.best["loss"]))
