@@ -110,17 +110,28 @@ class ExperimentJob:
     design: pd.DataFrame
     seed: int
     name: str = "experiments"
-    screens: bool = False
+    #: screening (see :func:`screen_experiments`): rows wanted, and what keeps a row
+    wanted: int | None = None
+    rule: str = "rows"
+    #: whether a block may keep fewer rows than it has (else only failed rows are replaced)
+    keeps_some: bool = True
+
+    @property
+    def screens(self) -> bool:
+        return self.wanted is not None and self.keeps_some
 
     @property
     def patients(self) -> int:
-        return len(self.design)
+        return len(self.design) if self.wanted is None else self.wanted
 
     @property
     def max_screened(self) -> int:
         return len(self.design)
 
     def fingerprint(self) -> dict[str, Any]:
+        if self.wanted is not None:  # candidates are ids only: a store can be continued for more of them
+            return {"evaluator": self.evaluator.name, "settings": self.evaluator.fingerprint(),
+                    "screening": self.rule, "seed": int(self.seed)}
         return {"evaluator": self.evaluator.name, "settings": self.evaluator.fingerprint(),
                 "design": design_hash(self.design), "rows": len(self.design),
                 "columns": [str(c) for c in self.design.columns], "seed": int(self.seed)}
@@ -128,6 +139,11 @@ class ExperimentJob:
     def __call__(self, chunk: tuple[int, int]) -> dict[str, np.ndarray]:
         rows = self.design.iloc[chunk[0]:chunk[1]]
         res = self.evaluator(rows, self.seed)
+        if self.wanted is not None:
+            if not isinstance(res, Mapping) or "patient" not in res:
+                raise ModelError(f"a screening evaluator ({self.evaluator.name!r}) must return the kept row ids "
+                                 "as `patient`")
+            return {k: np.asarray(v) for k, v in res.items()}
         data: dict[str, np.ndarray] = {"patient": np.arange(chunk[0], chunk[1], dtype=np.int64)}
         if isinstance(res, pd.DataFrame) and "row" in res.columns:
             for c in res.columns:
@@ -245,6 +261,42 @@ def perform_experiments(evaluator: Evaluator, design: pd.DataFrame, *, seed: int
     return _assemble(job, run_in(directory, resume), keep_run=True)
 
 
+def screen_experiments(evaluator: Evaluator, wanted: int, candidates: int, directory: str | Path, *, seed: int = 0,
+                       rule: str = "rows", keeps_some: bool = True, executor: AbstractExecutor | None = None,
+                       resume: bool = False,
+                       block_rows: int | None = None, progress: Callable[[int, int], None] | None = None,
+                       on_block: Callable[[tuple[int, int]], None] | None = None) -> JobRun:
+    """Experiments over candidate rows ``0, 1, ...`` until `wanted` rows are kept (a screening design).
+
+    Where a design's size is not known in advance (a trial recruits the candidates that
+    pass its screening), the candidates are rows with no columns, computed in blocks and
+    in waves until `wanted` are kept, at most `candidates`; the evaluator returns, per
+    block, the kept row ids as ``patient`` and one array per kept row and quantity. The
+    first `wanted` kept rows (in id order) are the result, the same for any executor or
+    block size. The blocks stay in the run store `directory` (resumable). With
+    ``keeps_some=False`` every row is kept unless its evaluation failed (blocks are then
+    planned for the rows still wanted, not in screening waves).
+
+    Returns
+    -------
+    fitts.run.jobs.JobRun
+        The blocks and how many of their rows are kept; ``iter_chunks()`` yields the arrays.
+
+    Raises
+    ------
+    DataError
+        Fewer than `wanted` rows kept among `candidates` (naming the `rule`).
+    """
+    if wanted < 1 or candidates < wanted:
+        raise ModelError(f"a screening wants 1 to {candidates} rows, got {wanted}")
+    design = pd.DataFrame(index=pd.RangeIndex(candidates, name="row"))
+    job = ExperimentJob(evaluator, design, int(seed), name=f"experiments:{evaluator.name}", wanted=int(wanted),
+                        rule=rule, keeps_some=keeps_some)
+    size = int(block_rows or getattr(evaluator, "block_rows", 0) or wanted)
+    return run_job(job, directory, executor=executor, chunk_size=size, resume=resume, progress=progress,
+                   on_chunk=on_block)
+
+
 def _assemble(job: ExperimentJob, run: JobRun, keep_run: bool) -> ExperimentResults:
     outs: dict[str, list[np.ndarray]] = {}
     recs: dict[str, list[np.ndarray]] = {}
@@ -261,4 +313,5 @@ def _assemble(job: ExperimentJob, run: JobRun, keep_run: bool) -> ExperimentResu
     return ExperimentResults(job.design, outcomes, records, run if keep_run else None, job.fingerprint())
 
 
-__all__ = ["Evaluator", "ExperimentJob", "ExperimentResults", "design_hash", "perform_experiments", "row_seed"]
+__all__ = ["Evaluator", "ExperimentJob", "ExperimentResults", "design_hash", "perform_experiments", "row_seed",
+           "screen_experiments"]
