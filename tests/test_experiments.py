@@ -155,3 +155,37 @@ def test_the_same_rows_on_dask_and_local_processes(tmp_path: Path) -> None:
     text = fitts.compile_model(fitts.load_model_text(NOISY_MODEL))
     with LocalExecutor(2) as ex, pytest.raises(ModelError, match="built from text"):
         patient_experiments(text, design, ["state:y"], executor=ex, **kw)
+
+
+@dataclass(frozen=True)
+class EveryThird:
+    """Keeps the candidate rows whose id is a multiple of 3, with their square."""
+
+    name: str = "every-third"
+    block_rows: int = 4
+
+    def fingerprint(self) -> dict:
+        return {}
+
+    def __call__(self, rows: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
+        ids = rows.index.to_numpy()
+        kept = ids[ids % 3 == 0]
+        return {"patient": kept, "square": kept.astype(float) ** 2}
+
+
+def test_a_screening_keeps_the_first_rows_that_pass_whatever_the_blocks(tmp_path: Path) -> None:
+    from fitts.run.experiments import screen_experiments
+
+    def kept(run) -> np.ndarray:
+        return np.concatenate([d["patient"][:k] for d, k in run.iter_chunks()])
+
+    a = screen_experiments(EveryThird(), 5, 100, tmp_path / "a", block_rows=4)
+    b = screen_experiments(EveryThird(), 5, 100, tmp_path / "b", block_rows=7)
+    np.testing.assert_array_equal(kept(a), [0, 3, 6, 9, 12])
+    np.testing.assert_array_equal(kept(a), kept(b))
+    assert a.screened == b.screened == 13
+    more = screen_experiments(EveryThird(), 8, 100, tmp_path / "a", block_rows=4, resume=True)  # continue the store
+    np.testing.assert_array_equal(kept(more), [0, 3, 6, 9, 12, 15, 18, 21])
+    assert more.reused and more.computed
+    with pytest.raises(ModelError, match="7 of 8 multiples of 3 after screening 20"):
+        screen_experiments(EveryThird(), 8, 20, tmp_path / "c", block_rows=4, rule="multiples of 3")

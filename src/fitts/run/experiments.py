@@ -284,8 +284,9 @@ def screen_experiments(evaluator: Evaluator, wanted: int, candidates: int, direc
 
     Raises
     ------
-    DataError
-        Fewer than `wanted` rows kept among `candidates` (naming the `rule`).
+    ModelError
+        Fewer than `wanted` rows kept among `candidates` (naming the `rule`, in the words of
+        a recruitment).
     """
     if wanted < 1 or candidates < wanted:
         raise ModelError(f"a screening wants 1 to {candidates} rows, got {wanted}")
