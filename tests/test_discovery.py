@@ -97,6 +97,11 @@ def test_subtype_errors() -> None:
         discover_subtype(m, patients=120, seed=0)  # every ill patient of fitts is central-dominant
 
 
+def test_the_command_refuses_an_unknown_subtype(tmp_path: Path, capsys) -> None:
+    code, out, err = run(capsys, "discover", "fitts", "--outcome", "subtype:central", "--out", tmp_path / "s")
+    assert code == 2 and "unknown subtype 'central'" in err and "central-dominant" in err
+
+
 def _response_trial(folder: Path) -> Path:
     from tests.trial_helpers import SMALL_TRIAL
 

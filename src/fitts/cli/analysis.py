@@ -549,13 +549,13 @@ def discover(
                                              directory=out_dir / "runs", resume=resume, progress=adv)
         extra.append(("responses.csv", responses.patients))
     elif outcome.startswith("subtype:"):
-        from fitts.analysis.attribution import attribution_work
         from fitts.analysis.discovery import discover_subtype
 
-        with _progress_task(f"attribution subtypes of {patients} patients",
-                            attribution_work(m, patients, max_length=0)) as progress:
+        with _executor(workers, scheduler, dask_local) as ex, \
+                _job_progress(f"attribution subtypes of {patients} patients") as advance:
             d = discover_subtype(m, subtype=outcome.removeprefix("subtype:"), patients=patients, parameters=patterns,
-                                 seed=seed, dt=dt, backend=backend.value, min_density=min_density, progress=progress)
+                                 seed=seed, dt=dt, backend=backend.value, min_density=min_density, progress=advance,
+                                 executor=ex, directory=out_dir / "runs", resume=resume)
     else:
         with _executor(workers, scheduler, dask_local) as ex, \
                 _progress_task(f"scenario discovery on {patients} patients", patients * days) as progress:
