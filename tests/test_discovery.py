@@ -70,3 +70,89 @@ def test_the_command_writes_box_trajectory_and_figure(tmp_path: Path, capsys) ->
     box = pd.read_csv(tmp_path / "d" / "box.csv")
     assert set(box["parameter"]) == {"a", "b"}
     assert (tmp_path / "d" / "discovery.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------- subtypes and treatment response
+@pytest.mark.slow
+def test_the_box_of_an_attribution_subtype() -> None:
+    from fitts.analysis.discovery import discover_subtype
+
+    m = fitts.compile_model(fitts.load_model("integrated"))
+    d = discover_subtype(m, patients=300, seed=0)
+    # integrated's ill patients are central-dominant unless little of their gain is central
+    assert d.settings["ill"] == d.patients + round(d.settings["shares"]["transient"] * d.settings["ill"])
+    assert 0.5 < d.base_rate < 1.0
+    assert d.density >= d.base_rate and len(d.box) >= 1
+    box = d.box.set_index("parameter")
+    assert "central_share" in box.index and box.loc["central_share", "min"] > box.loc["central_share", "prior_low"]
+
+
+def test_subtype_errors() -> None:
+    from fitts.analysis.discovery import discover_subtype
+
+    m = fitts.compile_model(fitts.load_model("fitts"))
+    with pytest.raises(ModelError, match="unknown subtype 'central'"):
+        discover_subtype(m, subtype="central", patients=50)
+    with pytest.raises(ModelError, match="no box separates the subtypes"):
+        discover_subtype(m, patients=120, seed=0)  # every ill patient of fitts is central-dominant
+
+
+def test_the_command_refuses_an_unknown_subtype(tmp_path: Path, capsys) -> None:
+    code, out, err = run(capsys, "discover", "fitts", "--outcome", "subtype:central", "--out", tmp_path / "s")
+    assert code == 2 and "unknown subtype 'central'" in err and "central-dominant" in err
+
+
+def _response_trial(folder: Path) -> Path:
+    from tests.trial_helpers import SMALL_TRIAL
+
+    p = folder / "response.yaml"  # everyone recruited after 200 days of everyday life, some of them ill
+    p.write_text(SMALL_TRIAL.format(patients=60).replace("run_in_days: 28", "run_in_days: 200\n  everyday: default"))
+    return p
+
+
+def test_individual_responses_and_their_box(tmp_path: Path) -> None:
+    from fitts.trials.response import discover_response, individual_responses
+
+    path = _response_trial(tmp_path)
+    d, r = discover_response(path, 80, backend="numpy")
+    assert d.density > d.base_rate and len(d.box) >= 1
+    p = r.patients
+    assert r.arm == "snri" and r.fraction == 0.3 and len(p) == 80  # recruit: all
+    np.testing.assert_allclose(p["effect"], p["nrs_control"] - p["nrs_treated"])
+    rule = (p["effect"] >= 0.3 * p["nrs_baseline"]) & (p["effect"] >= 1)
+    assert (p["responder"] == rule.astype(float)).all()
+    assert (p["effect"] >= 0).all() and p["responder"].sum() >= 2  # an SNRI lowers pain, in some patients enough
+    # a responder is better off treated than under control by at least a point
+    assert (p.loc[p["responder"] == 1, "nrs_treated"] <= p.loc[p["responder"] == 1, "nrs_control"] - 1).all()
+    again = individual_responses(path, 40, backend="numpy")
+    pd.testing.assert_frame_equal(again.patients, p.iloc[:40])  # a patient's response is its own
+    with pytest.raises(ModelError, match="control arm"):
+        individual_responses(path, 10, arm="placebo", backend="numpy")
+    with pytest.raises(ModelError, match="no arm 'snry'"):
+        individual_responses(path, 10, arm="snry", backend="numpy")
+
+
+def test_the_command_discovers_responders(tmp_path: Path, capsys) -> None:
+    path = _response_trial(tmp_path)
+    code, out, err = run(capsys, "discover", "fitts", "--outcome", "response", "--trial", path, "--patients", "80",
+                         "--backend", "numpy", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert "responds to snri" in out
+    responses = pd.read_csv(tmp_path / "r" / "responses.csv")
+    assert len(responses) == 80 and {"responder", "effect", "early_adversity"} <= set(responses.columns)
+    assert not (tmp_path / "r" / "runs").exists()
+
+
+def test_the_example_trial_on_a_theory_without_its_predisposition() -> None:
+    from fitts.spec.load import models_dir
+    from fitts.trials.response import trial_for_theory
+    from fitts.trials.spec import load_trial
+
+    example = models_dir() / "trials" / "example.yaml"
+    with pytest.raises(ModelError, match="early_adversity"):
+        load_trial(example, "sympathetic_drg")
+    t, dropped = trial_for_theory(example, "sympathetic_drg")
+    assert t.model.spec.name == "sympathetic_drg" and "prevalence of early_adversity" in dropped
+    assert "early_adversity" not in t.population.prevalence
+    same, none = trial_for_theory(example, "fitts")
+    assert none == [] and same.population.prevalence == {"early_adversity": 0.4}

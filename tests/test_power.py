@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_diary import LINEAR, MEASURES
 
@@ -51,3 +52,28 @@ def test_no_true_link_is_an_error() -> None:
         recovery_curves(m, diary=DiaryDesign(measures=MEASURES, nightly=()))
     with pytest.raises(DataError, match="unknown method 'granger'"):
         recovery_curves(m, methods=("granger",))
+
+
+@pytest.mark.slow
+def test_replicates_on_worker_processes_give_the_same_table(tmp_path: Path) -> None:
+    from fitts import load_model
+    from fitts.run.executors import LocalExecutor
+
+    (tmp_path / "linear.yaml").write_text(LINEAR)
+    m = compile_model(load_model(tmp_path / "linear.yaml"))
+    kw = dict(patients=(3, 10), days=(3,), prompts=(5,), replicates=3, levels=("prompt",), methods=("mlm",),
+              diary=DiaryDesign(measures=MEASURES, nightly=(), burn_in=2.0), seed=2, backend="numpy")
+    here = recovery_curves(m, **kw)
+    with LocalExecutor(2) as ex:
+        there = recovery_curves(m, executor=ex, directory=tmp_path / "runs", **kw)
+    pd.testing.assert_frame_equal(here.table, there.table)
+    pd.testing.assert_frame_equal(here.replicates, there.replicates)
+
+
+def test_a_model_from_text_is_refused_on_worker_processes() -> None:
+    from fitts.run.executors import LocalExecutor
+
+    m = compile_model(load_model_text(LINEAR))
+    with LocalExecutor(2) as ex, pytest.raises(DataError, match="built from text"):
+        recovery_curves(m, patients=(3,), days=(3,), prompts=(5,), replicates=1, levels=("prompt",),
+                        diary=DiaryDesign(measures=MEASURES, nightly=()), executor=ex, backend="numpy")

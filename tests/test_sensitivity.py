@@ -104,3 +104,16 @@ def test_the_command_on_a_theory_writes_its_files(tmp_path: Path, capsys) -> Non
     samples = pd.read_parquet(tmp_path / "s" / "samples.parquet")
     assert len(samples) == 6 * 4 and samples["outcome"].between(0, 1).all()
     assert (tmp_path / "s" / "sensitivity.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_indices(tmp_path: Path, capsys) -> None:
+    args = ["sensitivity", "fitts", "--params", "early_adversity,pain_sensitivity,threat_bias", "--method", "morris",
+            "--samples", "4", "--days", "300", "--outcome", "pain", "--backend", "numpy"]
+    code, _out, err = run(capsys, *args, "--out", tmp_path / "one")
+    assert code == 0, err
+    code, _out, err = run(capsys, *args, "--workers", "2", "--out", tmp_path / "two")
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one" / "samples.parquet"),
+                                  pd.read_parquet(tmp_path / "two" / "samples.parquet"))
+    assert not (tmp_path / "two" / "runs").exists()

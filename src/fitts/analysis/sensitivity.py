@@ -17,7 +17,11 @@ and the outcome is read at the end:
 
 - ``ill``: pain NRS (noise-free) at least 4 at the end (0/1: becomes and stays ill);
 - ``pain``: pain activation (0-1) at the end;
-- ``state:NAME``: any state's value at the end.
+- ``state:NAME``: any state's value at the end;
+- any other outcome of :mod:`fitts.analysis.scenarios` (``ill@365``, ``recovery_days``, ...).
+
+The runs are experiments (:func:`fitts.analysis.scenarios.patient_experiments`): row i of
+the sample is virtual patient i, computed on any executor, with a resumable run store.
 
 Convergence is shown by analysing nested subsets of the same sample (the first 1/8, 1/4,
 1/2 and all of the base samples or trajectories), so a user sees whether the indices have
@@ -26,15 +30,19 @@ settled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fitts.analysis.scenarios import DEFAULT_SCENARIO
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
+from fitts.run.executors import AbstractExecutor
 from fitts.sim.schedule import _ppf
 
 METHODS = ("sobol", "morris", "delta")
@@ -42,8 +50,6 @@ METHODS = ("sobol", "morris", "delta")
 MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "delta": "delta"}
 #: uniforms are kept this far from 0 and 1 so that unbounded priors stay finite
 _EPS = 1e-9
-DEFAULT_SCENARIO = ({"input": "psychosocial_stress", "kind": "pulse", "start": 60.0, "duration": 180.0,
-                     "level": 2.0},)
 
 
 @dataclass
@@ -121,51 +127,51 @@ def problem(model: CompiledModel, parameters: Sequence[str]) -> dict:
             "dists": ["unif"] * len(parameters)}
 
 
-def to_parameters(model: CompiledModel, parameters: Sequence[str], u: np.ndarray) -> dict[str, np.ndarray]:
-    """Prior quantiles `u` (shape (n, k)) -> parameter values by name, each shape (n,)."""
+def to_parameters(model: CompiledModel, parameters: Sequence[str], u: np.ndarray,
+                  priors: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Prior quantiles `u` (shape (n, k)) -> parameter values by name, each shape (n,).
+
+    `priors` replaces the model's prior of some parameters (e.g. as a calibration sets them).
+    """
     u = np.clip(np.asarray(u, dtype=float), _EPS, 1.0 - _EPS)
     out = {}
     for j, name in enumerate(parameters):
-        prior = model.params[model.param_index[name]].prior
+        prior = (priors or {}).get(name) or model.params[model.param_index[name]].prior
         out[name] = np.asarray(_ppf(prior, u[:, j]), dtype=float)
     return out
 
 
-def _outcome_reader(model: CompiledModel, outcome: str) -> Callable[[np.ndarray], np.ndarray]:
-    """final states (n, n_states) -> outcome (n,)."""
-    if outcome == "ill":
-        from fitts.analysis.steady import label_states
+def _check_outcome(model: CompiledModel, outcome: str) -> None:
+    """A bad outcome is an error before any work (see :mod:`fitts.analysis.scenarios`)."""
+    from fitts.analysis.scenarios import _parse_outcome
 
-        if "pain" not in model.state_index:
-            raise ModelError(f"the outcome `ill` needs a `pain` state, which {model.spec.name!r} lacks",
-                             hint="choose `state:NAME`")
-        return lambda X: (label_states(model, X)[1] == "ill").astype(float)
-    name = "pain" if outcome == "pain" else outcome.removeprefix("state:") if outcome.startswith("state:") else None
-    if name is None or name not in model.state_index:
-        raise ModelError(f"unknown outcome {outcome!r}" + (did_you_mean(name, model.states) if name else ""),
-                         hint="outcomes: ill, pain, state:NAME (" + ", ".join(model.states) + ")")
-    i = model.state_index[name]
-    return lambda X: X[:, i]
+    _parse_outcome(model, outcome)
 
 
 def simulate_outcome(model: CompiledModel, values: dict[str, np.ndarray], outcome: str, *, days: float,
                      schedule: Sequence[dict] = DEFAULT_SCENARIO, dt: float = 0.05, noise: bool = False,
                      seed: int = 0, backend: str = "numba",
-                     progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """Simulate one virtual patient per row of `values` and read `outcome` at the end, shape (n,)."""
-    from fitts.sim.simulate import simulate
+                     progress: Callable[[float], None] | None = None, executor: AbstractExecutor | None = None,
+                     directory: str | Path | None = None, resume: bool = False) -> np.ndarray:
+    """Simulate one virtual patient per row of `values` (row i: patient id i at `seed`) and read
+    `outcome` at the end, shape (n,), as experiments (:func:`fitts.analysis.scenarios.patient_experiments`)
+    on `executor`, with the run store in `directory` (resumable).
 
-    read = _outcome_reader(model, outcome)
-    n = len(next(iter(values.values())))
-    ds = simulate(model, patients=n, days=days, dt=dt, seed=seed, params=values, schedule=list(schedule),
-                  backend=backend, noise=noise, record="summary", throw=False, progress=progress,
-                  command="fitts sensitivity")
-    y = read(np.asarray(ds["final"].values))
-    failed = np.asarray(ds.status.values) != 0
-    if failed.any():
-        raise ModelError(f"{int(failed.sum())} of {n} parameter samples failed to simulate (diverged)",
-                         hint="narrow the priors of the varied parameters, or lower --dt")
-    return y
+    `progress` is called with the patient-days just simulated (after each block of rows).
+    """
+    from fitts.analysis.scenarios import patient_experiments
+
+    done = [0]
+
+    def rows_done(n: int, _planned: int) -> None:
+        if progress is not None and n > done[0]:
+            progress((n - done[0]) * days)
+            done[0] = n
+
+    res = patient_experiments(model, pd.DataFrame(values), [outcome], days=days, schedule=schedule, dt=dt,
+                              noise=noise, seed=seed, backend=backend, executor=executor, directory=directory,
+                              resume=resume, progress=rows_done)
+    return res.outcomes[outcome].to_numpy(dtype=float)
 
 
 def sample(method: str, prob: dict, n: int, seed: int) -> np.ndarray:
@@ -267,13 +273,15 @@ def sensitivity(model: CompiledModel, *, outcome: str = "ill", method: str = "mo
                 parameters: Sequence[str] | None = None, days: float = 730.0,
                 schedule: Sequence[dict] = DEFAULT_SCENARIO, dt: float = 0.05, noise: bool = False,
                 seed: int = 0, backend: str = "numba",
-                progress: Callable[[float], None] | None = None) -> Sensitivity:
+                progress: Callable[[float], None] | None = None, executor: AbstractExecutor | None = None,
+                directory: str | Path | None = None, resume: bool = False) -> Sensitivity:
     """Global sensitivity of `outcome` to the theory's parameters (see the module docstring).
 
     Parameters
     ----------
     outcome
-        ``ill``, ``pain`` or ``state:NAME``, read at day `days`.
+        ``ill``, ``pain`` or ``state:NAME``, read at day `days` (or any outcome of
+        :mod:`fitts.analysis.scenarios`).
     method
         ``morris`` (screening, r(k+1) runs), ``sobol`` (variance shares with interactions,
         N(2k+2) runs) or ``delta`` (moment-independent, N runs).
@@ -288,6 +296,9 @@ def sensitivity(model: CompiledModel, *, outcome: str = "ill", method: str = "mo
         for a model without the input ``psychosocial_stress``).
     progress
         Called with patient-days done.
+    executor, directory, resume
+        Where the runs are computed, the run store (resumable) and whether to resume it
+        (see :func:`fitts.run.experiments.perform_experiments`).
     """
     if method not in METHODS:
         raise ModelError(f"unknown method {method!r}", hint="methods: " + ", ".join(METHODS))
@@ -295,7 +306,7 @@ def sensitivity(model: CompiledModel, *, outcome: str = "ill", method: str = "mo
     if len(names) < 2:
         raise ModelError("global sensitivity needs two or more varied parameters",
                          hint="widen --params")
-    _outcome_reader(model, outcome)  # a bad outcome is an error before the work
+    _check_outcome(model, outcome)
     if schedule is DEFAULT_SCENARIO and "psychosocial_stress" not in model.inputs:
         schedule = ()  # a model without the standard stressor lives its own dynamics
     n = samples or {"sobol": 256, "morris": 20, "delta": 1000}[method]
@@ -303,7 +314,8 @@ def sensitivity(model: CompiledModel, *, outcome: str = "ill", method: str = "mo
     X = sample(method, prob, n, seed)
     values = to_parameters(model, names, X)
     Y = simulate_outcome(model, values, outcome, days=days, schedule=schedule, dt=dt,
-                         noise=noise, seed=seed, backend=backend, progress=progress)
+                         noise=noise, seed=seed, backend=backend, progress=progress, executor=executor,
+                         directory=directory, resume=resume)
     res = sensitivity_from_outputs(method, prob, X, Y, outcome=outcome, seed=seed)
     res.samples = pd.DataFrame({**values, "outcome": Y})
     res.settings = {"model": model.spec.name, "model_hash": model.model_hash, "days": days, "dt": dt,

@@ -31,15 +31,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fitts.analysis.scenarios import ModelHandle
 from fitts.analysis.within_person import Measures, diary_measures, lagged_pairs, occasions
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import DataError
 from fitts.observe.diary import DiaryDesign, resolve_measures, simulate_diaries
+from fitts.run.executors import AbstractExecutor
+from fitts.run.experiments import perform_experiments
 from fitts.sim.simulate import Apply
 
 
@@ -229,6 +233,90 @@ def _power(fa: pd.DataFrame, fb: pd.DataFrame, block: int, n: int, cols: list[st
     return hits / max(tests, 1), float(np.mean(effect)) if effect else 0.0, len(cols)
 
 
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (holds dicts, tables)
+class DiaryFeatures:
+    """Evaluator of the experiments: per row (challenge, diary days, theory 0/1), the diaries of
+    every replicate's patients at each prompt density, as per-patient features.
+
+    Theory ``k`` is simulated at the experiment's seed + k (independent patients), patients
+    ``0 .. patients-1`` (replicate blocks), with the challenge from day ``days // 2``. Returns
+    records ``row, prompts, patient, feature, value`` (every patient x feature, NaN kept).
+    """
+
+    models: tuple[ModelHandle, ModelHandle]
+    challenges: tuple[Challenge, ...]
+    template: DiaryDesign
+    momentary: tuple[str, ...]
+    nightly: tuple[str, ...]
+    prompts: tuple[int, ...]
+    patients: int
+    schedule: tuple[dict[str, Any], ...] | None
+    backend: str
+    name: str = "diary-features"
+    block_rows: int = 1
+
+    @property
+    def model(self) -> ModelHandle:
+        portable = all(m.portable for m in self.models)
+        return self.models[0] if portable else next(m for m in self.models if not m.portable)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"models": [[m.ref, m.model_hash] for m in self.models],
+                "challenges": [[c.name, [dict(x) for x in c.components], c.intervention, c.duration]
+                               for c in self.challenges],
+                "template": self.template.to_dict(), "momentary": list(self.momentary),
+                "nightly": list(self.nightly), "prompts": list(self.prompts), "patients": self.patients,
+                "schedule": None if self.schedule is None else [dict(c) for c in self.schedule],
+                "backend": self.backend}
+
+    def __call__(self, rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+        parts = []
+        for row, c, days, k in zip(rows.index, rows["challenge"], rows["days"], rows["theory"], strict=True):
+            ch = self.challenges[int(c)]
+            start = float(int(days) // 2) if ch.name != "none" else None
+            comps, applies = ch.timed(start or 0.0)
+            designs = [DiaryDesign(**{**self.template.__dict__, "days": int(days), "prompts": int(p),
+                                      "prompt_hours": None, "measures": self.momentary, "nightly": self.nightly})
+                       for p in self.prompts]
+            tables = simulate_diaries(self.models[int(k)].get(), designs, patients=np.arange(self.patients),
+                                      seed=seed + int(k), schedule=self.schedule,
+                                      challenge=comps if ch.name != "none" else (),
+                                      interventions=applies if ch.name != "none" else (), backend=self.backend)
+            for p, t in zip(self.prompts, tables, strict=True):
+                f = patient_features(t, challenge_start=start, response_days=ch.duration + 2.0)
+                n_pat, n_feat = f.shape
+                parts.append(pd.DataFrame({
+                    "row": np.full(n_pat * n_feat, int(row)), "prompts": np.full(n_pat * n_feat, int(p)),
+                    "patient": np.repeat(f.index.to_numpy(np.int64), n_feat),
+                    "feature": np.tile(np.asarray(f.columns, dtype=str), n_pat),
+                    "value": f.to_numpy(float).ravel()}))
+        return pd.concat(parts, ignore_index=True)
+
+
+def _features_by_row(records: pd.DataFrame | None) -> dict[tuple[int, int], pd.DataFrame]:
+    """Records of :class:`DiaryFeatures` -> {(row, prompts): features (index patient, one column each)}."""
+    out: dict[tuple[int, int], pd.DataFrame] = {}
+    if records is None:
+        return out
+    for (row, p), g in records.groupby(["row", "prompts"], sort=False):
+        patients = pd.unique(g["patient"])
+        features = pd.unique(g["feature"])
+        values = g["value"].to_numpy(float).reshape(len(patients), len(features))
+        out[(int(row), int(p))] = pd.DataFrame(values, index=pd.Index(patients, name="patient"),
+                                               columns=[str(f) for f in features])
+    return out
+
+
+def _executor(executor: AbstractExecutor | None, ev: DiaryFeatures) -> AbstractExecutor | None:
+    """`executor`, refused for a model that worker processes cannot load."""
+    from fitts.run.executors import InlineExecutor
+
+    if executor is not None and not isinstance(executor, InlineExecutor) and not ev.model.portable:
+        raise DataError("a model built from text cannot be loaded in worker processes; save it to a .yaml "
+                        "file and pass its path, or run in this process (--workers 1)")
+    return executor
+
+
 @dataclass(frozen=True)
 class DesignResult:
     """Ranked designs and the settings of the search."""
@@ -255,6 +343,9 @@ def discriminating_designs(
     challenge_duration: float = 3.0,
     backend: str = "numba",
     progress: Callable[[int, int], None] | None = None,
+    executor: AbstractExecutor | None = None,
+    directory: str | Path | None = None,
+    resume: bool = False,
 ) -> DesignResult:
     """Rank candidate diary studies by their probability of telling two theories apart.
 
@@ -280,6 +371,10 @@ def discriminating_designs(
         Size (input units) and length (days) of the input-pulse challenges.
     progress
         Called as ``progress(done, total)`` after each simulation.
+    executor, directory, resume
+        Where the simulations run (one experiment per challenge, diary length and theory,
+        :class:`DiaryFeatures`), the run store and whether to resume it (see
+        :func:`fitts.run.experiments.perform_experiments`).
 
     Returns
     -------
@@ -310,38 +405,36 @@ def discriminating_designs(
             raise DataError(f"measure {bad[0]!r} is not a diary measure of both theories ({', '.join(common)})")
     days_grid = [d for d in sorted(set(space.days)) if any(space.affordable(n, d) for n in space.patients)]
     block = max(space.patients)
-    ids = np.arange(replicates * block)
-    total = len(challenges) * len(days_grid) * 2
-    done = 0
+    prompts = tuple(sorted(set(space.prompts)))
+    ev = DiaryFeatures((ModelHandle.of(model_a), ModelHandle.of(model_b)), tuple(challenges), template, momentary,
+                       nightly, prompts, replicates * block, None if schedule is None else tuple(schedule), backend)
+    grid = [(c, d, k) for c in range(len(challenges)) for d in days_grid for k in (0, 1)]
+    design = pd.DataFrame(grid, columns=["challenge", "days", "theory"])
+    total = len(grid)
+
+    def rows_done(n: int, _planned: int) -> None:
+        if progress is not None:
+            progress(n, total)
+
+    res = perform_experiments(ev, design, seed=seed, executor=_executor(executor, ev), directory=directory,
+                              resume=resume, progress=rows_done)
+    feats = _features_by_row(res.records)
     rows = []
-    for ch in challenges:
-        for days in days_grid:
-            start = float(days // 2) if ch.name != "none" else None
-            comps, applies = ch.timed(start or 0.0)
-            designs = [DiaryDesign(**{**template.__dict__, "days": int(days), "prompts": int(p), "prompt_hours": None,
-                                      "measures": momentary, "nightly": nightly})
-                       for p in sorted(set(space.prompts))]
-            feats: dict[int, list[pd.DataFrame]] = {}
-            for k, (model, s) in enumerate(((model_a, seed), (model_b, seed + 1))):
-                tables = simulate_diaries(model, designs, patients=ids, seed=s, schedule=schedule,
-                                          challenge=comps if ch.name != "none" else (),
-                                          interventions=applies if ch.name != "none" else (), backend=backend)
-                feats[k] = [patient_features(t, challenge_start=start, response_days=ch.duration + 2.0)
-                            for t in tables]
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-            for j, p in enumerate(sorted(set(space.prompts))):
-                fa, fb = feats[0][j], feats[1][j]
-                for mset in sets:
-                    cols = [c for c in fa.columns if _feature_uses(c, mset)]
-                    for n in sorted(set(space.patients)):
-                        if not space.affordable(n, days):
-                            continue
-                        power, effect, k = _power(fa, fb, block, n, cols, alpha)
-                        rows.append({"challenge": ch.name, "measures": "+".join(mset), "patients": n, "days": days,
-                                     "prompts": p, "cost": n * days, "power": power, "effect": effect,
-                                     "features": k})
+    for i, (c, days, k) in enumerate(grid):
+        if k == 1:
+            continue
+        ch = challenges[c]
+        for p in prompts:
+            fa, fb = feats[(i, p)], feats[(i + 1, p)]
+            for mset in sets:
+                cols = [col for col in fa.columns if _feature_uses(col, mset)]
+                for n in sorted(set(space.patients)):
+                    if not space.affordable(n, days):
+                        continue
+                    power, effect, nf = _power(fa, fb, block, n, cols, alpha)
+                    rows.append({"challenge": ch.name, "measures": "+".join(mset), "patients": n, "days": days,
+                                 "prompts": p, "cost": n * days, "power": power, "effect": effect,
+                                 "features": nf})
     if not rows:
         raise DataError("no candidate design fits the budget")
     # ties in power go to the cheaper design, then to the lighter one for participants (fewer

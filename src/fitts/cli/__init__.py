@@ -15,7 +15,7 @@ from importlib import import_module
 from fitts.cli.common import app, describe_thresholds, describe_value, load_schedule_file, main, parse_intervention
 
 # importing the command modules registers their commands on `app`, in this order in --help
-for _module in ("models", "simulation", "analysis", "evaluation", "diary", "trials", "workbench"):
+for _module in ("models", "simulation", "analysis", "evaluation", "diary", "trials", "report", "workbench"):
     import_module(f"fitts.cli.{_module}")
 
 __all__ = ["app", "describe_thresholds", "describe_value", "load_schedule_file", "main", "parse_intervention"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,16 +13,22 @@ from rich.table import Table
 from fitts.cli.common import (
     DEFAULT_DT,
     Backend,
+    DaskLocal,
     Dt,
+    ExperimentWorkers,
     InputLevels,
     ModelArg,
     PatientChoice,
     PatientParams,
     PatientSeed,
+    Resume,
+    Scheduler,
     Seed,
     _add_row,
     _check_table_suffix,
     _command,
+    _executor,
+    _job_progress,
     _no_ill_state_note,
     _patient,
     _prepare_kernel,
@@ -392,7 +399,8 @@ def sensitivity(
         "and sensitivity.png.", show_default=False)],
     outcome: Annotated[str, typer.Option(
         "--outcome", help="ill (pain NRS >= 4 at the end: became and stayed ill), pain (activation at the "
-        "end) or state:NAME.")] = "ill",
+        "end), state:NAME, or NAME@DAY, ever_ill, recovered, recovery_days, onset_threshold, "
+        "recovery_threshold (see docs/analyses.md).")] = "ill",
     method: Annotated[SensitivityMethod, typer.Option(
         "--method", help="morris (screening, r(k+1) runs), sobol (variance shares with interactions, "
         "N(2k+2) runs) or delta (moment-independent, N runs).")] = SensitivityMethod.morris,
@@ -411,6 +419,10 @@ def sensitivity(
     seed: Seed = 0,
     dt: Dt = DEFAULT_DT,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    workers: ExperimentWorkers = 1,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
+    resume: Resume = False,
 ) -> None:
     """Which parameters decide who becomes and stays ill: global sensitivity (SALib) over the
     theory's priors.
@@ -418,7 +430,8 @@ def sensitivity(
     Every sample row is one virtual patient living through the stressor; the parameters are
     varied jointly over their priors (as prior quantiles mapped through each prior) and the
     outcome's variance or elementary effects are apportioned among them, with 95 %
-    intervals and the convergence over nested subsets of the sample.
+    intervals and the convergence over nested subsets of the sample. The runs are kept in
+    OUT/runs until they are all done; after an interruption, run again with --resume.
     """
     from fitts.analysis.sensitivity import planned_runs, sampled_parameters
     from fitts.analysis.sensitivity import sensitivity as run_sensitivity
@@ -430,9 +443,12 @@ def sensitivity(
     names = sampled_parameters(m, patterns)
     runs = planned_runs(method.value, len(names), samples)
     _prepare_kernel(m, backend.value)
-    with _progress_task(f"{method.value} on {len(names)} parameters ({runs} runs)", runs * days) as progress:
+    with _executor(workers, scheduler, dask_local) as ex, \
+            _progress_task(f"{method.value} on {len(names)} parameters ({runs} runs)", runs * days) as progress:
         res = run_sensitivity(m, outcome=outcome, method=method.value, samples=samples, parameters=names,
-                              days=days, noise=noise, seed=seed, dt=dt, backend=backend.value, progress=progress)
+                              days=days, noise=noise, seed=seed, dt=dt, backend=backend.value, progress=progress,
+                              executor=ex, directory=out_dir / "runs", resume=resume)
+    shutil.rmtree(out_dir / "runs", ignore_errors=True)
     main = res.main_index
     t = Table(title=f"{m.spec.name}: {method.value} indices of `{outcome}` ({res.runs} runs; outcome mean "
                     f"{res.outcome_mean:.3g}, sd {res.outcome_sd:.3g})")
@@ -465,13 +481,26 @@ def discover(
         "--out", help="Folder for box.csv, trajectory.csv and discovery.png.",
         show_default=False)],
     outcome: Annotated[str, typer.Option(
-        "--outcome", help="ill (pain NRS >= 4 at the end: became and stayed ill), or pain / state:NAME with "
-        "--threshold.")] = "ill",
+        "--outcome", help="ill (pain NRS >= 4 at the end: became and stayed ill), ever_ill, recovered, or pain / "
+        "state:NAME / NAME@DAY with --threshold; subtype:NAME (ill patients of an attribution subtype, e.g. "
+        "subtype:central-dominant, against the other subtypes); response (who responds to a trial's "
+        "treatment, see --trial).")] = "ill",
     threshold: Annotated[float | None, typer.Option(
         "--threshold", help="For a continuous outcome: a patient counts when it is above this.",
         show_default=False)] = None,
-    patients: Annotated[int, typer.Option("--patients", min=20, help="Virtual patients drawn from the priors.")]
+    patients: Annotated[int, typer.Option("--patients", min=20, help="Virtual patients drawn from the priors "
+                                          "(with --outcome response: candidates screened by the trial).")]
     = 2000,
+    trial_file: Annotated[Path | None, typer.Option(
+        "--trial", help="With --outcome response: the trial file (default: the packaged example trial), run on "
+        "MODEL.", show_default=False)] = None,
+    arm: Annotated[str | None, typer.Option(
+        "--arm", help="With --outcome response: the treatment arm (default: the first that is not the control).",
+        show_default=False)] = None,
+    fraction: Annotated[float | None, typer.Option(
+        "--fraction", min=0.0, max=1.0, help="With --outcome response: a responder's end-of-treatment NRS is at "
+        "least this fraction of its baseline below its own control run (default: the trial's first responder "
+        "fraction).", show_default=False)] = None,
     params: Annotated[str | None, typer.Option(
         "--params", help="Comma-separated parameters or glob patterns PRIM may restrict (default: all sampled).")]
     = None,
@@ -487,13 +516,19 @@ def discover(
     seed: Seed = 0,
     dt: Dt = DEFAULT_DT,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    workers: ExperimentWorkers = 1,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
+    resume: Resume = False,
 ) -> None:
-    """Scenario discovery: the parameter box in which patients become and stay ill (PRIM).
+    """Scenario discovery: the parameter box in which patients become and stay ill, are of an
+    attribution subtype, or respond to a trial's treatment (PRIM).
 
     Draws virtual patients from the theory's priors, runs each through the stressor, and
     peels a box off the parameter space trading coverage (share of all cases inside the
     box) for density (share of cases inside it). Prints the box and writes the peeling
-    trajectory and a figure.
+    trajectory and a figure. The runs are kept in OUT/runs until they are all done; after an
+    interruption, run again with --resume.
     """
     from fitts.analysis.discovery import discover as run_discover
     from fitts.io.results import save_table
@@ -502,10 +537,32 @@ def discover(
     m = _theory(model)
     patterns = [p.strip() for p in params.split(",") if p.strip()] if params else None
     _prepare_kernel(m, backend.value)
-    with _progress_task(f"scenario discovery on {patients} patients", patients * days) as progress:
-        d = run_discover(m, outcome=outcome, patients=patients, parameters=patterns, days=days, noise=noise,
-                         seed=seed, dt=dt, backend=backend.value, threshold=threshold, min_density=min_density,
-                         progress=progress)
+    extra = []
+    if outcome == "response":
+        from fitts.spec.load import models_dir
+        from fitts.trials.response import discover_response
+
+        trial_path = trial_file or models_dir() / "trials" / "example.yaml"
+        with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"responses in {trial_path.name}") as adv:
+            d, responses = discover_response(trial_path, patients, theory=model, arm=arm, fraction=fraction,
+                                             min_density=min_density, backend=backend.value, executor=ex,
+                                             directory=out_dir / "runs", resume=resume, progress=adv)
+        extra.append(("responses.csv", responses.patients))
+    elif outcome.startswith("subtype:"):
+        from fitts.analysis.discovery import discover_subtype
+
+        with _executor(workers, scheduler, dask_local) as ex, \
+                _job_progress(f"attribution subtypes of {patients} patients") as advance:
+            d = discover_subtype(m, subtype=outcome.removeprefix("subtype:"), patients=patients, parameters=patterns,
+                                 seed=seed, dt=dt, backend=backend.value, min_density=min_density, progress=advance,
+                                 executor=ex, directory=out_dir / "runs", resume=resume)
+    else:
+        with _executor(workers, scheduler, dask_local) as ex, \
+                _progress_task(f"scenario discovery on {patients} patients", patients * days) as progress:
+            d = run_discover(m, outcome=outcome, patients=patients, parameters=patterns, days=days, noise=noise,
+                             seed=seed, dt=dt, backend=backend.value, threshold=threshold, min_density=min_density,
+                             progress=progress, executor=ex, directory=out_dir / "runs", resume=resume)
+    shutil.rmtree(out_dir / "runs", ignore_errors=True)
     t = Table(title=f"{m.spec.name}: where patients are `{d.outcome}` (base rate {d.base_rate:.1%}); box "
                     f"coverage {d.coverage:.1%}, density {d.density:.1%}, mass {d.mass:.1%}")
     for col in ("parameter", "box min", "box max", "sampled range"):
@@ -516,7 +573,88 @@ def discover(
     meta = {**d.settings, "outcome": d.outcome, "command": _command()}
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [save_table(d.box, out_dir / "box.csv", meta), save_table(d.trajectory, out_dir / "trajectory.csv", meta)]
+    written += [save_table(df, out_dir / name, meta) for name, df in extra]
     plot_discovery(d, out_dir / "discovery.png")
     written.append(out_dir / "discovery.png")
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+@app.command()
+def experiments(
+    model: ModelArg,
+    design: Annotated[Path, typer.Option(
+        "--design", help="Table (.csv or .parquet), one row per virtual patient: columns are parameters "
+        "(e.g. early_adversity, weight.EDGE), input:NAME.level|start|duration (the scenario's stressor) and "
+        "intervention:NAME (start day; empty: not given).", show_default=False)],
+    outcomes: Annotated[list[str], typer.Option(
+        "--outcome", help="Repeatable: ill, nrs, pain, state:NAME, measure:INSTRUMENT (each at the end or "
+        "@DAY), ever_ill, recovered, recovery_days, onset_threshold, recovery_threshold.", show_default=False)],
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Table of inputs and outcomes (.csv or .parquet).", show_default=False)],
+    days: Annotated[float, typer.Option("--days", min=1.0, help="Length of the scenario.")] = 730.0,
+    schedule: Annotated[Path | None, typer.Option(
+        "--schedule", help="YAML list of input schedule components every patient lives through (default: a "
+        "psychosocial stressor, level 2, days 60-240).", show_default=False)] = None,
+    intervention: Annotated[list[str] | None, typer.Option(
+        "--intervention", help="An intervention every patient gets: NAME, NAME@START or NAME@START:END. "
+        "Repeatable.")] = None,
+    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="State noise in the runs.")] = False,
+    record_every: Annotated[float, typer.Option(
+        "--record-every", min=0.1, help="Days between recorded points for outcomes read before the end.")] = 10.0,
+    seed: Seed = 0,
+    dt: Dt = DEFAULT_DT,
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    workers: ExperimentWorkers = 1,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
+    resume: Resume = False,
+) -> None:
+    """Run a design of virtual patients through a scenario and write their inputs and outcomes side by side.
+
+    Row i of the design is virtual patient i at --seed (the parameters a row does not set
+    are drawn from the priors for that patient), so a row's outcomes do not depend on the
+    other rows, the workers or the order. The runs are kept in OUT.runs/ until they are all
+    done; after an interruption, run again with --resume.
+    """
+    import pandas as pd
+
+    from fitts.analysis.scenarios import DEFAULT_SCENARIO, patient_experiments
+    from fitts.cli.common import load_schedule_file, parse_intervention
+    from fitts.errors import DataError
+    from fitts.io.results import save_table
+
+    _check_table_suffix(design, "--design")
+    _check_table_suffix(out_path, "--out")
+    if not design.is_file():
+        raise DataError(f"{design}: no such file")
+    table = pd.read_csv(design) if design.suffix == ".csv" else pd.read_parquet(design)
+    m = _theory(model)
+    comps = DEFAULT_SCENARIO if schedule is None else tuple(
+        c.model_dump(mode="json", exclude_none=True) for c in load_schedule_file(schedule, list(m.inputs)))
+    applies = [parse_intervention(t) for t in intervention or ()]
+    _prepare_kernel(m, backend.value)
+    store = out_path.with_name(out_path.name + ".runs")
+    with _executor(workers, scheduler, dask_local) as ex, \
+            _progress_task(f"{len(table)} virtual patients", len(table) * days) as progress:
+        done = [0]
+
+        def rows_done(n: int, _planned: int) -> None:
+            progress((n - done[0]) * days)
+            done[0] = n
+
+        res = patient_experiments(m, table, list(outcomes), days=days, schedule=comps,
+                                  interventions=[(a.name, a.start, a.end) for a in applies], seed=seed, dt=dt,
+                                  noise=noise, backend=backend.value, record_every=record_every, executor=ex,
+                                  directory=store, resume=resume, progress=rows_done)
+    shutil.rmtree(store, ignore_errors=True)
+    meta = {**res.settings, "command": _command()}
+    save_table(res.table.reset_index(), out_path, meta)
+    summary = res.outcomes.describe().T[["mean", "std", "min", "max"]]
+    t = Table(title=f"{m.spec.name}: {len(table)} virtual patients")
+    for col in ("outcome", "mean", "sd", "min", "max"):
+        t.add_column(col)
+    for name, r in summary.iterrows():
+        _add_row(t, str(name), *(f"{r[c]:.3g}" for c in ("mean", "std", "min", "max")))
+    out.print(t)
+    typer.echo(f"wrote {out_path}")

@@ -331,6 +331,8 @@ Scheduler = Annotated[str | None, typer.Option(
     "--scheduler", help="Run on an existing Dask cluster at this address (tcp://HOST:PORT).")]
 DaskLocal = Annotated[bool, typer.Option(
     "--dask-local", help="Start a Dask LocalCluster (--workers processes) and run on it.")]
+ExperimentWorkers = Annotated[int, typer.Option(
+    "--workers", min=1, help="Local worker processes for the runs (1: in this process).")]
 Resume = Annotated[bool, typer.Option(
     "--resume", help="Continue an interrupted run from its checkpoint (finished chunks are not redone).")]
 

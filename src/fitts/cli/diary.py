@@ -13,11 +13,15 @@ from rich.table import Table
 
 from fitts.cli.common import (
     Backend,
+    DaskLocal,
+    ExperimentWorkers,
     ModelArg,
+    Scheduler,
     Seed,
     _add_row,
     _check_table_suffix,
     _command,
+    _executor,
     _progress,
     _progress_task,
     _spinner,
@@ -213,8 +217,15 @@ def power(
     out_path: Annotated[Path | None, typer.Option("--out", help="Recovery table (.csv or .parquet).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Recovery curves (.png, .svg or .pdf).")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    workers: ExperimentWorkers = 1,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
 ) -> None:
-    """Power of diary studies: how often each true link is recovered, over patients x days x prompts."""
+    """Power of diary studies: how often each true link is recovered, over patients x days x prompts.
+
+    Each replicate (its patients simulated once, every design analysed) is one experiment;
+    --workers, --scheduler or --dask-local run the replicates in parallel.
+    """
     from fitts.analysis.power import recovery_curves
     from fitts.io.results import save_table
 
@@ -229,11 +240,11 @@ def power(
     p_grid = _csv_list(prompts, "--prompts", int)
     lv = _csv_list(levels, "--levels")
     total = replicates * len(n_grid) * len(d_grid) * len(p_grid) * len(lv)
-    with _steps_progress(f"power {m.spec.name}", total) as advance:
+    with _executor(workers, scheduler, dask_local) as ex, _steps_progress(f"power {m.spec.name}", total) as advance:
         res = recovery_curves(m, patients=n_grid, days=d_grid, prompts=p_grid, replicates=replicates,
                               levels=lv, methods=_csv_list(methods, "--methods"), seed=seed,
                               diary=_diary_design(2, 1, 0.0, None, None, missing, 0.0, True, None, tip),
-                              backend=backend.value, progress=advance)
+                              backend=backend.value, progress=advance, executor=ex)
     t = Table(title=f"{m.spec.name}: recovery of true links ({replicates} studies per design)")
     for col in ("level", "method", "link", "sign", "patients", "days", "prompts", "recovery"):
         t.add_column(col)
@@ -272,8 +283,15 @@ def design(
     seed: Seed = 0,
     top: Annotated[int, typer.Option("--top", min=1, help="Designs listed.")] = 10,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    workers: ExperimentWorkers = 1,
+    scheduler: Scheduler = None,
+    dask_local: DaskLocal = False,
 ) -> None:
-    """Rank diary studies (challenge, measures, N, days, prompts) by their power to tell two theories apart."""
+    """Rank diary studies (challenge, measures, N, days, prompts) by their power to tell two theories apart.
+
+    Each simulation (a challenge, a diary length, a theory) is one experiment; --workers,
+    --scheduler or --dask-local run them in parallel.
+    """
     from fitts.analysis.study_design import DesignSpace, candidate_challenges, discriminating_designs
     from fitts.io.results import save_table
     from fitts.plot.diary import plot_designs
@@ -287,11 +305,12 @@ def design(
                         days=tuple(_csv_list(days, "--days", int)),
                         prompts=tuple(_csv_list(prompts, "--prompts", int)), challenges=tuple(chs), budget=budget)
     n_days = sum(any(space.affordable(n, d) for n in space.patients) for d in set(space.days))
-    with _steps_progress(f"design {ma.spec.name} vs {mb.spec.name}", 2 * len(chs) * n_days) as advance:
+    with _executor(workers, scheduler, dask_local) as ex, \
+            _steps_progress(f"design {ma.spec.name} vs {mb.spec.name}", 2 * len(chs) * n_days) as advance:
         res = discriminating_designs(ma, mb, space, replicates=replicates, seed=seed,
                                      diary=_diary_design(2, 1, 0.0, None, None, missing, 0.0, True, None, tip),
                                      challenge_level=challenge_level, challenge_duration=challenge_days,
-                                     backend=backend.value, progress=advance)
+                                     backend=backend.value, progress=advance, executor=ex)
     t = Table(title=f"{ma.spec.name} vs {mb.spec.name}: designs by power to tell them apart")
     for col in ("rank", "challenge", "measures", "patients", "days", "prompts", "cost", "power"):
         t.add_column(col)

@@ -36,6 +36,7 @@ import pandas as pd
 from fitts.errors import ModelError
 
 from .executors import AbstractExecutor, InlineExecutor
+from .experiments import perform_experiments
 
 RUNS_FILE = "runs.parquet"
 SETTINGS_FILE = "settings.json"
@@ -136,6 +137,34 @@ class CalibrationJob:
                 "status": {o.target.id: o.status for o in sc.outcomes},
                 "notes": {o.target.id: o.note for o in sc.outcomes if o.status == "not expressible"},
                 "seconds": time.perf_counter() - t0}
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity
+class _Evaluations:
+    """The evaluations of one stage as experiments (:func:`fitts.run.experiments.perform_experiments`):
+    a row is a setting of the knobs (knob units), its outcome the evaluation as JSON text."""
+
+    job: CalibrationJob
+    patients: int
+    name: str = "calibration"
+    block_rows: int = 1
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"model": self.job.model, "model_hash": self.job.model_hash, "targets": self.job.targets,
+                "protocol": self.job.protocol, "knobs": [list(k) for k in self.job.knobs], "seed": self.job.seed,
+                "patients": self.patients}
+
+    def __call__(self, rows: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
+        # the knobs' cohort seed is the job's (the same patients in every evaluation), not the row's
+        return {"result": np.array([json.dumps(self.job((values, self.patients)))
+                                    for values in rows.to_numpy(dtype=float)], dtype=str)}
+
+
+def _decoded(text: str) -> dict[str, Any]:
+    """An evaluation back from JSON, as :class:`CalibrationJob` returned it (outputs as tuples)."""
+    res = json.loads(text)
+    res["outputs"] = {k: tuple(v) for k, v in res["outputs"].items()}
+    return res
 
 
 # ---------------------------------------------------------------------- the store of runs
@@ -301,13 +330,21 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
 
         report()
         t_batch = time.perf_counter()
-        for j, res in executor.imap(job, [(values[i], n) for i in todo]):
-            i = todo[j]
-            store.put(stage, i, values[i], n, res)
-            results[i] = res
-            finished += 1
-            done["computed"] += 1
-            report()
+
+        def record(rows: pd.DataFrame, outcomes: dict[str, np.ndarray]) -> None:
+            nonlocal finished
+            for pos, text in zip(rows.index, outcomes["result"], strict=True):
+                i = todo[int(pos)]
+                res = _decoded(str(text))
+                store.put(stage, i, values[i], n, res)
+                results[i] = res
+                finished += 1
+                done["computed"] += 1
+                report()
+
+        if todo:
+            perform_experiments(_Evaluations(job, n), pd.DataFrame(values[todo], columns=names), seed=seed,
+                                executor=executor, block_rows=1, on_block=record)
         done["seconds"] += time.perf_counter() - t_batch
         done["evaluations"] += len(values)
         return results  # type: ignore[return-value]

@@ -1,7 +1,8 @@
 """Run a trial file at any scale: chunks of candidates on an executor, then the analysis.
 
-:func:`run_trial` is what ``fitts trial`` calls. Chunks are computed by
-:func:`fitts.trials.simulate.trial_chunk`, checkpointed (:func:`fitts.run.jobs.run_job`),
+:func:`run_trial` is what ``fitts trial`` calls: a screening experiment
+(:func:`fitts.run.experiments.screen_experiments`) whose candidates are computed in chunks by
+:func:`fitts.trials.simulate.trial_chunk` and checkpointed,
 and streamed in patient-id order into per-patient outcomes (a few numbers per patient)
 and exact per-arm sums over visits, so memory does not grow with the trial's length.
 """
@@ -24,7 +25,8 @@ from fitts.trials.simulate import trial_chunk
 from fitts.trials.spec import Trial, load_trial
 
 from .executors import AbstractExecutor
-from .jobs import JobRun, run_job
+from .experiments import screen_experiments
+from .jobs import JobRun
 
 #: compiled trials per worker process, by (file, theory, content hash)
 _TRIALS: dict[tuple[str, str | None, str], Trial] = {}
@@ -100,8 +102,10 @@ class TrialJob:
         return {"trial": t.spec.model_dump(mode="json", exclude={"source", "patients"}),
                 "model_hash": self.model_hash, "seed": self.seed, "backend": self.backend}
 
-    def __call__(self, chunk: tuple[int, int]) -> dict[str, np.ndarray]:
-        return trial_chunk(self.trial(), np.arange(chunk[0], chunk[1]), backend=self.backend)
+    def __call__(self, rows: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
+        """The candidates `rows.index` as an evaluator of a screening experiment (the patients'
+        seed is the trial's, `seed` is the same)."""
+        return trial_chunk(self.trial(), rows.index.to_numpy(np.int64), backend=self.backend)
 
 
 @dataclass
@@ -167,8 +171,9 @@ def run_trial(trial: str | Path, *, theory: str | None = None, patients: int | N
 def _run(job: TrialJob, t: Trial, directory: Path, executor: AbstractExecutor | None, chunk_size: int,
          resume: bool, progress: Callable[[int, int], None] | None,
          on_chunk: Callable[[tuple[int, int]], None] | None) -> TrialResult:
-    run = run_job(job, directory, executor=executor, chunk_size=chunk_size, resume=resume, progress=progress,
-                  on_chunk=on_chunk)
+    run = screen_experiments(job, job.patients, job.max_screened, directory, seed=job.seed, rule=job.rule,
+                             keeps_some=job.screens, executor=executor, resume=resume, block_rows=chunk_size,
+                             progress=progress, on_block=on_chunk)
     course = TimeCourse(t)
     parts: dict[str, list[np.ndarray]] = {}
     for data, keep in run.iter_chunks():

@@ -1,0 +1,54 @@
+"""`fitts report drivers` (fitts.run.drivers): the top parameters for becoming and staying ill and
+the responders' box, per theory, at a tiny size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import fitts
+from fitts.evaluate.calibrate import builtin_calibration, load_calibration
+from fitts.run.drivers import calibrated_priors
+from tests.test_cli_patient import run
+from tests.test_discovery import _response_trial
+
+
+def test_calibrated_priors_take_the_knob_values() -> None:
+    m = fitts.compile_model(fitts.load_model("fitts"))
+    path = builtin_calibration("fitts")
+    assert path is not None
+    priors = calibrated_priors(m, path)
+    assert priors
+    for name, value in load_calibration(path).values().items():
+        kind, where = name.split(":", 1)
+        pname, fld = where.rsplit(".", 1)
+        if kind == "prior" and pname in priors:
+            assert getattr(priors[pname], fld) == pytest.approx(value)
+    assert calibrated_priors(m, None) == {}
+
+
+@pytest.mark.slow
+def test_the_command_writes_the_readme_section(tmp_path: Path, capsys) -> None:
+    trial = _response_trial(tmp_path)
+    code, out, err = run(capsys, "report", "drivers", "fitts", "--trajectories", "2", "--candidates", "80",
+                         "--trial", trial, "--days", "300", "--backend", "numpy", "--out", tmp_path / "d")
+    assert code == 0, err
+    md = (tmp_path / "d" / "drivers.md").read_text()
+    assert "#### fitts" in md and "| 5 |" in md and "Who responds to snri" in md
+    table = pd.read_csv(tmp_path / "d" / "drivers.csv")
+    assert set(table["question"]) <= {"becoming ill", "staying ill"} and table["rank"].max() <= 5
+    assert len(table) >= 1 and (table["mu_star"] > 0).all()  # only parameters with an effect are listed
+    assert (table.groupby("question")["mu_star"].apply(lambda s: s.is_monotonic_decreasing)).all()
+    costs = pd.read_csv(tmp_path / "d" / "costs.csv")
+    k = len([p for p in fitts.compile_model(fitts.load_model("fitts")).params if p.kind == "prior"])
+    assert costs["runs"].tolist() == [2 * (k + 1), 80]
+    for name in ("becoming.png", "staying.png", "response.png", "response-box.csv", "responses.csv"):
+        assert (tmp_path / "d" / "fitts" / name).stat().st_size > 0
+    assert not (tmp_path / "d" / "runs").exists()
+
+
+def test_an_unknown_theory_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    code, out, err = run(capsys, "report", "drivers", "fits", "--out", tmp_path / "d")
+    assert code == 2 and "fits" in err
