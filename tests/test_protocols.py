@@ -47,7 +47,7 @@ def test_the_documented_vocabulary_parses_and_runs(tmp_path, cohort) -> None:
     section = doc.split("## Study vocabulary", 1)[1].split("\n## ", 1)[0]
     blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
     o = run(tmp_path, cohort, "".join(blocks))
-    assert len(o) == len(blocks) == 13
+    assert len(o) == len(blocks) == 14
     refused = {"X-women": "gives sex no role", "X-drg": "no 'drg' node"}
     for k, out in o.items():
         if k in refused:
@@ -374,3 +374,47 @@ def test_a_trial_time_course_and_follow_up_after_treatment(tmp_path, cohort) -> 
     assert all(np.isfinite(tc.quantities[k].value) for k in ("at_1", "at_2", "at_3"))
     assert end.note == "change over 56 days"  # measured at the end of treatment, as before
     assert "treatment for 56" in tc.note
+
+
+@pytest.mark.slow
+def test_flares_in_follow_up_and_trials(tmp_path, cohort) -> None:
+    weekly = "(rise of 2 points over own baseline for at least 2 weeks)"
+    daily = "(rise of 2 points over own baseline for at least 3 days)"
+    o = run(tmp_path, cohort, f"""
+        - {{id: FU, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, at: "1 year", of: "at least one flare {weekly}"}}}}
+        - {{id: FR, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 100],
+           measure: {{observation: pain_nrs, statistic: mean, at: "1 year", of: "flares per year {weekly}"}}}}
+        - {{id: COARSE, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, at: "1 year", of: "at least one flare {daily}"}}}}
+        - {{id: MIX, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, at: "1 year",
+                     of: "at least one flare {weekly}, pain > 5"}}}}
+        - {{id: TR, title: t, design: trial, population: fm, {HEAD}, accept: {{difference: [-1, 1]}},
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: proportion, of: "at least one flare {daily}"}}}}
+        - {{id: TRN, title: t, design: trial, population: fm, {HEAD}, accept: [-1000, 1000],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: odds_ratio, of: "at least one flare {daily}"}}}}
+    """)
+    fu, fr = o["FU"], o["FR"]
+    assert fu.status != "not expressible" and fr.status != "not expressible", (fu.note, fr.note)
+    assert "records every 7 days" in fu.note
+    assert 0 <= fu.estimate.value <= 1 and fr.estimate.value >= fu.estimate.value - 1e-9  # >= 1 flare in a year
+    assert o["COARSE"].status == "not expressible" and "every 7 days, too coarse" in o["COARSE"].note
+    assert o["MIX"].status == "not expressible" and "'> 5'" in o["MIX"].note
+    tr = o["TR"]
+    assert tr.status != "not expressible", tr.note
+    q = tr.quantities
+    assert tr.estimate is q["treated"] and 0 <= q["comparator"].value <= 1
+    assert q["difference"].value == pytest.approx(q["treated"].value - q["comparator"].value)
+    assert "daily reports" in tr.note and o["TRN"].status != "not expressible", o["TRN"].note
+
+
+def test_flare_records_need_a_fine_enough_record() -> None:
+    from fitts.evaluate.phrases import NotExpressible
+    from fitts.evaluate.protocols import flare_records
+
+    assert flare_records(14, 7) == 2 and flare_records(3, 1) == 3 and flare_records(10, 7) == 2
+    with pytest.raises(NotExpressible, match="too coarse"):
+        flare_records(3, 7)

@@ -568,7 +568,8 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
 def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, _COMPARE | {"event", "status", "horizon", "change", "visits", "last_years"})
+    r.honour(t, _COMPARE | {"event", "status", "horizon", "change", "visits", "last_years", "flare",
+                            "flare_definition"})
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     default = c.protocol.cohort.follow_up_years * 365.25
@@ -578,6 +579,11 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     else:
         times = when.times
         _horizon(t, r, when.last, default)
+    if r.flare is not None:
+        if len(times) > 1:
+            raise NotExpressible("flares are counted over one window, from t0 to one time in `at`; a list of "
+                                 "times or a visit schedule needs one target per window")
+        return _follow_up_flares(t, r, c, obs, mask, times[0], seed, B)
     if when is not None and when.schedule and r.visits is None:
         raise NotExpressible("a visit schedule in `at` needs what is said over the visits in `of`: 'at least one "
                              "visit negative', 'all visits positive' or 'share of visits positive'")
@@ -626,6 +632,36 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     return Outcome(t, "", est, q, n=_n(**{t.population: len(base)}), note=note)
 
 
+def _follow_up_flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, seed: int,
+                      B: int) -> Outcome:
+    """Flares on the recorded trajectories from t0 to `days` after it (one record every
+    ``cohort.record_every`` days): within the general cohort's record it is read there, a
+    longer window continues the patients from t0 (at most ``exposed_patients``)."""
+    _flare_words_only(t, r)
+    step = c.protocol.cohort.record_every
+    flare_records(r.flare_days or 0.0, step)  # refuse a too coarse record before simulating anything
+    end = float(c.ds.time.values[-1])
+    if c.t0 + days <= end + step / 2:
+        tt = np.asarray(c.ds.time.values, dtype=float)
+        cols = (tt > c.t0 + 1e-9) & (tt <= c.t0 + days + 1e-9)
+        x = np.asarray(measure(c.ds, c.instrument(obs), time=tt[cols]).values, dtype=float)[mask]
+    else:
+        ds = c.follow(mask, days=days, purpose=f"{t.id} follow-up flares", limit=c.protocol.cohort.exposed_patients)
+        ok = np.asarray(ds.status.values) == 0
+        x = np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[ok][:, 1:]
+    if x.shape[1] < 2:
+        raise NotExpressible(f"a window of {days:g} days holds {x.shape[1]} record(s); a baseline and a rise over "
+                             "it need more (observe longer)")
+    _need(np.ones(len(x), bool), "patients observed at follow-up")
+    per = flare_values(r, x, step, days)
+    want = "proportion" if r.flare == "any" else "mean"
+    if t.measure.statistic != want:
+        raise NotExpressible(f"the {'share with at least one flare' if want == 'proportion' else 'flare rate'} "
+                             f"of one group is a {want}, not {t.measure.statistic!r}")
+    est = estimate(proportion if want == "proportion" else mean, per, resamples=B, seed=seed)
+    return Outcome(t, "", est, n=_n(**{t.population: len(per)}), note=_flare_note(r, days, step))
+
+
 def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _observation(t, c)
     r = read_of(t)
@@ -668,8 +704,13 @@ def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
 
 
 def flare_counts(x: np.ndarray, rise: float, min_days: int) -> np.ndarray:
-    """Flares per person in daily reports x (patients, days): runs of at least `min_days` reports at or
-    above the person's own baseline (median of the window) plus `rise`."""
+    """Flares per person in reports x (patients, records): runs of at least `min_days` consecutive
+    records at or above the person's own baseline (median of the window) plus `rise`.
+
+    For daily reports `min_days` is the minimum duration in days; for a record every k
+    days it is the number of consecutive records that spans the minimum duration
+    (:func:`flare_records`).
+    """
     above = x >= np.median(x, axis=1, keepdims=True) + rise
     edges = np.diff(np.pad(above.astype(np.int8), ((0, 0), (1, 1))), axis=1)
     counts = np.zeros(len(x))
@@ -679,6 +720,46 @@ def flare_counts(x: np.ndarray, rise: float, min_days: int) -> np.ndarray:
     return counts
 
 
+def flare_records(min_days: float, step: float) -> int:
+    """Consecutive records (one every `step` days) that a flare of at least `min_days` days spans.
+
+    Raises
+    ------
+    NotExpressible
+        when a record is coarser than the minimum duration: a single high record cannot
+        tell a flare of that length from a shorter rise.
+    """
+    if min_days < step - 1e-9:
+        raise NotExpressible(f"the trajectories are recorded every {step:g} days, too coarse to see a flare of at "
+                             f"least {min_days:g} days (one high record could be a shorter rise); count flares in "
+                             "daily reports (design diary), or set `cohort.record_every` of the protocol to at most "
+                             f"{min_days:g} days")
+    return max(1, int(math.ceil(min_days / step - 1e-9)))
+
+
+def flare_values(r: Reading, x: np.ndarray, step: float, days: float) -> np.ndarray:
+    """Per person: 1/0 for 'at least one flare', or flares per `flare_per` days, in records x
+    (patients, records) taken every `step` days over a window of `days` days."""
+    assert r.flare_rise is not None and r.flare_days is not None
+    n = flare_counts(x, r.flare_rise, flare_records(r.flare_days, step))
+    return (n > 0).astype(float) if r.flare == "any" else n / (days / (r.flare_per or 365.25))
+
+
+def _flare_words_only(t: Target, r: Reading, also: frozenset[str] = frozenset()) -> None:
+    """Refuse phrases a flare count would not honour (an event, visits, a direction, ...)."""
+    ok = {"flare", "flare_definition", "observation", "magnitude", "population", "horizon", "after", *also}
+    bad = [text for kind, text in r.read if kind not in ok]
+    if bad:
+        raise NotExpressible(f"a count of flares in a {t.design} target cannot also honour "
+                             f"{', '.join(map(repr, bad))} in `of`")
+
+
+def _flare_note(r: Reading, days: float, step: float) -> str:
+    what = "share with at least one flare" if r.flare == "any" else "flares per person and period"
+    every = "daily reports" if step == 1.0 else f"records every {step:g} days"
+    return f"{what}: rise >= {r.flare_rise:g} over own median for >= {r.flare_days:g} d, {days:g} days of {every}"
+
+
 def _flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, seed: int,
             B: int) -> Outcome:
     """Flares in daily reports: the share of people with at least one, or flares per unit time.
@@ -686,7 +767,7 @@ def _flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: 
     With a comparator group (``comparator: controls``) the statistic compares the groups.
     """
     assert r.flare_rise is not None and r.flare_days is not None
-    min_days = max(1, int(round(r.flare_days)))
+    min_days = flare_records(r.flare_days, 1.0)
     if min_days >= days:
         raise NotExpressible(f"a flare of at least {min_days} days needs a longer diary than {days:g} days "
                              "(`exposure.for`)")
@@ -699,11 +780,10 @@ def _flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: 
         ds = c.follow(m, days=days, purpose=f"{t.id} flares", limit=c.protocol.cohort.diary_patients,
                       record_every=1.0)
         x = np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[:, 1:]
-        n = flare_counts(x, r.flare_rise, min_days)
-        per[g] = (n > 0).astype(float) if r.flare == "any" else n / (days / (r.flare_per or 365.25))
+        per[g] = flare_values(r, x, 1.0, days)
     stat = t.measure.statistic
     what = "share with at least one flare" if r.flare == "any" else "flares per person and period"
-    note = f"{what}: rise >= {r.flare_rise:g} over own median for >= {min_days} d, {days:g} daily reports"
+    note = _flare_note(r, days, 1.0)
     if "comparator" in groups:
         est = _compare(t, r, per["group"], per["comparator"], paired=False, seed=seed, B=B)
         return Outcome(t, "", est, _sides(per["group"], per["comparator"]),
@@ -734,12 +814,12 @@ def _within(x: np.ndarray, y: np.ndarray, lag: int, seed: int, B: int) -> Estima
 def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, _COMPARE | {"change", "responder", "horizon"})
+    r.honour(t, _COMPARE | {"change", "responder", "horizon", "flare", "flare_definition"})
     if t.exposure is None or t.exposure.intervention is None:
         raise NotExpressible("a trial target needs `exposure: {intervention: NAME, for: DURATION}`")
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
-    if t.measure.statistic in ("proportion", "odds_ratio", "nnt") and r.responder is None:
+    if t.measure.statistic in ("proportion", "odds_ratio", "nnt") and r.responder is None and r.flare is None:
         raise NotExpressible(f"a trial's {t.measure.statistic} counts responders: say the response in `of`, "
                              "e.g. '>= 30 % pain reduction'")
     when = read_at(t.measure.at)
@@ -752,6 +832,10 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     if min(times) <= 0:
         raise NotExpressible("a trial is measured after it starts; give times after 0 in `at`")
     arms = {"treated": t.exposure, "comparator": t.comparator if isinstance(t.comparator, Exposure) else None}
+    if r.flare is not None:
+        if len(times) > 1:
+            raise NotExpressible("flares are counted over one window, from the start to one time in `at`")
+        return _trial_flares(t, r, c, obs, mask, arms, days, times[0], seed, B)
     first: dict[str, np.ndarray] = {}
     later: dict[str, np.ndarray] = {}
     for arm, exp in arms.items():
@@ -776,6 +860,45 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         q |= {f"at_{k + 1}": d for k, d in enumerate(diffs)}
         q["earlier"], q["later"] = diffs[0], diffs[-1]
     return Outcome(t, "", diffs[-1], q, n=_n(per_arm=len(change["treated"])), note=note)
+
+
+def _trial_flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, arms: dict[str, Exposure | None],
+                  days: float, until: float, seed: int, B: int) -> Outcome:
+    """Flares in daily reports from the start of a trial to `until`, per arm (same patients in both
+    arms, common random numbers): the share with at least one, or flares per period, their
+    difference and ratio (and for the share the odds ratio and number needed to treat)."""
+    assert r.flare_days is not None
+    _flare_words_only(t, r, frozenset({"comparison"}))
+    if flare_records(r.flare_days, 1.0) >= until:
+        raise NotExpressible(f"a flare of at least {r.flare_days:g} days needs a window longer than {until:g} days")
+    per: dict[str, np.ndarray] = {}
+    for arm, exp in arms.items():
+        applies, comps = _challenge(c, exp, days) if exp is not None else ([], [])
+        ds = c.follow(mask, days=until, purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
+                      schedule=comps, interventions=applies, record_every=1.0)
+        per[arm] = flare_values(r, np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[:, 1:], 1.0, until)
+    x, y = per["treated"], per["comparator"]
+    one = proportion if r.flare == "any" else mean
+    paired = {"paired": True, "resamples": B, "seed": seed}
+    q = {"treated": estimate(one, x, resamples=B, seed=seed), "comparator": estimate(one, y, resamples=B, seed=seed),
+         "difference": estimate(TWO_SAMPLE["mean_difference"], x, y, **paired),
+         "ratio": estimate(TWO_SAMPLE["ratio"], x, y, **paired)}
+    if r.flare == "any":
+        q["odds_ratio"] = estimate(TWO_SAMPLE["odds_ratio"], x, y, **paired)
+        q["nnt"] = estimate(TWO_SAMPLE["nnt"], x, y, **paired)
+    if r.reversed:
+        raise NotExpressible("flare statistics are taken treated against comparator; write 'drug minus placebo' "
+                             "(or leave the order out)")
+    stat = t.measure.statistic
+    key = {"proportion": "treated", "mean": "treated", "mean_difference": "difference", "ratio": "ratio",
+           "odds_ratio": "odds_ratio", "nnt": "nnt"}.get(stat)
+    want = "proportion" if r.flare == "any" else "mean"
+    if key is None or key not in q or (stat in ("proportion", "mean") and stat != want):
+        raise NotExpressible(f"flares in a trial are summarised per arm as a {want}, or between arms as "
+                             f"mean_difference or ratio{' (or odds_ratio, nnt)' if r.flare == 'any' else ''}, not "
+                             f"{stat!r}")
+    note = _flare_note(r, until, 1.0) + f", treatment for {days:g} days"
+    return Outcome(t, "", q[key], q, n=_n(per_arm=len(x)), note=note)
 
 
 def _responders(t: Target, r: Reading, first: dict[str, np.ndarray], last: dict[str, np.ndarray], seed: int,
