@@ -47,7 +47,7 @@ def test_the_documented_vocabulary_parses_and_runs(tmp_path, cohort) -> None:
     section = doc.split("## Study vocabulary", 1)[1].split("\n## ", 1)[0]
     blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
     o = run(tmp_path, cohort, "".join(blocks))
-    assert len(o) == len(blocks) == 14
+    assert len(o) == len(blocks) == 15
     refused = {"X-women": "gives sex no role", "X-drg": "no 'drg' node"}
     for k, out in o.items():
         if k in refused:
@@ -418,3 +418,52 @@ def test_flare_records_need_a_fine_enough_record() -> None:
     assert flare_records(14, 7) == 2 and flare_records(3, 1) == 3 and flare_records(10, 7) == 2
     with pytest.raises(NotExpressible, match="too coarse"):
         flare_records(3, 7)
+
+
+@pytest.mark.slow
+def test_time_courses_of_challenges_and_exposure_cohorts(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: CC, title: t, design: challenge, population: controls, {HEAD},
+           accept: {{holds: ["at_1 below 0", "at_3 below 0"]}},
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, at: ["6 hours", "12 hours", "1 day"]}}}}
+        - {{id: RC, title: t, design: challenge, population: controls, {HEAD}, accept: {{at_2: [-100, 0]}},
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, at: ["12 hours", "1 day", "3 days"],
+                     of: "reactivity to the challenge"}}}}
+        - {{id: ONE, title: t, design: challenge, population: controls, {HEAD}, accept: [-100, 0],
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, at: "12 hours"}}}}
+        - {{id: EC, title: t, design: exposure_cohort, population: general, {HEAD},
+           accept: {{holds: ["earlier below later"]}},
+           exposure: {{input: physical_trauma, kind: "neck injury: nociceptive + threat load", at: 0}},
+           measure: {{observation: acr2016_case, statistic: proportion, at: ["1 month", "12 months"]}}}}
+        - {{id: ECH, title: t, design: exposure_cohort, population: general, {HEAD}, accept: [0, 1],
+           exposure: {{input: physical_trauma, kind: "neck injury: nociceptive + threat load", at: 0}},
+           measure: {{observation: acr2016_case, statistic: proportion, at: ["6 months", "3 years"],
+                     of: "1-2 y after exposure"}}}}
+        - {{id: PRE, title: t, design: prevalence, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, at: ["6 months", "12 months"]}}}}
+    """)
+    # the same target without a course (same id, so the same random streams)
+    end = run(tmp_path, cohort, f"""
+        - {{id: CC, title: t, design: challenge, population: controls, {HEAD}, accept: [-100, 0],
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference}}}}
+    """)["CC"]
+    cc, rc = o["CC"], o["RC"]
+    assert cc.status != "not expressible", cc.note
+    assert {"at_1", "at_2", "at_3", "earlier", "later"} <= set(cc.quantities)
+    assert cc.estimate is cc.quantities["at_3"] and "6 h, 12 h, 1 d" in cc.note
+    # the course's last time is the challenge's end: the same statistic as the target without a course
+    assert cc.estimate.value == pytest.approx(end.estimate.value)
+    assert cc.quantities["at_1"].value < 0  # sympathetic arousal lowers RMSSD within hours
+    assert rc.status != "not expressible", rc.note
+    assert rc.quantities["at_2"].value < 0 and set(rc.quantities) >= {"at_3", "during", "before"}
+    assert o["ONE"].status == "not expressible" and "list of times" in o["ONE"].note
+    ec = o["EC"]
+    assert ec.status != "not expressible", ec.note
+    assert ec.estimate is ec.quantities["exposed"] and ec.quantities["later"].value == ec.estimate.value
+    assert 0 <= ec.quantities["at_1"].value <= 1
+    assert o["ECH"].status == "not expressible" and "outside the horizon" in o["ECH"].note
+    assert o["PRE"].status == "not expressible" and "time course" in o["PRE"].note

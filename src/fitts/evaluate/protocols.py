@@ -267,9 +267,30 @@ def _single_time(t: Target, default: float | None) -> float | None:
     if when is None:
         return default
     if len(when.times) > 1 or when.schedule:
-        raise NotExpressible(f"a {t.design} target is measured once; a list of times or a visit schedule in "
-                             "`at` needs design follow_up")
+        raise NotExpressible(f"a {t.design} target is measured once; a list of times (a time course) is read by "
+                             "follow_up, trial, challenge and exposure_cohort targets, a visit schedule by follow_up")
     return when.last
+
+
+def _time_course(t: Target) -> tuple[float, ...] | None:
+    """The times of `measure.at` written as a list (a time course), or None (not a list).
+
+    A visit schedule is a follow-up's; here it is refused.
+    """
+    if not isinstance(t.measure.at, list):
+        return None
+    when = read_at(t.measure.at)
+    assert when is not None
+    if min(when.times) <= 0:
+        raise NotExpressible(f"a time course of a {t.design} is measured after it starts; give times after 0 in `at`")
+    return when.times
+
+
+def _course(diffs: list[Estimate]) -> dict[str, Estimate]:
+    """Quantities of a time course: the statistic at every time (at_1, ...), earlier and later."""
+    q = {f"at_{k + 1}": d for k, d in enumerate(diffs)}
+    q["earlier"], q["later"] = diffs[0], diffs[-1]
+    return q
 
 
 def prevalence(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
@@ -410,7 +431,12 @@ def exposure_cohort(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     if obs not in BINARY or t.measure.statistic != "proportion":
         raise NotExpressible("an exposure cohort reports the incidence (proportion) of a 0/1 observation")
     at = read_duration(t.exposure.at, "exposure.at", 0.0) or 0.0
-    horizon = _horizon(t, r, _single_time(t, None), 365.25)
+    course = _time_course(t)
+    if course is None:
+        times = (_horizon(t, r, _single_time(t, None), 365.25),)
+    else:  # a time course: the incidence at several times after the exposure, each inside a stated horizon
+        times = tuple(_horizon(t, r, x, 365.25) for x in course)
+    horizon = max(times)
     base = _group(c, "controls") if t.population == "general" else _group(c, t.population)
     _need(base, "never-ill adults")
     limit = c.protocol.cohort.exposed_patients
@@ -420,16 +446,27 @@ def exposure_cohort(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     comps = {k: _exposure_components(c, e, at) for k, e in arms.items()}
     days = at + horizon
     incid: dict[str, np.ndarray] = {}
+    over: dict[str, np.ndarray] = {}  # (n, times): the incidence at every time of a time course
     for arm, schedule in comps.items():
         ds = c.follow(base, days=days, purpose=f"{t.id} exposure cohort", limit=limit, schedule=schedule)
         ok = np.asarray(ds.status.values) == 0
-        incid[arm] = _event(r, obs)(np.asarray(measure(ds, c.instrument(obs), time=days).values, dtype=float)[ok])
+        if course is None:
+            incid[arm] = _event(r, obs)(np.asarray(measure(ds, c.instrument(obs), time=days).values,
+                                                   dtype=float)[ok])
+        else:
+            v = np.asarray(measure(ds, c.instrument(obs), time=[at + x for x in times]).values, dtype=float)
+            over[arm] = _event(r, obs)(v.reshape(len(ok), -1)[ok])
+            incid[arm] = over[arm][:, -1]
     q = {k: estimate(proportion, v, resamples=B, seed=seed) for k, v in incid.items()}
     if "comparator" in incid and len(incid["exposed"]) == len(incid["comparator"]):
         x, y = incid["exposed"], incid["comparator"]
         q["ratio"] = estimate(TWO_SAMPLE["ratio"], x, y, paired=True, resamples=B, seed=seed)
         q["difference"] = estimate(TWO_SAMPLE["mean_difference"], x, y, paired=True, resamples=B, seed=seed)
     note = f"incidence {horizon:g} days after exposure in never-ill adults"
+    if course is not None:
+        q |= _course([estimate(proportion, over["exposed"][:, k], resamples=B, seed=seed) for k in range(len(times))])
+        note = "incidence in the exposed at " + ", ".join(f"{x:g}" for x in times) + " days after exposure in " \
+            "never-ill adults"
     return Outcome(t, "", q["exposed"], q, n=_n(per_arm=len(incid["exposed"])), note=note)
 
 
@@ -456,43 +493,64 @@ def challenge(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         return case_control(t, c, seed, B)
     r = read_of(t)
     r.honour(t, _COMPARE | {"event", "reactivity", "stimulus"})
-    if _single_time(t, None) is not None:
-        raise NotExpressible("a challenge is measured at its end (`challenge.for`); drop `measure.at`")
+    course = _time_course(t)
+    if course is None and _single_time(t, None) is not None:
+        raise NotExpressible("a challenge is measured at its end (`challenge.for`); drop `measure.at`, or give a "
+                             "list of times in it for a time course")
     days = read_duration(t.challenge.for_, "challenge.for", 1.0) or 1.0
-    if days < 2 * c.protocol.cohort.dt:
+    dt = c.protocol.cohort.dt
+    if days < 2 * dt:
         raise NotExpressible(f"a challenge of {days * 24:g} hours is shorter than two integration steps "
-                             f"({2 * c.protocol.cohort.dt * 24:g} h): the theory's states cannot follow it")
+                             f"({2 * dt * 24:g} h): the theory's states cannot follow it")
     applies, comps = _challenge(c, t.challenge, days)
     opts = _options(r, obs)
-    step = 0.25 if days < 7 else 1.0
-    step = min(step, days)
+    step = min(0.25 if days < 7 else 1.0, days)
+    times: tuple[float, ...] = (days,)
+    if course is not None:
+        if min(course) < dt:
+            raise NotExpressible(f"a time of the course ({min(course) * 24:g} h) is shorter than one integration "
+                                 f"step ({dt * 24:g} h)")
+        times = course
+        # a course is read at recorded times: the challenge's own record when every time lies on it
+        # (so its end is the same number as without a course), else every integration step
+        if not all(abs(x / step - round(x / step)) < 1e-9 for x in times):
+            step = dt
     limit = c.protocol.cohort.exposed_patients
     purpose = f"{t.id} challenge"
     if r.reactivity:
-        return _reactivity(t, r, c, obs, mask, days, step, applies, comps, opts, seed, B)
+        return _reactivity(t, r, c, obs, mask, days, step, applies, comps, opts, seed, B, course)
     if t.comparator is not None:
         raise NotExpressible("a challenge compares the same people challenged and not; a comparator is read for "
                              "reactivity ('change from before to during the challenge')")
     got = {}
     for arm, (a, s) in {"challenged": (applies, comps), "unchallenged": ([], [])}.items():
-        ds = c.follow(mask, days=days, purpose=purpose, limit=limit, schedule=s, interventions=a,
+        ds = c.follow(mask, days=max(days, *times), purpose=purpose, limit=limit, schedule=s, interventions=a,
                       record_every=step)
-        got[arm] = np.asarray(measure(ds, c.instrument(obs), time=days, **opts).values, dtype=float)
+        # one time is measured as before (a scalar time), so targets without a course keep their numbers
+        when = days if course is None else list(times)
+        v = np.asarray(measure(ds, c.instrument(obs), time=when, **opts).values, dtype=float)
+        got[arm] = v.reshape(v.shape[0], -1)
         if r.event is not None:
             got[arm] = _event(r, obs)(got[arm])
     x, y = got["challenged"], got["unchallenged"]
-    est = _compare(t, r, x, y, paired=True, seed=seed, B=B)
-    return Outcome(t, "", est, _sides(x, y, ("challenged", "unchallenged")), n=_n(per_arm=len(x)),
-                   note=f"same patients challenged and not (common random numbers); measured at {days:g} d")
+    diffs = [_compare(t, r, x[:, k], y[:, k], paired=True, seed=seed, B=B) for k in range(len(times))]
+    q = _sides(x[:, -1], y[:, -1], ("challenged", "unchallenged"))
+    if course is not None:
+        q |= _course(diffs)
+    said = ", ".join(f"{x * 24:g} h" if x < 1 else f"{x:g} d" for x in times)
+    return Outcome(t, "", diffs[-1], q, n=_n(per_arm=len(x)),
+                   note=f"same patients challenged and not (common random numbers); measured at {said}"
+                        + (f" of a {days:g}-day challenge" if course is not None else ""))
 
 
 def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, step: float,
                 applies: list[Apply], comps: list[ScheduleComponent], opts: dict[str, float], seed: int,
-                B: int) -> Outcome:
+                B: int, course: tuple[float, ...] | None = None) -> Outcome:
     """Change of `obs` from before to during the challenge, in the population (and its comparator group).
 
     "Before" is the measurement at t0, just before the challenge starts; "during" at its
-    end (`for`).
+    end (`for`), or at every time of a time course (`course`, days; quantities ``at_1``, ...
+    hold the statistic at each time, the sides are those at the last time).
     With a comparator group the statistic compares the changes between the groups; without
     one it compares during with before in the same people.
     """
@@ -504,22 +562,33 @@ def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, da
     during: dict[str, np.ndarray] = {}
     before: dict[str, np.ndarray] = {}
     for g, m in groups.items():
-        ds = c.follow(m, days=days, purpose=f"{t.id} reactivity", limit=c.protocol.cohort.exposed_patients,
-                      schedule=comps, interventions=applies, record_every=step)
-        during[g] = np.asarray(measure(ds, c.instrument(obs), time=float(ds.time.values[-1]), **opts).values,
-                               dtype=float)
+        ds = c.follow(m, days=days if course is None else max(days, *course), purpose=f"{t.id} reactivity",
+                      limit=c.protocol.cohort.exposed_patients, schedule=comps, interventions=applies,
+                      record_every=step)
+        at = float(ds.time.values[-1]) if course is None else list(course)
+        v = np.asarray(measure(ds, c.instrument(obs), time=at, **opts).values, dtype=float)
+        during[g] = v.reshape(v.shape[0], -1)
         # before: the cross-section the study starts from (a clamp already holds at the study's first record)
         before[g] = c.values(obs, m, options=opts)[: len(during[g])]
-        change[g] = during[g] - before[g]
+        change[g] = during[g] - before[g][:, None]
+    k_times = change["group"].shape[1]
     note = f"change from the start to the end of a {days:g}-day challenge"
+    if course is not None:
+        note = f"change from the start of a {days:g}-day challenge to " + ", ".join(f"{x:g}" for x in course) + " d"
     if "comparator" in groups:
-        est = _compare(t, r, change["group"], change["comparator"], paired=False, seed=seed, B=B)
-        q = _sides(change["group"], change["comparator"])
-        return Outcome(t, "", est, q, n=_n(group=len(change["group"]), comparator=len(change["comparator"])),
-                       note=note)
-    est = _compare(t, r, during["group"], before["group"], paired=True, seed=seed, B=B)
-    return Outcome(t, "", est, _sides(during["group"], before["group"], ("during", "before")),
-                   n=_n(group=len(change["group"])), note=note)
+        diffs = [_compare(t, r, change["group"][:, k], change["comparator"][:, k], paired=False, seed=seed, B=B)
+                 for k in range(k_times)]
+        q = _sides(change["group"][:, -1], change["comparator"][:, -1])
+        if course is not None:
+            q |= _course(diffs)
+        return Outcome(t, "", diffs[-1], q, n=_n(group=len(change["group"]),
+                                                 comparator=len(change["comparator"])), note=note)
+    diffs = [_compare(t, r, during["group"][:, k], before["group"], paired=True, seed=seed, B=B)
+             for k in range(k_times)]
+    q = _sides(during["group"][:, -1], before["group"], ("during", "before"))
+    if course is not None:
+        q |= _course(diffs)
+    return Outcome(t, "", diffs[-1], q, n=_n(group=len(change["group"])), note=note)
 
 
 def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tuple[float, ...],
