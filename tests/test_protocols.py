@@ -47,7 +47,7 @@ def test_the_documented_vocabulary_parses_and_runs(tmp_path, cohort) -> None:
     section = doc.split("## Study vocabulary", 1)[1].split("\n## ", 1)[0]
     blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
     o = run(tmp_path, cohort, "".join(blocks))
-    assert len(o) == len(blocks) == 15
+    assert len(o) == len(blocks) == 16
     refused = {"X-women": "gives sex no role", "X-drg": "no 'drg' node"}
     for k, out in o.items():
         if k in refused:
@@ -467,3 +467,27 @@ def test_time_courses_of_challenges_and_exposure_cohorts(tmp_path, cohort) -> No
     assert 0 <= ec.quantities["at_1"].value <= 1
     assert o["ECH"].status == "not expressible" and "outside the horizon" in o["ECH"].note
     assert o["PRE"].status == "not expressible" and "time course" in o["PRE"].note
+
+
+@pytest.mark.slow
+def test_a_fixed_stimulus_in_follow_up_and_trials(tmp_path, cohort) -> None:
+    def follow(kg: float) -> str:
+        return f"""
+        - {{id: F{kg:g}, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: evoked_pain_nrs, statistic: proportion, at: "12 months",
+                     of: "evoked pain > 5 to {kg:g} kg/cm2"}}}}"""
+    o = run(tmp_path, cohort, follow(2) + follow(8) + f"""
+        - {{id: TR, title: t, design: trial, population: fm, {HEAD}, accept: [-10, 10],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: evoked_pain_nrs, statistic: mean_difference,
+                     of: "evoked pain to 4 kg/cm2, change from baseline, drug minus placebo"}}}}
+        - {{id: NOSTIM, title: t, design: trial, population: fm, {HEAD}, accept: [-10, 10],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean_difference, of: "pain to 4 kg/cm2"}}}}
+    """)
+    low, high = o["F2"], o["F8"]
+    assert low.status != "not expressible" and high.status != "not expressible", (low.note, high.note)
+    # the same people a year later: a stronger pressure is rated above 5 by more of them
+    assert high.estimate.value > low.estimate.value
+    assert o["TR"].status != "not expressible", o["TR"].note
+    assert o["NOSTIM"].status == "not expressible" and "takes no stimulus" in o["NOSTIM"].note

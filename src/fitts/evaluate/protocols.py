@@ -592,7 +592,8 @@ def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, da
 
 
 def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tuple[float, ...],
-                    history: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    history: float = 0.0, opts: dict[str, float] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Values of `obs` at t0 and at `times` after t0 for the patients in `mask`.
 
     Times within the general cohort's record are read from it; a longer horizon (decades)
@@ -604,7 +605,7 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
     end = float(c.ds.time.values[-1])
     step = c.protocol.cohort.record_every
     if c.t0 + max(times) <= end + step / 2:
-        later = np.stack([c.values(obs, mask, c.t0 + x) for x in times], axis=1)
+        later = np.stack([c.values(obs, mask, c.t0 + x, options=opts) for x in times], axis=1)
         tail = np.empty((int(mask.sum()), 0))
         if history > 0:
             tt = np.asarray(c.ds.time.values)
@@ -615,13 +616,14 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
             cols = (tt > last - history + 1e-9) & (tt <= last + 1e-9)
             series = np.asarray(measure(c.ds, c.instrument(obs), time=tt[cols]).values, dtype=float)
             tail = series[mask]
-        return c.values(obs, mask), later, tail
+        return c.values(obs, mask, options=opts), later, tail
     limit = c.protocol.cohort.exposed_patients
     ds = c.follow(mask, days=max(times), purpose=f"{t.id} follow-up", limit=limit)
     ok = np.asarray(ds.status.values) == 0
     pos = np.flatnonzero(mask)[:limit]
-    base = c.values(obs, mask)[: len(pos)][ok]
-    later = np.asarray(measure(ds, c.instrument(obs), time=list(times)).values, dtype=float).reshape(len(pos), -1)[ok]
+    base = c.values(obs, mask, options=opts)[: len(pos)][ok]
+    later = np.asarray(measure(ds, c.instrument(obs), time=list(times), **(opts or {})).values, dtype=float)
+    later = later.reshape(len(pos), -1)[ok]
     tail = np.empty((int(ok.sum()), 0))
     if history > 0:
         tt = np.asarray(ds.time.values)
@@ -638,7 +640,7 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _observation(t, c)
     r = read_of(t)
     r.honour(t, _COMPARE | {"event", "status", "horizon", "change", "visits", "last_years", "flare",
-                            "flare_definition"})
+                            "flare_definition", "stimulus"})
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     default = c.protocol.cohort.follow_up_years * 365.25
@@ -662,7 +664,7 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     history = (r.last_years or 0.0) * 365.25
     if history and obs not in BINARY:
         raise NotExpressible("'during the last k years' counts a 0/1 observation (such as acr2016_case)")
-    base, later, tail = _observed_later(t, c, obs, mask, times, history)
+    base, later, tail = _observed_later(t, c, obs, mask, times, history, _options(r, obs))
     _need(np.ones(len(base), bool), "patients observed at follow-up")
     q: dict[str, Estimate] = {}
     note = f"re-observed {max(times) / 365.25:.3g} years after t0"
@@ -883,7 +885,7 @@ def _within(x: np.ndarray, y: np.ndarray, lag: int, seed: int, B: int) -> Estima
 def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, _COMPARE | {"change", "responder", "horizon", "flare", "flare_definition"})
+    r.honour(t, _COMPARE | {"change", "responder", "horizon", "flare", "flare_definition", "stimulus"})
     if t.exposure is None or t.exposure.intervention is None:
         raise NotExpressible("a trial target needs `exposure: {intervention: NAME, for: DURATION}`")
     mask = _group(c, t.population)
@@ -905,6 +907,7 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         if len(times) > 1:
             raise NotExpressible("flares are counted over one window, from the start to one time in `at`")
         return _trial_flares(t, r, c, obs, mask, arms, days, times[0], seed, B)
+    opts = _options(r, obs)
     first: dict[str, np.ndarray] = {}
     later: dict[str, np.ndarray] = {}
     for arm, exp in arms.items():
@@ -912,7 +915,7 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         ds = c.follow(mask, days=max(times), purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
                       schedule=comps, interventions=applies)
         at = [float(ds.time.values[-1])] if when is None else list(times)
-        v = np.asarray(measure(ds, c.instrument(obs), time=[0.0, *at]).values, dtype=float)
+        v = np.asarray(measure(ds, c.instrument(obs), time=[0.0, *at], **opts).values, dtype=float)
         first[arm], later[arm] = v[:, 0], v[:, 1:]
     last = {arm: later[arm][:, -1] for arm in arms}
     note = f"change over {max(times):g} days" + (f", treatment for {days:g}" if max(times) != days else "")
