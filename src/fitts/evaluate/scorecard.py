@@ -99,7 +99,7 @@ def _row(o: Outcome) -> dict[str, Any]:
     }
 
 
-def _simulated_text(r: Any) -> str:
+def simulated_text(r: Any) -> str:
     """A row's simulated value with its interval, named when the accept names quantities."""
     text = f"{r.simulated:.3g} [{r.mc_low:.3g}, {r.mc_high:.3g}]"
     return f"{r.quantity}: {text}" if r.quantity else text
@@ -142,7 +142,7 @@ class Scorecard:
         head = ["target", "published", "accept", "simulated [MC 95%]", "result"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.table.itertuples():
-            sim = "" if np.isnan(r.simulated) else _simulated_text(r)
+            sim = "" if np.isnan(r.simulated) else simulated_text(r)
             pub = "" if np.isnan(r.published) else f"{r.published:g}"
             result = {"pass": "pass", "fail": "**fail**", "inconclusive": f"*inconclusive*: {r.note}"}.get(
                 r.status, f"not expressible: {r.note}")
@@ -156,7 +156,7 @@ class Scorecard:
         rows = []
         colour = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700", "not expressible": "#6e7781"}
         for r in self.table.itertuples():
-            sim = "" if np.isnan(r.simulated) else _simulated_text(r)
+            sim = "" if np.isnan(r.simulated) else simulated_text(r)
             pub = "" if np.isnan(r.published) else f"{r.published:g} {r.published_interval}"
             cells = [f"<b>{r.id}</b> {html.escape(r.title)}", html.escape(r.design), pub, html.escape(r.accept),
                      html.escape(sim), f"<span style='color:{colour[r.status]}'>{r.status}</span>", html.escape(r.n),
