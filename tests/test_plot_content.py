@@ -232,6 +232,6 @@ def test_forest_draws_each_quantity_against_its_own_band(tmp_path) -> None:
     spans = sorted((round(float(p.get_paths()[0].vertices[:, 1].mean())),
                     float(p.get_paths()[0].vertices[:, 0].min()), float(p.get_paths()[0].vertices[:, 0].max()))
                    for p in ax.collections)
-    assert spans == [(0, 0.0, 2.9), (1, 0.0, 2.9), (2, 0.0, 1.0), (3, 0.0, 1.0)]
+    assert spans == [(0, 0.0, 2.4), (1, 0.0, 2.4), (2, 0.0, 1.0), (3, 0.0, 1.0)]
     labels = [t.get_text() for t in ax.texts]
     assert "reverse" in labels and "forward larger than reverse" in labels

@@ -68,8 +68,8 @@ def row_scale(edges: tuple[float, float], values: list[float]) -> tuple[float, f
     finite = [abs(v) for v in values if np.isfinite(v)]
     unit = abs(b) or max(finite, default=1.0) or 1.0
     if np.isnan(hi):  # lower bound: x >= b passes
-        return b, unit, (0.0, 2.9)
-    return b - unit, unit, (-1.5, 1.0)  # upper bound: x <= b passes, the bound sits at 1
+        return b, unit, (0.0, 2.4)
+    return b - unit, unit, (-1.4, 1.0)  # upper bound: x <= b passes, the bound sits at 1
 
 
 def row_label(target_id: str, title: str) -> str:
