@@ -201,3 +201,37 @@ def test_a_saved_figure_is_written_atomically_and_a_bad_suffix_fails_first(tmp_p
     forest_plot(_scorecard(), tmp_path / "f.pdf")
     assert (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
     assert not list(tmp_path.glob("*.part"))
+
+
+def _dot_x(ax: Axes, y: float) -> float:
+    """x of the simulated dot drawn on row y."""
+    xs = [line.get_xdata()[0] for line in ax.lines if line.get_marker() == "o" and len(line.get_xdata()) == 1
+          and line.get_ydata()[0] == y]
+    assert len(xs) == 1
+    return float(xs[0])
+
+
+def test_forest_draws_each_quantity_against_its_own_band(tmp_path) -> None:
+    from fitts.evaluate.scorecard import Scorecard
+    from tests.test_scorecard import FORWARD, REVERSE, _outcomes
+
+    outs = _outcomes(tmp_path, "{reverse: [-0.05, 0.05], forward: [0.1, 0.3]}", "{reverse: [-0.05, 0.05]}",
+                     "{forward_min: 0.1}", '"forward larger than reverse"')
+    fig = forest_plot(Scorecard("toy", outs).table)
+    ax = fig.axes[0]
+    # row 0 (top, y 3): forward 0.20 in its own band [0.1, 0.3] is half way, not 2.5 widths past reverse's band
+    assert _dot_x(ax, 3) == pytest.approx((FORWARD.value - 0.1) / 0.2)
+    # row 1: reverse drawn in its band; the published forward value is not put on reverse's scale
+    assert _dot_x(ax, 2) == pytest.approx((REVERSE.value + 0.05) / 0.1)
+    diamonds = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "D" and len(line.get_xdata())]
+    assert 2 not in diamonds and 3 in diamonds
+    # row 2: a lower bound sits at 0 and its size is the unit; row 3: a rule is its difference against 0
+    assert _dot_x(ax, 1) == pytest.approx((FORWARD.value - 0.1) / 0.1)
+    assert _dot_x(ax, 0) > 0
+    # the shaded pass region of each row is its own: [0, 1] for bands, open to the right for lower bounds
+    spans = sorted((round(float(p.get_paths()[0].vertices[:, 1].mean())),
+                    float(p.get_paths()[0].vertices[:, 0].min()), float(p.get_paths()[0].vertices[:, 0].max()))
+                   for p in ax.collections)
+    assert spans == [(0, 0.0, 2.4), (1, 0.0, 2.4), (2, 0.0, 1.0), (3, 0.0, 1.0)]
+    labels = [t.get_text() for t in ax.texts]
+    assert "reverse" in labels and "forward larger than reverse" in labels

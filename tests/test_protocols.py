@@ -47,7 +47,7 @@ def test_the_documented_vocabulary_parses_and_runs(tmp_path, cohort) -> None:
     section = doc.split("## Study vocabulary", 1)[1].split("\n## ", 1)[0]
     blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
     o = run(tmp_path, cohort, "".join(blocks))
-    assert len(o) == len(blocks) == 13
+    assert len(o) == len(blocks) == 16
     refused = {"X-women": "gives sex no role", "X-drg": "no 'drg' node"}
     for k, out in o.items():
         if k in refused:
@@ -374,3 +374,120 @@ def test_a_trial_time_course_and_follow_up_after_treatment(tmp_path, cohort) -> 
     assert all(np.isfinite(tc.quantities[k].value) for k in ("at_1", "at_2", "at_3"))
     assert end.note == "change over 56 days"  # measured at the end of treatment, as before
     assert "treatment for 56" in tc.note
+
+
+@pytest.mark.slow
+def test_flares_in_follow_up_and_trials(tmp_path, cohort) -> None:
+    weekly = "(rise of 2 points over own baseline for at least 2 weeks)"
+    daily = "(rise of 2 points over own baseline for at least 3 days)"
+    o = run(tmp_path, cohort, f"""
+        - {{id: FU, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, at: "1 year", of: "at least one flare {weekly}"}}}}
+        - {{id: FR, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 100],
+           measure: {{observation: pain_nrs, statistic: mean, at: "1 year", of: "flares per year {weekly}"}}}}
+        - {{id: COARSE, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, at: "1 year", of: "at least one flare {daily}"}}}}
+        - {{id: MIX, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: pain_nrs, statistic: proportion, at: "1 year",
+                     of: "at least one flare {weekly}, pain > 5"}}}}
+        - {{id: TR, title: t, design: trial, population: fm, {HEAD}, accept: {{difference: [-1, 1]}},
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: proportion, of: "at least one flare {daily}"}}}}
+        - {{id: TRN, title: t, design: trial, population: fm, {HEAD}, accept: [-1000, 1000],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: odds_ratio, of: "at least one flare {daily}"}}}}
+    """)
+    fu, fr = o["FU"], o["FR"]
+    assert fu.status != "not expressible" and fr.status != "not expressible", (fu.note, fr.note)
+    assert "records every 7 days" in fu.note
+    assert 0 <= fu.estimate.value <= 1 and fr.estimate.value >= fu.estimate.value - 1e-9  # >= 1 flare in a year
+    assert o["COARSE"].status == "not expressible" and "every 7 days, too coarse" in o["COARSE"].note
+    assert o["MIX"].status == "not expressible" and "'> 5'" in o["MIX"].note
+    tr = o["TR"]
+    assert tr.status != "not expressible", tr.note
+    q = tr.quantities
+    assert tr.estimate is q["treated"] and 0 <= q["comparator"].value <= 1
+    assert q["difference"].value == pytest.approx(q["treated"].value - q["comparator"].value)
+    assert "daily reports" in tr.note and o["TRN"].status != "not expressible", o["TRN"].note
+
+
+def test_flare_records_need_a_fine_enough_record() -> None:
+    from fitts.evaluate.phrases import NotExpressible
+    from fitts.evaluate.protocols import flare_records
+
+    assert flare_records(14, 7) == 2 and flare_records(3, 1) == 3 and flare_records(10, 7) == 2
+    with pytest.raises(NotExpressible, match="too coarse"):
+        flare_records(3, 7)
+
+
+@pytest.mark.slow
+def test_time_courses_of_challenges_and_exposure_cohorts(tmp_path, cohort) -> None:
+    o = run(tmp_path, cohort, f"""
+        - {{id: CC, title: t, design: challenge, population: controls, {HEAD},
+           accept: {{holds: ["at_1 below 0", "at_3 below 0"]}},
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, at: ["6 hours", "12 hours", "1 day"]}}}}
+        - {{id: RC, title: t, design: challenge, population: controls, {HEAD}, accept: {{at_2: [-100, 0]}},
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, at: ["12 hours", "1 day", "3 days"],
+                     of: "reactivity to the challenge"}}}}
+        - {{id: ONE, title: t, design: challenge, population: controls, {HEAD}, accept: [-100, 0],
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference, at: "12 hours"}}}}
+        - {{id: EC, title: t, design: exposure_cohort, population: general, {HEAD},
+           accept: {{holds: ["earlier below later"]}},
+           exposure: {{input: physical_trauma, kind: "neck injury: nociceptive + threat load", at: 0}},
+           measure: {{observation: acr2016_case, statistic: proportion, at: ["1 month", "12 months"]}}}}
+        - {{id: ECH, title: t, design: exposure_cohort, population: general, {HEAD}, accept: [0, 1],
+           exposure: {{input: physical_trauma, kind: "neck injury: nociceptive + threat load", at: 0}},
+           measure: {{observation: acr2016_case, statistic: proportion, at: ["6 months", "3 years"],
+                     of: "1-2 y after exposure"}}}}
+        - {{id: PRE, title: t, design: prevalence, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: acr2016_case, statistic: proportion, at: ["6 months", "12 months"]}}}}
+    """)
+    # the same target without a course (same id, so the same random streams)
+    end = run(tmp_path, cohort, f"""
+        - {{id: CC, title: t, design: challenge, population: controls, {HEAD}, accept: [-100, 0],
+           challenge: {{clamp: {{state: sympathetic, value: high}}, for: "1 day"}},
+           measure: {{observation: hrv_rmssd, statistic: mean_difference}}}}
+    """)["CC"]
+    cc, rc = o["CC"], o["RC"]
+    assert cc.status != "not expressible", cc.note
+    assert {"at_1", "at_2", "at_3", "earlier", "later"} <= set(cc.quantities)
+    assert cc.estimate is cc.quantities["at_3"] and "6 h, 12 h, 1 d" in cc.note
+    # the course's last time is the challenge's end: the same statistic as the target without a course
+    assert cc.estimate.value == pytest.approx(end.estimate.value)
+    assert cc.quantities["at_1"].value < 0  # sympathetic arousal lowers RMSSD within hours
+    assert rc.status != "not expressible", rc.note
+    assert rc.quantities["at_2"].value < 0 and set(rc.quantities) >= {"at_3", "during", "before"}
+    assert o["ONE"].status == "not expressible" and "list of times" in o["ONE"].note
+    ec = o["EC"]
+    assert ec.status != "not expressible", ec.note
+    assert ec.estimate is ec.quantities["exposed"] and ec.quantities["later"].value == ec.estimate.value
+    assert 0 <= ec.quantities["at_1"].value <= 1
+    assert o["ECH"].status == "not expressible" and "outside the horizon" in o["ECH"].note
+    assert o["PRE"].status == "not expressible" and "time course" in o["PRE"].note
+
+
+@pytest.mark.slow
+def test_a_fixed_stimulus_in_follow_up_and_trials(tmp_path, cohort) -> None:
+    def follow(kg: float) -> str:
+        return f"""
+        - {{id: F{kg:g}, title: t, design: follow_up, population: fm, {HEAD}, accept: [0, 1],
+           measure: {{observation: evoked_pain_nrs, statistic: proportion, at: "12 months",
+                     of: "evoked pain > 5 to {kg:g} kg/cm2"}}}}"""
+    o = run(tmp_path, cohort, follow(2) + follow(8) + f"""
+        - {{id: TR, title: t, design: trial, population: fm, {HEAD}, accept: [-10, 10],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: evoked_pain_nrs, statistic: mean_difference,
+                     of: "evoked pain to 4 kg/cm2, change from baseline, drug minus placebo"}}}}
+        - {{id: NOSTIM, title: t, design: trial, population: fm, {HEAD}, accept: [-10, 10],
+           exposure: {{intervention: snri, for: "8 weeks"}}, comparator: {{intervention: placebo, for: "8 weeks"}},
+           measure: {{observation: pain_nrs, statistic: mean_difference, of: "pain to 4 kg/cm2"}}}}
+    """)
+    low, high = o["F2"], o["F8"]
+    assert low.status != "not expressible" and high.status != "not expressible", (low.note, high.note)
+    # the same people a year later: a stronger pressure is rated above 5 by more of them
+    assert high.estimate.value > low.estimate.value
+    assert o["TR"].status != "not expressible", o["TR"].note
+    assert o["NOSTIM"].status == "not expressible" and "takes no stimulus" in o["NOSTIM"].note

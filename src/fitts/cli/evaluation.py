@@ -63,6 +63,7 @@ def evaluate(
     from fitts.evaluate.calibrate import builtin_calibration, calibrated, for_variant, load_calibration, stale_note
     from fitts.evaluate.protocol import load_protocol
     from fitts.evaluate.scorecard import evaluate as run
+    from fitts.evaluate.scorecard import simulated_text
     from fitts.evaluate.targets import load_targets
     from fitts.plot.forest import forest_plot
 
@@ -97,7 +98,7 @@ def evaluate(
     for col in ("target", "published", "accept", "simulated [MC 95%]", "result"):
         table.add_column(col)
     for r in sc.table.itertuples():
-        sim = "" if r.simulated != r.simulated else f"{r.simulated:.3g} [{r.mc_low:.3g}, {r.mc_high:.3g}]"
+        sim = "" if r.simulated != r.simulated else simulated_text(r)
         pub = "" if r.published != r.published else f"{r.published:g}"
         result = Text(r.status if r.status != "not expressible" else f"not expressible: {r.note}",
                       style=_STATUS_STYLE[r.status])

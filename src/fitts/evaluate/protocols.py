@@ -267,9 +267,30 @@ def _single_time(t: Target, default: float | None) -> float | None:
     if when is None:
         return default
     if len(when.times) > 1 or when.schedule:
-        raise NotExpressible(f"a {t.design} target is measured once; a list of times or a visit schedule in "
-                             "`at` needs design follow_up")
+        raise NotExpressible(f"a {t.design} target is measured once; a list of times (a time course) is read by "
+                             "follow_up, trial, challenge and exposure_cohort targets, a visit schedule by follow_up")
     return when.last
+
+
+def _time_course(t: Target) -> tuple[float, ...] | None:
+    """The times of `measure.at` written as a list (a time course), or None (not a list).
+
+    A visit schedule is a follow-up's; here it is refused.
+    """
+    if not isinstance(t.measure.at, list):
+        return None
+    when = read_at(t.measure.at)
+    assert when is not None
+    if min(when.times) <= 0:
+        raise NotExpressible(f"a time course of a {t.design} is measured after it starts; give times after 0 in `at`")
+    return when.times
+
+
+def _course(diffs: list[Estimate]) -> dict[str, Estimate]:
+    """Quantities of a time course: the statistic at every time (at_1, ...), earlier and later."""
+    q = {f"at_{k + 1}": d for k, d in enumerate(diffs)}
+    q["earlier"], q["later"] = diffs[0], diffs[-1]
+    return q
 
 
 def prevalence(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
@@ -410,7 +431,12 @@ def exposure_cohort(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     if obs not in BINARY or t.measure.statistic != "proportion":
         raise NotExpressible("an exposure cohort reports the incidence (proportion) of a 0/1 observation")
     at = read_duration(t.exposure.at, "exposure.at", 0.0) or 0.0
-    horizon = _horizon(t, r, _single_time(t, None), 365.25)
+    course = _time_course(t)
+    if course is None:
+        times = (_horizon(t, r, _single_time(t, None), 365.25),)
+    else:  # a time course: the incidence at several times after the exposure, each inside a stated horizon
+        times = tuple(_horizon(t, r, x, 365.25) for x in course)
+    horizon = max(times)
     base = _group(c, "controls") if t.population == "general" else _group(c, t.population)
     _need(base, "never-ill adults")
     limit = c.protocol.cohort.exposed_patients
@@ -420,16 +446,27 @@ def exposure_cohort(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     comps = {k: _exposure_components(c, e, at) for k, e in arms.items()}
     days = at + horizon
     incid: dict[str, np.ndarray] = {}
+    over: dict[str, np.ndarray] = {}  # (n, times): the incidence at every time of a time course
     for arm, schedule in comps.items():
         ds = c.follow(base, days=days, purpose=f"{t.id} exposure cohort", limit=limit, schedule=schedule)
         ok = np.asarray(ds.status.values) == 0
-        incid[arm] = _event(r, obs)(np.asarray(measure(ds, c.instrument(obs), time=days).values, dtype=float)[ok])
+        if course is None:
+            incid[arm] = _event(r, obs)(np.asarray(measure(ds, c.instrument(obs), time=days).values,
+                                                   dtype=float)[ok])
+        else:
+            v = np.asarray(measure(ds, c.instrument(obs), time=[at + x for x in times]).values, dtype=float)
+            over[arm] = _event(r, obs)(v.reshape(len(ok), -1)[ok])
+            incid[arm] = over[arm][:, -1]
     q = {k: estimate(proportion, v, resamples=B, seed=seed) for k, v in incid.items()}
     if "comparator" in incid and len(incid["exposed"]) == len(incid["comparator"]):
         x, y = incid["exposed"], incid["comparator"]
         q["ratio"] = estimate(TWO_SAMPLE["ratio"], x, y, paired=True, resamples=B, seed=seed)
         q["difference"] = estimate(TWO_SAMPLE["mean_difference"], x, y, paired=True, resamples=B, seed=seed)
     note = f"incidence {horizon:g} days after exposure in never-ill adults"
+    if course is not None:
+        q |= _course([estimate(proportion, over["exposed"][:, k], resamples=B, seed=seed) for k in range(len(times))])
+        note = "incidence in the exposed at " + ", ".join(f"{x:g}" for x in times) + " days after exposure in " \
+            "never-ill adults"
     return Outcome(t, "", q["exposed"], q, n=_n(per_arm=len(incid["exposed"])), note=note)
 
 
@@ -456,43 +493,64 @@ def challenge(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         return case_control(t, c, seed, B)
     r = read_of(t)
     r.honour(t, _COMPARE | {"event", "reactivity", "stimulus"})
-    if _single_time(t, None) is not None:
-        raise NotExpressible("a challenge is measured at its end (`challenge.for`); drop `measure.at`")
+    course = _time_course(t)
+    if course is None and _single_time(t, None) is not None:
+        raise NotExpressible("a challenge is measured at its end (`challenge.for`); drop `measure.at`, or give a "
+                             "list of times in it for a time course")
     days = read_duration(t.challenge.for_, "challenge.for", 1.0) or 1.0
-    if days < 2 * c.protocol.cohort.dt:
+    dt = c.protocol.cohort.dt
+    if days < 2 * dt:
         raise NotExpressible(f"a challenge of {days * 24:g} hours is shorter than two integration steps "
-                             f"({2 * c.protocol.cohort.dt * 24:g} h): the theory's states cannot follow it")
+                             f"({2 * dt * 24:g} h): the theory's states cannot follow it")
     applies, comps = _challenge(c, t.challenge, days)
     opts = _options(r, obs)
-    step = 0.25 if days < 7 else 1.0
-    step = min(step, days)
+    step = min(0.25 if days < 7 else 1.0, days)
+    times: tuple[float, ...] = (days,)
+    if course is not None:
+        if min(course) < dt:
+            raise NotExpressible(f"a time of the course ({min(course) * 24:g} h) is shorter than one integration "
+                                 f"step ({dt * 24:g} h)")
+        times = course
+        # a course is read at recorded times: the challenge's own record when every time lies on it
+        # (so its end is the same number as without a course), else every integration step
+        if not all(abs(x / step - round(x / step)) < 1e-9 for x in times):
+            step = dt
     limit = c.protocol.cohort.exposed_patients
     purpose = f"{t.id} challenge"
     if r.reactivity:
-        return _reactivity(t, r, c, obs, mask, days, step, applies, comps, opts, seed, B)
+        return _reactivity(t, r, c, obs, mask, days, step, applies, comps, opts, seed, B, course)
     if t.comparator is not None:
         raise NotExpressible("a challenge compares the same people challenged and not; a comparator is read for "
                              "reactivity ('change from before to during the challenge')")
     got = {}
     for arm, (a, s) in {"challenged": (applies, comps), "unchallenged": ([], [])}.items():
-        ds = c.follow(mask, days=days, purpose=purpose, limit=limit, schedule=s, interventions=a,
+        ds = c.follow(mask, days=max(days, *times), purpose=purpose, limit=limit, schedule=s, interventions=a,
                       record_every=step)
-        got[arm] = np.asarray(measure(ds, c.instrument(obs), time=days, **opts).values, dtype=float)
+        # one time is measured as before (a scalar time), so targets without a course keep their numbers
+        when = days if course is None else list(times)
+        v = np.asarray(measure(ds, c.instrument(obs), time=when, **opts).values, dtype=float)
+        got[arm] = v.reshape(v.shape[0], -1)
         if r.event is not None:
             got[arm] = _event(r, obs)(got[arm])
     x, y = got["challenged"], got["unchallenged"]
-    est = _compare(t, r, x, y, paired=True, seed=seed, B=B)
-    return Outcome(t, "", est, _sides(x, y, ("challenged", "unchallenged")), n=_n(per_arm=len(x)),
-                   note=f"same patients challenged and not (common random numbers); measured at {days:g} d")
+    diffs = [_compare(t, r, x[:, k], y[:, k], paired=True, seed=seed, B=B) for k in range(len(times))]
+    q = _sides(x[:, -1], y[:, -1], ("challenged", "unchallenged"))
+    if course is not None:
+        q |= _course(diffs)
+    said = ", ".join(f"{x * 24:g} h" if x < 1 else f"{x:g} d" for x in times)
+    return Outcome(t, "", diffs[-1], q, n=_n(per_arm=len(x)),
+                   note=f"same patients challenged and not (common random numbers); measured at {said}"
+                        + (f" of a {days:g}-day challenge" if course is not None else ""))
 
 
 def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, step: float,
                 applies: list[Apply], comps: list[ScheduleComponent], opts: dict[str, float], seed: int,
-                B: int) -> Outcome:
+                B: int, course: tuple[float, ...] | None = None) -> Outcome:
     """Change of `obs` from before to during the challenge, in the population (and its comparator group).
 
     "Before" is the measurement at t0, just before the challenge starts; "during" at its
-    end (`for`).
+    end (`for`), or at every time of a time course (`course`, days; quantities ``at_1``, ...
+    hold the statistic at each time, the sides are those at the last time).
     With a comparator group the statistic compares the changes between the groups; without
     one it compares during with before in the same people.
     """
@@ -504,26 +562,38 @@ def _reactivity(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, da
     during: dict[str, np.ndarray] = {}
     before: dict[str, np.ndarray] = {}
     for g, m in groups.items():
-        ds = c.follow(m, days=days, purpose=f"{t.id} reactivity", limit=c.protocol.cohort.exposed_patients,
-                      schedule=comps, interventions=applies, record_every=step)
-        during[g] = np.asarray(measure(ds, c.instrument(obs), time=float(ds.time.values[-1]), **opts).values,
-                               dtype=float)
+        ds = c.follow(m, days=days if course is None else max(days, *course), purpose=f"{t.id} reactivity",
+                      limit=c.protocol.cohort.exposed_patients, schedule=comps, interventions=applies,
+                      record_every=step)
+        at = float(ds.time.values[-1]) if course is None else list(course)
+        v = np.asarray(measure(ds, c.instrument(obs), time=at, **opts).values, dtype=float)
+        during[g] = v.reshape(v.shape[0], -1)
         # before: the cross-section the study starts from (a clamp already holds at the study's first record)
         before[g] = c.values(obs, m, options=opts)[: len(during[g])]
-        change[g] = during[g] - before[g]
+        change[g] = during[g] - before[g][:, None]
+    k_times = change["group"].shape[1]
     note = f"change from the start to the end of a {days:g}-day challenge"
+    if course is not None:
+        note = f"change from the start of a {days:g}-day challenge to " + ", ".join(f"{x:g}" for x in course) + " d"
     if "comparator" in groups:
-        est = _compare(t, r, change["group"], change["comparator"], paired=False, seed=seed, B=B)
-        q = _sides(change["group"], change["comparator"])
-        return Outcome(t, "", est, q, n=_n(group=len(change["group"]), comparator=len(change["comparator"])),
-                       note=note)
-    est = _compare(t, r, during["group"], before["group"], paired=True, seed=seed, B=B)
-    return Outcome(t, "", est, _sides(during["group"], before["group"], ("during", "before")),
-                   n=_n(group=len(change["group"])), note=note)
+        diffs = [_compare(t, r, change["group"][:, k], change["comparator"][:, k], paired=False, seed=seed, B=B)
+                 for k in range(k_times)]
+        q = _sides(change["group"][:, -1], change["comparator"][:, -1])
+        if course is not None:
+            q |= _course(diffs)
+        return Outcome(t, "", diffs[-1], q, n=_n(group=len(change["group"]),
+                                                 comparator=len(change["comparator"])), note=note)
+    diffs = [_compare(t, r, during["group"][:, k], before["group"], paired=True, seed=seed, B=B)
+             for k in range(k_times)]
+    q = _sides(during["group"][:, -1], before["group"], ("during", "before"))
+    if course is not None:
+        q |= _course(diffs)
+    return Outcome(t, "", diffs[-1], q, n=_n(group=len(change["group"])), note=note)
 
 
 def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tuple[float, ...],
-                    history: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    history: float = 0.0, opts: dict[str, float] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Values of `obs` at t0 and at `times` after t0 for the patients in `mask`.
 
     Times within the general cohort's record are read from it; a longer horizon (decades)
@@ -535,7 +605,7 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
     end = float(c.ds.time.values[-1])
     step = c.protocol.cohort.record_every
     if c.t0 + max(times) <= end + step / 2:
-        later = np.stack([c.values(obs, mask, c.t0 + x) for x in times], axis=1)
+        later = np.stack([c.values(obs, mask, c.t0 + x, options=opts) for x in times], axis=1)
         tail = np.empty((int(mask.sum()), 0))
         if history > 0:
             tt = np.asarray(c.ds.time.values)
@@ -546,13 +616,14 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
             cols = (tt > last - history + 1e-9) & (tt <= last + 1e-9)
             series = np.asarray(measure(c.ds, c.instrument(obs), time=tt[cols]).values, dtype=float)
             tail = series[mask]
-        return c.values(obs, mask), later, tail
+        return c.values(obs, mask, options=opts), later, tail
     limit = c.protocol.cohort.exposed_patients
     ds = c.follow(mask, days=max(times), purpose=f"{t.id} follow-up", limit=limit)
     ok = np.asarray(ds.status.values) == 0
     pos = np.flatnonzero(mask)[:limit]
-    base = c.values(obs, mask)[: len(pos)][ok]
-    later = np.asarray(measure(ds, c.instrument(obs), time=list(times)).values, dtype=float).reshape(len(pos), -1)[ok]
+    base = c.values(obs, mask, options=opts)[: len(pos)][ok]
+    later = np.asarray(measure(ds, c.instrument(obs), time=list(times), **(opts or {})).values, dtype=float)
+    later = later.reshape(len(pos), -1)[ok]
     tail = np.empty((int(ok.sum()), 0))
     if history > 0:
         tt = np.asarray(ds.time.values)
@@ -568,7 +639,8 @@ def _observed_later(t: Target, c: Cohort, obs: str, mask: np.ndarray, times: tup
 def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, _COMPARE | {"event", "status", "horizon", "change", "visits", "last_years"})
+    r.honour(t, _COMPARE | {"event", "status", "horizon", "change", "visits", "last_years", "flare",
+                            "flare_definition", "stimulus"})
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
     default = c.protocol.cohort.follow_up_years * 365.25
@@ -578,6 +650,11 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     else:
         times = when.times
         _horizon(t, r, when.last, default)
+    if r.flare is not None:
+        if len(times) > 1:
+            raise NotExpressible("flares are counted over one window, from t0 to one time in `at`; a list of "
+                                 "times or a visit schedule needs one target per window")
+        return _follow_up_flares(t, r, c, obs, mask, times[0], seed, B)
     if when is not None and when.schedule and r.visits is None:
         raise NotExpressible("a visit schedule in `at` needs what is said over the visits in `of`: 'at least one "
                              "visit negative', 'all visits positive' or 'share of visits positive'")
@@ -587,7 +664,7 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     history = (r.last_years or 0.0) * 365.25
     if history and obs not in BINARY:
         raise NotExpressible("'during the last k years' counts a 0/1 observation (such as acr2016_case)")
-    base, later, tail = _observed_later(t, c, obs, mask, times, history)
+    base, later, tail = _observed_later(t, c, obs, mask, times, history, _options(r, obs))
     _need(np.ones(len(base), bool), "patients observed at follow-up")
     q: dict[str, Estimate] = {}
     note = f"re-observed {max(times) / 365.25:.3g} years after t0"
@@ -624,6 +701,36 @@ def follow_up(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     if q:
         q["earlier"], q["later"] = q["at_1"], q[f"at_{len(times)}"]
     return Outcome(t, "", est, q, n=_n(**{t.population: len(base)}), note=note)
+
+
+def _follow_up_flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, seed: int,
+                      B: int) -> Outcome:
+    """Flares on the recorded trajectories from t0 to `days` after it (one record every
+    ``cohort.record_every`` days): within the general cohort's record it is read there, a
+    longer window continues the patients from t0 (at most ``exposed_patients``)."""
+    _flare_words_only(t, r)
+    step = c.protocol.cohort.record_every
+    flare_records(r.flare_days or 0.0, step)  # refuse a too coarse record before simulating anything
+    end = float(c.ds.time.values[-1])
+    if c.t0 + days <= end + step / 2:
+        tt = np.asarray(c.ds.time.values, dtype=float)
+        cols = (tt > c.t0 + 1e-9) & (tt <= c.t0 + days + 1e-9)
+        x = np.asarray(measure(c.ds, c.instrument(obs), time=tt[cols]).values, dtype=float)[mask]
+    else:
+        ds = c.follow(mask, days=days, purpose=f"{t.id} follow-up flares", limit=c.protocol.cohort.exposed_patients)
+        ok = np.asarray(ds.status.values) == 0
+        x = np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[ok][:, 1:]
+    if x.shape[1] < 2:
+        raise NotExpressible(f"a window of {days:g} days holds {x.shape[1]} record(s); a baseline and a rise over "
+                             "it need more (observe longer)")
+    _need(np.ones(len(x), bool), "patients observed at follow-up")
+    per = flare_values(r, x, step, days)
+    want = "proportion" if r.flare == "any" else "mean"
+    if t.measure.statistic != want:
+        raise NotExpressible(f"the {'share with at least one flare' if want == 'proportion' else 'flare rate'} "
+                             f"of one group is a {want}, not {t.measure.statistic!r}")
+    est = estimate(proportion if want == "proportion" else mean, per, resamples=B, seed=seed)
+    return Outcome(t, "", est, n=_n(**{t.population: len(per)}), note=_flare_note(r, days, step))
 
 
 def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
@@ -668,8 +775,13 @@ def diary(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
 
 
 def flare_counts(x: np.ndarray, rise: float, min_days: int) -> np.ndarray:
-    """Flares per person in daily reports x (patients, days): runs of at least `min_days` reports at or
-    above the person's own baseline (median of the window) plus `rise`."""
+    """Flares per person in reports x (patients, records): runs of at least `min_days` consecutive
+    records at or above the person's own baseline (median of the window) plus `rise`.
+
+    For daily reports `min_days` is the minimum duration in days; for a record every k
+    days it is the number of consecutive records that spans the minimum duration
+    (:func:`flare_records`).
+    """
     above = x >= np.median(x, axis=1, keepdims=True) + rise
     edges = np.diff(np.pad(above.astype(np.int8), ((0, 0), (1, 1))), axis=1)
     counts = np.zeros(len(x))
@@ -679,6 +791,46 @@ def flare_counts(x: np.ndarray, rise: float, min_days: int) -> np.ndarray:
     return counts
 
 
+def flare_records(min_days: float, step: float) -> int:
+    """Consecutive records (one every `step` days) that a flare of at least `min_days` days spans.
+
+    Raises
+    ------
+    NotExpressible
+        when a record is coarser than the minimum duration: a single high record cannot
+        tell a flare of that length from a shorter rise.
+    """
+    if min_days < step - 1e-9:
+        raise NotExpressible(f"the trajectories are recorded every {step:g} days, too coarse to see a flare of at "
+                             f"least {min_days:g} days (one high record could be a shorter rise); count flares in "
+                             "daily reports (design diary), or set `cohort.record_every` of the protocol to at most "
+                             f"{min_days:g} days")
+    return max(1, int(math.ceil(min_days / step - 1e-9)))
+
+
+def flare_values(r: Reading, x: np.ndarray, step: float, days: float) -> np.ndarray:
+    """Per person: 1/0 for 'at least one flare', or flares per `flare_per` days, in records x
+    (patients, records) taken every `step` days over a window of `days` days."""
+    assert r.flare_rise is not None and r.flare_days is not None
+    n = flare_counts(x, r.flare_rise, flare_records(r.flare_days, step))
+    return (n > 0).astype(float) if r.flare == "any" else n / (days / (r.flare_per or 365.25))
+
+
+def _flare_words_only(t: Target, r: Reading, also: frozenset[str] = frozenset()) -> None:
+    """Refuse phrases a flare count would not honour (an event, visits, a direction, ...)."""
+    ok = {"flare", "flare_definition", "observation", "magnitude", "population", "horizon", "after", *also}
+    bad = [text for kind, text in r.read if kind not in ok]
+    if bad:
+        raise NotExpressible(f"a count of flares in a {t.design} target cannot also honour "
+                             f"{', '.join(map(repr, bad))} in `of`")
+
+
+def _flare_note(r: Reading, days: float, step: float) -> str:
+    what = "share with at least one flare" if r.flare == "any" else "flares per person and period"
+    every = "daily reports" if step == 1.0 else f"records every {step:g} days"
+    return f"{what}: rise >= {r.flare_rise:g} over own median for >= {r.flare_days:g} d, {days:g} days of {every}"
+
+
 def _flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: float, seed: int,
             B: int) -> Outcome:
     """Flares in daily reports: the share of people with at least one, or flares per unit time.
@@ -686,7 +838,7 @@ def _flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: 
     With a comparator group (``comparator: controls``) the statistic compares the groups.
     """
     assert r.flare_rise is not None and r.flare_days is not None
-    min_days = max(1, int(round(r.flare_days)))
+    min_days = flare_records(r.flare_days, 1.0)
     if min_days >= days:
         raise NotExpressible(f"a flare of at least {min_days} days needs a longer diary than {days:g} days "
                              "(`exposure.for`)")
@@ -699,11 +851,10 @@ def _flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, days: 
         ds = c.follow(m, days=days, purpose=f"{t.id} flares", limit=c.protocol.cohort.diary_patients,
                       record_every=1.0)
         x = np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[:, 1:]
-        n = flare_counts(x, r.flare_rise, min_days)
-        per[g] = (n > 0).astype(float) if r.flare == "any" else n / (days / (r.flare_per or 365.25))
+        per[g] = flare_values(r, x, 1.0, days)
     stat = t.measure.statistic
     what = "share with at least one flare" if r.flare == "any" else "flares per person and period"
-    note = f"{what}: rise >= {r.flare_rise:g} over own median for >= {min_days} d, {days:g} daily reports"
+    note = _flare_note(r, days, 1.0)
     if "comparator" in groups:
         est = _compare(t, r, per["group"], per["comparator"], paired=False, seed=seed, B=B)
         return Outcome(t, "", est, _sides(per["group"], per["comparator"]),
@@ -734,12 +885,12 @@ def _within(x: np.ndarray, y: np.ndarray, lag: int, seed: int, B: int) -> Estima
 def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     obs = _observation(t, c)
     r = read_of(t)
-    r.honour(t, _COMPARE | {"change", "responder", "horizon"})
+    r.honour(t, _COMPARE | {"change", "responder", "horizon", "flare", "flare_definition", "stimulus"})
     if t.exposure is None or t.exposure.intervention is None:
         raise NotExpressible("a trial target needs `exposure: {intervention: NAME, for: DURATION}`")
     mask = _group(c, t.population)
     _need(mask, f"patients in population {t.population!r}")
-    if t.measure.statistic in ("proportion", "odds_ratio", "nnt") and r.responder is None:
+    if t.measure.statistic in ("proportion", "odds_ratio", "nnt") and r.responder is None and r.flare is None:
         raise NotExpressible(f"a trial's {t.measure.statistic} counts responders: say the response in `of`, "
                              "e.g. '>= 30 % pain reduction'")
     when = read_at(t.measure.at)
@@ -752,6 +903,11 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
     if min(times) <= 0:
         raise NotExpressible("a trial is measured after it starts; give times after 0 in `at`")
     arms = {"treated": t.exposure, "comparator": t.comparator if isinstance(t.comparator, Exposure) else None}
+    if r.flare is not None:
+        if len(times) > 1:
+            raise NotExpressible("flares are counted over one window, from the start to one time in `at`")
+        return _trial_flares(t, r, c, obs, mask, arms, days, times[0], seed, B)
+    opts = _options(r, obs)
     first: dict[str, np.ndarray] = {}
     later: dict[str, np.ndarray] = {}
     for arm, exp in arms.items():
@@ -759,7 +915,7 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         ds = c.follow(mask, days=max(times), purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
                       schedule=comps, interventions=applies)
         at = [float(ds.time.values[-1])] if when is None else list(times)
-        v = np.asarray(measure(ds, c.instrument(obs), time=[0.0, *at]).values, dtype=float)
+        v = np.asarray(measure(ds, c.instrument(obs), time=[0.0, *at], **opts).values, dtype=float)
         first[arm], later[arm] = v[:, 0], v[:, 1:]
     last = {arm: later[arm][:, -1] for arm in arms}
     note = f"change over {max(times):g} days" + (f", treatment for {days:g}" if max(times) != days else "")
@@ -776,6 +932,45 @@ def trial(t: Target, c: Cohort, seed: int, B: int) -> Outcome:
         q |= {f"at_{k + 1}": d for k, d in enumerate(diffs)}
         q["earlier"], q["later"] = diffs[0], diffs[-1]
     return Outcome(t, "", diffs[-1], q, n=_n(per_arm=len(change["treated"])), note=note)
+
+
+def _trial_flares(t: Target, r: Reading, c: Cohort, obs: str, mask: np.ndarray, arms: dict[str, Exposure | None],
+                  days: float, until: float, seed: int, B: int) -> Outcome:
+    """Flares in daily reports from the start of a trial to `until`, per arm (same patients in both
+    arms, common random numbers): the share with at least one, or flares per period, their
+    difference and ratio (and for the share the odds ratio and number needed to treat)."""
+    assert r.flare_days is not None
+    _flare_words_only(t, r, frozenset({"comparison"}))
+    if flare_records(r.flare_days, 1.0) >= until:
+        raise NotExpressible(f"a flare of at least {r.flare_days:g} days needs a window longer than {until:g} days")
+    per: dict[str, np.ndarray] = {}
+    for arm, exp in arms.items():
+        applies, comps = _challenge(c, exp, days) if exp is not None else ([], [])
+        ds = c.follow(mask, days=until, purpose=f"{t.id} trial", limit=c.protocol.cohort.exposed_patients,
+                      schedule=comps, interventions=applies, record_every=1.0)
+        per[arm] = flare_values(r, np.asarray(measure(ds, c.instrument(obs)).values, dtype=float)[:, 1:], 1.0, until)
+    x, y = per["treated"], per["comparator"]
+    one = proportion if r.flare == "any" else mean
+    paired = {"paired": True, "resamples": B, "seed": seed}
+    q = {"treated": estimate(one, x, resamples=B, seed=seed), "comparator": estimate(one, y, resamples=B, seed=seed),
+         "difference": estimate(TWO_SAMPLE["mean_difference"], x, y, **paired),
+         "ratio": estimate(TWO_SAMPLE["ratio"], x, y, **paired)}
+    if r.flare == "any":
+        q["odds_ratio"] = estimate(TWO_SAMPLE["odds_ratio"], x, y, **paired)
+        q["nnt"] = estimate(TWO_SAMPLE["nnt"], x, y, **paired)
+    if r.reversed:
+        raise NotExpressible("flare statistics are taken treated against comparator; write 'drug minus placebo' "
+                             "(or leave the order out)")
+    stat = t.measure.statistic
+    key = {"proportion": "treated", "mean": "treated", "mean_difference": "difference", "ratio": "ratio",
+           "odds_ratio": "odds_ratio", "nnt": "nnt"}.get(stat)
+    want = "proportion" if r.flare == "any" else "mean"
+    if key is None or key not in q or (stat in ("proportion", "mean") and stat != want):
+        raise NotExpressible(f"flares in a trial are summarised per arm as a {want}, or between arms as "
+                             f"mean_difference or ratio{' (or odds_ratio, nnt)' if r.flare == 'any' else ''}, not "
+                             f"{stat!r}")
+    note = _flare_note(r, until, 1.0) + f", treatment for {days:g} days"
+    return Outcome(t, "", q[key], q, n=_n(per_arm=len(x)), note=note)
 
 
 def _responders(t: Target, r: Reading, first: dict[str, np.ndarray], last: dict[str, np.ndarray], seed: int,

@@ -23,11 +23,12 @@ from fitts.io.results import atomic_path, save_table
 
 from .cohort import Cohort
 from .protocol import Protocol, load_protocol
-from .protocols import Outcome, run_target
+from .protocols import Outcome, relation_check, run_target
+from .statistics import Estimate
 from .targets import Target, TargetSet, load_targets
 
 COLUMNS = ("id", "title", "design", "grade", "statistic", "published", "published_interval", "accept",
-           "simulated", "mc_low", "mc_high", "status", "n", "note")
+           "quantity", "own", "simulated", "mc_low", "mc_high", "low_edge", "high_edge", "status", "n", "note")
 
 
 def _accept_text(t: Target) -> str:
@@ -41,23 +42,67 @@ def _accept_text(t: Target) -> str:
     return "; ".join(parts)
 
 
+def drawn_quantity(o: Outcome) -> tuple[str, bool, Estimate | None, float, float]:
+    """The quantity a scorecard row shows, and the accept edges that judge it.
+
+    A single band judges the target's statistic. In a named accept, the row shows the
+    statistic's own quantity when the accept has a band or bound on it (for a
+    cross-lagged target ``forward``; for responders ``treated``, ...); otherwise the first
+    quantity the accept bands or bounds, and for an accept of rules only the first rule as
+    the difference of its two sides (which must lie above or below 0).
+
+    Returns
+    -------
+    (name, own, estimate, low_edge, high_edge)
+        ``name`` is "" for a single band and the rule's text for a rule; ``own`` says
+        whether the shown quantity is the target's statistic (so the published value
+        belongs on its scale); an open side of a one-sided bound is NaN.
+    """
+    acc = o.target.accept
+    if not acc.named:
+        lo, hi = acc.band  # type: ignore[misc]
+        return "", True, o.estimate, lo, hi
+    own = [k for k, e in o.quantities.items() if e is o.estimate and k != "value"] or ["value"]
+    bounded = list(dict.fromkeys(k[:-4] for k in acc.bounds))
+    checked = list(acc.bands) + [k for k in bounded if k not in acc.bands]
+    mine = [k for k in own if k in checked]
+    name = mine[0] if mine else (checked[0] if checked else None)
+    if name is not None:
+        if name in acc.bands:
+            lo, hi = acc.bands[name]
+        else:
+            lo, hi = acc.bounds.get(f"{name}_min", np.nan), acc.bounds.get(f"{name}_max", np.nan)
+        return name, bool(mine), o.quantities.get(name), lo, hi
+    rel = acc.relations()[0]
+    if not all(q in o.quantities for q in rel.names()):
+        return rel.text, False, None, np.nan, np.nan
+    _, diff, _, (kind, edge) = relation_check(rel, o.quantities)  # type: ignore[misc]
+    return rel.text, False, diff, (edge if kind == "min" else np.nan), (edge if kind == "max" else np.nan)
+
+
 def _row(o: Outcome) -> dict[str, Any]:
     t = o.target
-    est = o.estimate
+    quantity, own, est, low_edge, high_edge = drawn_quantity(o)
     note = o.note
     if o.quantities and t.accept.named:
-        extra = ", ".join(f"{k} {e}" for k, e in o.quantities.items() if k not in ("exposed", "value"))
+        extra = ", ".join(f"{k} {e}" for k, e in o.quantities.items() if k not in (quantity, "value"))
         note = f"{note}; {extra}" if note else extra
     return {
         "id": t.id, "title": t.title, "design": t.design, "grade": t.grade, "statistic": t.measure.statistic,
         "published": np.nan if t.value is None else t.value,
         "published_interval": "" if t.interval is None else f"[{t.interval[0]:g}, {t.interval[1]:g}]",
-        "accept": _accept_text(t),
+        "accept": _accept_text(t), "quantity": quantity, "own": own,
         "simulated": np.nan if est is None else est.value,
         "mc_low": np.nan if est is None else est.low,
         "mc_high": np.nan if est is None else est.high,
-        "status": o.status, "n": o.n, "note": note,
+        "low_edge": low_edge, "high_edge": high_edge, "status": o.status, "n": o.n, "note": note,
     }
+
+
+def simulated_text(r: Any) -> str:
+    """A row's simulated value with its interval, named when the accept names quantities."""
+    text = f"{r.simulated:.3g} [{r.mc_low:.3g}, {r.mc_high:.3g}]"
+    return f"{r.quantity}: {text}" if r.quantity else text
 
 
 @dataclass
@@ -97,7 +142,7 @@ class Scorecard:
         head = ["target", "published", "accept", "simulated [MC 95%]", "result"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.table.itertuples():
-            sim = "" if np.isnan(r.simulated) else f"{r.simulated:.3g} [{r.mc_low:.3g}, {r.mc_high:.3g}]"
+            sim = "" if np.isnan(r.simulated) else simulated_text(r)
             pub = "" if np.isnan(r.published) else f"{r.published:g}"
             result = {"pass": "pass", "fail": "**fail**", "inconclusive": f"*inconclusive*: {r.note}"}.get(
                 r.status, f"not expressible: {r.note}")
@@ -111,10 +156,10 @@ class Scorecard:
         rows = []
         colour = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700", "not expressible": "#6e7781"}
         for r in self.table.itertuples():
-            sim = "" if np.isnan(r.simulated) else f"{r.simulated:.3g} [{r.mc_low:.3g}, {r.mc_high:.3g}]"
+            sim = "" if np.isnan(r.simulated) else simulated_text(r)
             pub = "" if np.isnan(r.published) else f"{r.published:g} {r.published_interval}"
             cells = [f"<b>{r.id}</b> {html.escape(r.title)}", html.escape(r.design), pub, html.escape(r.accept),
-                     sim, f"<span style='color:{colour[r.status]}'>{r.status}</span>", html.escape(r.n),
+                     html.escape(sim), f"<span style='color:{colour[r.status]}'>{r.status}</span>", html.escape(r.n),
                      html.escape(r.note)]
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         head = "".join(f"<th>{h}</th>" for h in ("target", "design", "published", "accept",
