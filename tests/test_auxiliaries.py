@@ -47,7 +47,7 @@ def aux_model():
     return compile_model(load_model_text(WITH_AUX))
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_auxiliaries_simulate_as_the_inlined_rates(aux_model, backend: str) -> None:
     kw = dict(patients=6, days=5.0, dt=0.01, seed=3, backend=backend, command="x")
     a = simulate(aux_model, **kw).trajectory.values

@@ -65,15 +65,24 @@ def fitts_cmd(*args: str | Path, cwd: Path) -> Run:
     As with the real command: stdout and stderr apart, 200 columns, sys.argv set (results
     record the command), warnings not turned into errors.
     """
+    from fitts.cli import common
+
     argv = [str(a) for a in args]
     saved = sys.argv
     sys.argv = ["fitts", *argv]
+    # the consoles are module globals: a width fixed by an earlier test in this process
+    # (COLUMNS at their creation) would otherwise wrap the tables
+    widths = [(c, c._width) for c in (common.out, common.err)]
     try:
+        for c, _ in widths:
+            c.width = 200
         with contextlib.chdir(cwd), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = CliRunner().invoke(_entry, argv, env={"COLUMNS": "200"}, catch_exceptions=False)
     finally:
         sys.argv = saved
+        for c, w in widths:
+            c._width = w
     return Run(res.exit_code, res.stdout, res.stderr)
 
 

@@ -299,7 +299,7 @@ nodes:
 """
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_noise_amplitude_may_depend_on_a_state(backend: str) -> None:
     kw = dict(patients=6, days=4.0, dt=0.05, seed=3, backend=backend, command="x")
     plain = simulate(NOISY, **kw).trajectory.values
@@ -346,7 +346,7 @@ events:
 """
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_a_model_in_hours_equals_the_same_model_in_days(backend: str) -> None:
     days = IN_DAYS.replace("NOISE", "0.3")
     hours = (IN_DAYS.replace("time_unit: days", "time_unit: hours").replace("dt: 0.05", "dt: 1.2")

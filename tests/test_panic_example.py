@@ -36,6 +36,7 @@ def test_the_model_uses_the_new_constructs(panic) -> None:
         simulate(panic, days=HOUR, dt=1e-5)
 
 
+@pytest.mark.slow
 def test_initial_avoidance_follows_the_initial_schema(panic) -> None:
     ds = simulate(panic, days=HOUR, record_every=HOUR, backend="numpy", noise=False, command="x",
                   params={"S0": 0.8})
@@ -190,6 +191,7 @@ def _r_fast_loop(minutes: int, S0: float, X0: float, C: float, challenge: float 
     return np.array(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("S0", [0.2, 0.6, 1.0])
 def test_without_noise_it_is_the_r_codes_euler_loop(panic, S0: float) -> None:
     minutes = 30

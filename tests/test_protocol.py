@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fitts.errors import ModelError
-from fitts.evaluate.protocol import duration_days, load_protocol
+from fitts.evaluate.phrases import NotExpressible, read_duration
+from fitts.evaluate.protocol import load_protocol
 
 
 def test_builtin_protocol_defines_every_exposure_kind_of_the_calibration_targets() -> None:
@@ -26,11 +27,12 @@ def test_builtin_protocol_defines_every_exposure_kind_of_the_calibration_targets
                                             ("1 night (total deprivation)", 1.0), ("2-week", 14.0),
                                             (3, 3.0), ("1.5 years", 547.875)])
 def test_durations_in_words(text, days) -> None:
-    assert duration_days(text) == pytest.approx(days)
+    assert read_duration(text, "challenge.for") == pytest.approx(days)
 
 
-def test_unreadable_duration_gives_the_default() -> None:
-    assert duration_days("at diagnosis", 7.0) == 7.0
+def test_an_unreadable_duration_is_not_expressible_never_the_default() -> None:
+    with pytest.raises(NotExpressible, match="at diagnosis"):
+        read_duration("at diagnosis", "challenge.for", 7.0)
 
 
 def test_knob_changes_and_bad_knob() -> None:

@@ -534,13 +534,15 @@ def save_calibration(run: CalibrationRun, model: Any, *, targets_name: str, knob
     summary = {
         "method": "history matching (emulators: Gaussian processes; implausibility cut-off "
                   f"{settings.cutoff:g} on the {'largest' if settings.measure == 'max' else 'second-largest'} "
-                  "target implausibility), then CMA-ES refinement",
+                  "target implausibility), then "
+                  + (f"CMA-ES refinement ({len(run.refine)} evaluations)" if len(run.refine) > 1 else
+                     f"the least implausible run re-run at {refine_patients} patients"),
         "stop_reason": run.stop_reason, "wave_patients": patients, "refine_patients": refine_patients,
         "wave_size": settings.wave_size, "discrepancy": settings.discrepancy,
         "evaluations": run.evaluations, "wall_hours": round(run.seconds / 3600, 3),
         "evaluations_per_hour": None if math.isnan(run.per_hour) else round(run.per_hour, 1),
         "waves": [{k: (None if isinstance(v, float) and math.isnan(v) else
-                       (round(v, 6) if isinstance(v, float) else v)) for k, v in row.items()}
+                       (float(f"{v:.4g}") if isinstance(v, float) else v)) for k, v in row.items()}
                   for row in waves.to_dict("records")],
         "set_aside": dict(hm.set_aside),
         "not_expressible": dict(run.not_expressible),
