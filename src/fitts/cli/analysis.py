@@ -13,6 +13,7 @@ from rich.table import Table
 from fitts.cli.common import (
     DEFAULT_DT,
     Backend,
+    BackendOption,
     DaskLocal,
     Dt,
     ExperimentWorkers,
@@ -64,7 +65,7 @@ def dominance(
     top: Annotated[int, typer.Option("--top", min=1, help="Loops shown in the figure.")] = 6,
     table: Annotated[Path | None, typer.Option(
         "--table", help="Also write dominance per loop and day (.csv or .parquet).")] = None,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
 ) -> None:
     """Which loops dominate along onset, persistence and recovery (loop eigenvalue elasticity).
 
@@ -118,7 +119,7 @@ def attribute(
         "--threshold", help="Pain (0-1) above which a patient is ill.")] = 0.5,
     max_length: Annotated[int, typer.Option(
         "--max-length", min=0, help="Analyse loops up to this length one by one (0: all).")] = 4,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
 ) -> None:
     """Which loop holds which patient: cut loops and mechanism groups from the ill state.
 
@@ -418,7 +419,7 @@ def sensitivity(
         "only).")] = False,
     seed: Seed = 0,
     dt: Dt = DEFAULT_DT,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,
@@ -515,7 +516,7 @@ def discover(
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="State noise in the runs.")] = False,
     seed: Seed = 0,
     dt: Dt = DEFAULT_DT,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,
@@ -604,7 +605,7 @@ def experiments(
         "--record-every", min=0.1, help="Days between recorded points for outcomes read before the end.")] = 10.0,
     seed: Seed = 0,
     dt: Dt = DEFAULT_DT,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,

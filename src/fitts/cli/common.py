@@ -226,6 +226,7 @@ Seed = Annotated[int, typer.Option(
 Dt = Annotated[float, typer.Option(
     "--dt", min=1e-6, max=1.0, help="Integration step, days.")]
 DEFAULT_DT = 0.05
+BackendOption = Annotated[Backend, typer.Option("--backend", help="Simulation backend.")]
 
 
 @app.callback()

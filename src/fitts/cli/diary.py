@@ -13,6 +13,7 @@ from rich.table import Table
 
 from fitts.cli.common import (
     Backend,
+    BackendOption,
     DaskLocal,
     ExperimentWorkers,
     ModelArg,
@@ -99,7 +100,7 @@ def diary(
     burn_in: DiaryBurnIn = None,
     tip: DiaryTip = False,
     seed: Seed = 0,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
 ) -> None:
     """Simulate a diary (EMA) study: a long table `patient, day, prompt, time, measure, value`.
 
@@ -145,7 +146,7 @@ def within(
     no_pcmci: Annotated[bool, typer.Option("--no-pcmci", help="Skip PCMCI.")] = False,
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="Comparison table (.csv or .parquet): per method and link, truth and status.")] = None,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
 ) -> None:
     """Within-person analyses of a diary against the theory's true graph.
 
@@ -216,7 +217,7 @@ def power(
     seed: Seed = 0,
     out_path: Annotated[Path | None, typer.Option("--out", help="Recovery table (.csv or .parquet).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Recovery curves (.png, .svg or .pdf).")] = None,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,
@@ -282,7 +283,7 @@ def design(
     tip: DiaryTip = False,
     seed: Seed = 0,
     top: Annotated[int, typer.Option("--top", min=1, help="Designs listed.")] = 10,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,

@@ -11,6 +11,7 @@ import typer
 from fitts.cli.common import (
     DEFAULT_DT,
     Backend,
+    BackendOption,
     DaskLocal,
     Dt,
     ExperimentWorkers,
@@ -56,7 +57,7 @@ def drivers_command(
     top: Annotated[int, typer.Option("--top", min=1, help="Parameters listed per question.")] = 5,
     seed: Seed = 0,
     dt: Dt = DEFAULT_DT,
-    backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
+    backend: BackendOption = Backend.numba,
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,

@@ -97,17 +97,19 @@ def check_parameter_graph(spec: Spec) -> None:
             expr = parse_expr(p.value, allowed_names=params, location=spec.location("parameters", name))
             for dep in expr.names:
                 graph.add_edge(dep, name)
+    _refuse_cycle(graph, spec, "parameters",
+                  "a derived parameter must be computable from parameters that do not depend on it")
+
+
+def _refuse_cycle(graph: nx.DiGraph, spec: Spec, section: str, hint: str) -> None:
+    """A ModelError naming the first cycle of `graph` (entries of `section` that use each other)."""
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
         return
     names = [u for u, _ in cycle] + [cycle[0][0]]
-    first = cycle[0][1]
-    raise ModelError(
-        "parameters refer to each other in a cycle: " + " -> ".join(names),
-        spec.location("parameters", first),
-        "a derived parameter must be computable from parameters that do not depend on it",
-    )
+    raise ModelError(f"{section} refer to each other in a cycle: " + " -> ".join(names),
+                     spec.location(section, cycle[0][1]), hint)
 
 
 def check_quantities(spec: Spec) -> None:
@@ -141,17 +143,9 @@ def check_auxiliaries(spec: Spec) -> None:
                           location=_sub(spec.location("auxiliaries", name), f"auxiliary '{name}'.expr"))
         for dep in expr.names & set(spec.auxiliaries):
             graph.add_edge(dep, name)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return
-    names = [u for u, _ in cycle] + [cycle[0][0]]
-    raise ModelError(
-        "auxiliaries refer to each other in a cycle: " + " -> ".join(names),
-        spec.location("auxiliaries", cycle[0][1]),
-        "an auxiliary must be computable from states, inputs, parameters and auxiliaries "
-        "that do not depend on it; a quantity that feeds back on itself is a state (a node with a rate)",
-    )
+    _refuse_cycle(graph, spec, "auxiliaries",
+                  "an auxiliary must be computable from states, inputs, parameters and auxiliaries "
+                  "that do not depend on it; a quantity that feeds back on itself is a state (a node with a rate)")
 
 
 def check_rates(spec: Spec) -> None:
