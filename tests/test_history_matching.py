@@ -163,3 +163,18 @@ def test_a_per_quantity_monte_carlo_scale_replaces_the_common_one() -> None:
     wave = hm.fit_wave(1)
     mc = hm._mc_var(wave)
     assert mc["A"] == pytest.approx(SD**2) and mc["B"] == pytest.approx(0.1 * SD**2)
+
+
+def test_a_target_set_aside_too_early_is_matched_again_when_a_later_wave_meets_it() -> None:
+    hm = HistoryMatch(quantities(), 3, Settings(wave_size=20, max_waves=3, seed=1, samples=2048))
+    sim = simulator()
+    x = hm.design(1)
+    hm.add_runs(x, sim(x, "wave 1"), "wave 1")
+    hm.fit_wave(1)
+    hm.set_aside["A"] = "wave 1: set aside by hand (as poor early emulators might)"
+    x = hm.design(2)
+    hm.add_runs(x, sim(x, "wave 2"), "wave 2")
+    wave = hm.fit_wave(2)
+    assert "A" not in hm.set_aside and "A" in wave.restored  # A is met with B and C: matched again
+    assert hm.wave_table().restored.iloc[1] == "A"
+    assert hm.impl_through(TRUTH[None, :])[1][-1][0]

@@ -34,7 +34,9 @@ emulators cannot match; Vernon et al. 2010 treat them as model discrepancy): fir
 target that no point tried meets even alone, then, while the space stays empty, the target
 whose removal leaves the most points. A set-aside target is judged by no wave (earlier ones
 included); it stays in the tension table, which is how the calibration names what the
-theory cannot do.
+theory cannot do. Each later wave tries the targets set aside before it again (the last
+set aside first) and matches one again when its emulators, trained closer to the targets,
+find settings that meet it together with the rest.
 
 It stops when the space is empty (no setting meets the targets left together), when it stops
 shrinking (``shrink`` of the previous fraction or more remains), when the emulators are
@@ -213,6 +215,9 @@ class Wave:
         Non-implausible points after this wave (unit cube), shape (n, n_knobs).
     set_aside
         Targets set aside after this wave (target id -> why); see :attr:`HistoryMatch.set_aside`.
+    restored
+        Targets set aside by an earlier wave that this wave's emulators meet again together
+        with the rest, so they are matched again (target id -> why they had been set aside).
     """
 
     number: int
@@ -225,6 +230,7 @@ class Wave:
     points: np.ndarray | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     set_aside: dict[str, str] = field(default_factory=dict)
+    restored: dict[str, str] = field(default_factory=dict)
 
     def loo(self) -> dict[str, LooDiagnostics]:
         return {q: e.loo() for q, e in self.emulators.items()}
@@ -457,6 +463,19 @@ class HistoryMatch:
             self.set_aside.update(chosen)
             points, fraction, xs, imps = self.explore(number)
             wave.tensions = self.tensions(xs, imps, s.samples)
+        if len(points):
+            # a target set aside by an earlier wave's emulators is matched again when this
+            # wave's (trained closer to the targets) find settings that meet it with the rest
+            for t in [t for t in reversed(list(self.set_aside)) if t not in wave.set_aside]:
+                kept = self.set_aside
+                self.set_aside = {k: v for k, v in kept.items() if k != t}
+                again = self.explore(number)
+                if len(again[0]):
+                    wave.restored[t] = kept[t]
+                    points, fraction, xs, imps = again
+                    wave.tensions = self.tensions(xs, imps, s.samples)
+                else:
+                    self.set_aside = kept
         wave.points, wave.fraction = points, fraction
         region = np.isfinite(imps[number - 1, : s.samples, 0])  # uniform points inside this wave's region
         if region.any():
@@ -592,7 +611,7 @@ class HistoryMatch:
                          "rules_out_most": worst, "ruled_out_share": w.ruled_out.get(worst, math.nan),
                          "max_emulator_ratio": max(w.emulator_ratio.values()) if w.emulator_ratio else math.nan,
                          "loo_outside_3": max((d.outside for d in loo.values()), default=math.nan),
-                         "set_aside": ", ".join(w.set_aside),
+                         "set_aside": ", ".join(w.set_aside), "restored": ", ".join(w.restored),
                          **tension_counts(w.tensions)})
         return pd.DataFrame(rows)
 
