@@ -531,7 +531,9 @@ class HistoryMatch:
         if w.points is None or len(w.points) == 0:
             what = "all targets" if not self.set_aside else "the targets left"
             return f"empty: no knob setting is non-implausible for {what} together"
-        if len(self.waves) >= 2 and not w.set_aside and w.fraction >= s.shrink * self.waves[-2].fraction:
+        prev = self.waves[-2].fraction if len(self.waves) >= 2 else 0.0
+        # a space too small for the uniform sample to see (fraction 0) has not stopped shrinking
+        if prev > 0 and not w.set_aside and w.fraction >= s.shrink * prev:
             return (f"converged: the space stopped shrinking ({w.fraction:.3g} of the cube, "
                     f"{w.fraction / max(self.waves[-2].fraction, 1e-300):.2f} of the previous wave)")
         if w.emulator_ratio and max(w.emulator_ratio.values()) < s.precise:
