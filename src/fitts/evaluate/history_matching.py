@@ -535,7 +535,7 @@ class HistoryMatch:
         # a space too small for the uniform sample to see (fraction 0) has not stopped shrinking
         if prev > 0 and not w.set_aside and w.fraction >= s.shrink * prev:
             return (f"converged: the space stopped shrinking ({w.fraction:.3g} of the cube, "
-                    f"{w.fraction / max(self.waves[-2].fraction, 1e-300):.2f} of the previous wave)")
+                    f"{w.fraction / prev:.2f} of the previous wave)")
         if w.emulator_ratio and max(w.emulator_ratio.values()) < s.precise:
             return (f"converged: emulator variance below {s.precise:g} of the other variance for every "
                     "quantity")
