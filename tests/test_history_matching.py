@@ -178,3 +178,25 @@ def test_a_target_set_aside_too_early_is_matched_again_when_a_later_wave_meets_i
     assert "A" not in hm.set_aside and "A" in wave.restored  # A is met with B and C: matched again
     assert hm.wave_table().restored.iloc[1] == "A"
     assert hm.impl_through(TRUTH[None, :])[1][-1][0]
+
+
+def test_a_tiny_space_is_explored_until_a_wave_has_many_candidates() -> None:
+    """In 8 dimensions a uniform sample sees a few points of a small space, and their bounding
+    box is mostly empty; clouds around the points found must still give `want` candidates,
+    every one non-implausible, so the next wave is designed from many (not from a handful)."""
+    rng = np.random.default_rng(0)
+    d = 8
+
+    def g(x: np.ndarray) -> dict[str, float]:
+        return {"S": float(x.sum()), "P": float(x[0] * x[1]), "Q": float(x[2] - x[3])}
+
+    qs = [band_quantity("S", "S", (3.9, 4.1), 4.0), band_quantity("P", "P", (0.19, 0.31), 0.25),
+          band_quantity("Q", "Q", (-0.06, 0.06), 0.0)]
+    hm = HistoryMatch(qs, d, Settings(wave_size=60, seed=1, samples=2048))
+    x = hm.design(1)
+    hm.add_runs(x, [{k: (v + rng.normal(0, 0.005), 0.005**2) for k, v in g(p).items()} for p in x], "wave 1")
+    wave = hm.fit_wave(1)
+    assert wave.fraction * 2048 < 20  # the uniform sample alone finds few
+    assert len(wave.points) >= 1000
+    assert hm.impl_through(wave.points)[1][-1].all()
+    assert len(hm.design(2)) == 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -146,6 +147,9 @@ def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched
     assert len(RunStore(out, [k.name for k in KNOBS]).rows) == before  # nothing new was simulated
     assert [k.value for k in again.knobs] == [k.value for k in matched.knobs]
     assert again.best["loss"] == matched.best["loss"]
+    legs = json.loads((out / "legs.json").read_text())  # the resume is a second leg; wall time adds up
+    assert len(legs) == 2 and again.seconds == pytest.approx(sum(leg["seconds"] for leg in legs), abs=0.2)
+    assert again.seconds >= matched.seconds
     with pytest.raises(ModelError, match="already holds a calibration"):
         _run(problem, "targets.yaml", out)
     with pytest.raises(ModelError, match="other settings.*patients"):

@@ -353,7 +353,8 @@ class HistoryMatch:
 
         A Sobol sample of the whole cube estimates the fraction; when it finds few points,
         samples of the bounding box of what it found (then clouds around the best runs)
-        add points and refine the estimate.
+        add points and refine the estimate; while still fewer than `want`, clouds around
+        the points found add more (so a wave is designed from many candidates, not a handful).
 
         Returns
         -------
@@ -395,6 +396,22 @@ class HistoryMatch:
                 points = y[ok_y[-1]]
                 if len(points):
                     fraction = min(fraction, 1.0 / s.samples) if fraction == 0 else fraction
+        # A few points in many dimensions: a bounding box is mostly empty, so grow the set
+        # outward from the points themselves (clouds scaled to their spread), as hmer's
+        # importance sampling around known non-implausible points does. The fraction stays
+        # the uniform (or box) estimate: these samples are not uniform.
+        rng = np.random.default_rng(s.seed + 1000 * upto + 500)
+        clouds = 0
+        while 0 < len(points) < want and clouds < 6:
+            clouds += 1
+            spread = points.std(axis=0) if len(points) > 1 else np.zeros(self.d)
+            sd = np.maximum(0.5 * spread, 0.02)
+            y = np.clip(points[rng.integers(len(points), size=s.samples)]
+                        + rng.normal(0.0, 1.0, (s.samples, self.d)) * sd, 0, 1)
+            imp_y, ok_y = self.impl_through(y, upto)
+            xs.append(y)
+            imps.append(imp_y)
+            points = np.concatenate([points, y[ok_y[-1]]])
         return points, fraction, np.concatenate(xs), np.concatenate(imps, axis=1)
 
     def _closest_runs(self, upto: int, k: int) -> np.ndarray:

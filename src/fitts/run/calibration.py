@@ -40,6 +40,7 @@ from .experiments import perform_experiments
 
 RUNS_FILE = "runs.parquet"
 SETTINGS_FILE = "settings.json"
+LEGS_FILE = "legs.json"
 
 #: compiled models, targets and protocols per worker process
 _CACHE: dict[tuple[str, str, str], Any] = {}
@@ -235,6 +236,20 @@ def _settings_manifest(directory: Path, manifest: dict[str, Any], resume: bool) 
         Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
+def _add_leg(directory: Path, seconds: float, computed: int) -> float:
+    """Record one run of the calibration (a leg: the first or a resume) and return the wall
+    seconds of all legs so far, so a resumed calibration reports its whole cost."""
+    from fitts.io.results import atomic_path
+
+    path = directory / LEGS_FILE
+    legs = json.loads(path.read_text()) if path.exists() else []
+    legs.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1),
+                 "evaluations_computed": int(computed)})
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(legs, indent=1))
+    return float(sum(leg["seconds"] for leg in legs))
+
+
 # ---------------------------------------------------------------------- result
 @dataclass
 class CalibrationRun:
@@ -246,7 +261,7 @@ class CalibrationRun:
     refine: list[tuple[list[float], float]]
     stop_reason: str
     evaluations: int
-    seconds: float
+    seconds: float  # wall seconds of every leg (the first run and each resume)
     per_hour: float
     directory: Path
     not_expressible: dict[str, str] = field(default_factory=dict)
@@ -428,7 +443,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
         if t.id not in expressed:
             notes = [r.get("notes", {}).get(t.id, "") for r in store.rows.values()]
             not_expressible[t.id] = next((n for n in notes if n), "no evaluation could compute it")
-    wall = time.perf_counter() - started
+    wall = _add_leg(directory, time.perf_counter() - started, done["computed"])
     per_hour = done["computed"] / done["seconds"] * 3600 if done["seconds"] > 0 else math.nan
     return CalibrationRun(hm, fitted, best, history, stop_reason, len(store.rows), wall, per_hour, directory,
                           not_expressible)
