@@ -127,3 +127,30 @@ def test_a_directional_rule_is_an_emulated_bound_and_a_loss_term(tmp_path) -> No
     holds = Outcome(t, "pass", Estimate(-1, -1, -1), {"group": Estimate(1, 0.9, 1.1), "comparator": control})
     broken = Outcome(t, "fail", Estimate(1, 1, 1), {"group": Estimate(3, 2.9, 3.1), "comparator": control})
     assert target_loss(holds) == 0.0 and target_loss(broken) > 0.0
+
+
+def test_a_calibrated_theory_samples_the_patients_the_calibration_evaluated(model, protocol, tmp_path) -> None:
+    """The packaged calibration as a model: the same patients as the calibration's own
+    per-patient overrides, a protocol with its numbers, a hash of its own, and worker
+    processes rebuild it from a handle."""
+    from fitts.analysis import scenarios
+    from fitts.evaluate.calibrate import builtin_calibration, calibrated, calibrated_theory
+
+    cal = builtin_calibration("fitts")
+    cm, proto, notes = calibrated_theory(model, cal, protocol)
+    params, proto_old = calibrated(model, cal, protocol, 200, 3)
+    np.testing.assert_array_equal(sample_parameters(cm, 200, 3), sample_parameters(model, 200, 3, params))
+    assert proto.model_dump() == proto_old.model_dump() and proto.model_dump() != protocol.model_dump()
+    assert cm.model_hash != model.model_hash and not notes
+    assert calibrated_theory(model, None, protocol)[0] is model
+    knobs = load_calibration(cal).knobs
+    assert len(cm.calibration) == sum(k.kind == "prior" for k in knobs) > 0
+    handle = scenarios.ModelHandle.of(cm)
+    scenarios._MODELS.clear()  # as in a fresh worker process
+    again = handle.get()
+    assert again.model_hash == cm.model_hash and again.calibration == cm.calibration
+    with pytest.raises(ModelError, match="no parameter 'nope'"):
+        model.with_prior_knobs([("prior:nope.sd", 1.0)])
+    other = Calibration("sympathetic_drg", knobs[:1])
+    with pytest.raises(ModelError, match="for theory 'sympathetic_drg'"):
+        calibrated_theory(model, other, protocol)

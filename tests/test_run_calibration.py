@@ -147,6 +147,12 @@ def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched
     assert len(RunStore(out, [k.name for k in KNOBS]).rows) == before  # nothing new was simulated
     assert [k.value for k in again.knobs] == [k.value for k in matched.knobs]
     assert again.best["loss"] == matched.best["loss"]
+    # a resume keeps every finished wave's points, whatever the exploration would choose now
+    lo, hi = (np.array([k.range[i] for k in KNOBS]) for i in (0, 1))
+    kept = RunStore(out, [k.name for k in KNOBS]).finished_waves(lo, hi, 300, SETTINGS.wave_size)
+    for w in matched.hm.waves:
+        ran = np.array([r.x for r in matched.hm.runs if r.stage == f"wave {w.number}"])
+        np.testing.assert_allclose(kept[w.number], ran, atol=1e-12)
     legs = json.loads((out / "legs.json").read_text())  # the resume is a second leg; wall time adds up
     assert len(legs) == 2 and again.seconds == pytest.approx(sum(leg["seconds"] for leg in legs), abs=0.2)
     assert again.seconds >= matched.seconds

@@ -104,3 +104,17 @@ def test_features_and_challenges(models) -> None:
     with pytest.raises(DataError, match="replicates must be >= 3"):
         discriminating_designs(a, b, SPACE, replicates=2)
     assert Challenge("none").timed(5.0) == ([], [])
+
+
+def test_the_top_design_names_what_tells_the_theories_apart(models) -> None:
+    """The missing edge shows in the pain response to a stress pulse; two theories apart only
+    in their pain baseline are told apart by a level, and reported as such."""
+    a, b = models
+    top = _search(a, b).top
+    assert top["top_feature"] == "response:pain_nrs" and top["separates_by"] == "challenge response"
+    assert top["power_beyond_levels"] >= 0.8  # not a difference in level
+    higher = compile_model(load_model_text(WITHOUT_EDGE.replace("name: without_edge", "name: higher_pain").replace(
+        "pain: {tau: 0.25, baseline: {dist: normal, mean: -1.5", "pain: {tau: 0.25, baseline: {dist: normal, mean: 0.5")))
+    t = _search(b, higher).table
+    assert t.iloc[0]["power"] == 1.0
+    assert (t.loc[t["measures"] == "pain_nrs", "separates_by"] == "baseline level").all()

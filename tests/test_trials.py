@@ -146,3 +146,24 @@ def test_a_theory_without_the_outcome_states_is_refused(tmp_path):
     p.write_text(text)
     with pytest.raises(ModelError, match="cannot measure the trial outcome 'pain_nrs'"):
         load_trial(p)
+
+
+def test_a_trial_on_the_calibrated_theory_uses_its_priors_and_everyday_stressors():
+    """`fitts trial` applies the theory's calibration in every worker: calibrated priors, and
+    the built-in protocol's everyday stressors as calibrated; the hash guards resume."""
+    from fitts.evaluate.calibrate import builtin_calibration, calibrated_theory
+    from fitts.population.recruit import everyday_schedule
+    from fitts.run import trial as run_trial
+
+    path = models_dir() / "trials" / "example.yaml"
+    t = load_trial(path)
+    cal = builtin_calibration(t.model.spec.name)
+    job = run_trial.TrialJob.of(t, path, calibration=cal)
+    plain = run_trial.TrialJob.of(t, path)
+    run_trial._TRIALS.clear()  # as in a fresh worker process
+    got = job.trial()
+    model, protocol, _ = calibrated_theory(t.model, cal)
+    assert got.model.model_hash == model.model_hash != t.model.model_hash
+    assert list(got.everyday) == list(protocol.everyday) != everyday_schedule("default")
+    assert plain.trial().model.model_hash == t.model.model_hash
+    assert job.fingerprint() != plain.fingerprint()

@@ -70,10 +70,12 @@ _MODELS: dict[tuple[str, str], CompiledModel] = {}
 @dataclass(frozen=True)
 class ModelHandle:
     """A compiled model a worker process can load: a file path, a built-in name, or (this
-    process only) a model built from text, by its content hash."""
+    process only) a model built from text, by its content hash; with the prior knobs of a
+    calibration applied when the model was calibrated."""
 
     ref: str
     model_hash: str
+    calibration: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def of(cls, model: CompiledModel) -> ModelHandle:
@@ -87,7 +89,7 @@ class ModelHandle:
             ref = model.spec.name  # a built-in theory (its file path is shown relative to the package)
         elif files and files[0].is_file():
             ref = str(files[0].resolve())
-        handle = cls(ref, model.model_hash)
+        handle = cls(ref, model.model_hash, model.calibration)
         _MODELS[(handle.ref, handle.model_hash)] = model
         return handle
 
@@ -107,6 +109,8 @@ class ModelHandle:
             from fitts.spec.load import load_model
 
             m = compile_model(load_model(self.ref))
+            if self.calibration:
+                m = m.with_prior_knobs(self.calibration)
             if m.model_hash != self.model_hash:
                 raise ModelError(f"model {self.ref} changed while the experiments ran ({m.model_hash} != "
                                  f"{self.model_hash})", hint="rerun the experiments")

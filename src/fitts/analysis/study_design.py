@@ -203,11 +203,13 @@ def _welch_p(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def _power(fa: pd.DataFrame, fb: pd.DataFrame, block: int, n: int, cols: list[str], alpha: float
-           ) -> tuple[float, float, int]:
-    """Power of N-patient studies (both directions), mean best |standardised difference|, features."""
+           ) -> tuple[float, float, int, str]:
+    """Power of N-patient studies (both directions), mean best |standardised difference|, the
+    number of features, and the feature that separates the theories most (largest mean
+    |standardised difference| over the replicate studies)."""
     cols = [c for c in cols if c in fa.columns and c in fb.columns]
     if not cols:
-        return 0.0, 0.0, 0
+        return 0.0, 0.0, 0, ""
     rep_a = fa.index.to_numpy() // block
     rep_b = fb.index.to_numpy() // block
     slot_a = fa.index.to_numpy() % block
@@ -215,6 +217,7 @@ def _power(fa: pd.DataFrame, fb: pd.DataFrame, block: int, n: int, cols: list[st
     A, B = fa[cols].to_numpy(float), fb[cols].to_numpy(float)
     reps = sorted(set(rep_a) & set(rep_b))
     hits, tests, effect = 0, 0, []
+    per_feature = np.zeros(len(cols))
     for r in reps:
         for X, rx, sx, Y, ry in ((A, rep_a, slot_a, B, rep_b), (B, rep_b, slot_b, A, rep_a)):
             study = X[(rx == r) & (sx < n)]
@@ -230,7 +233,9 @@ def _power(fa: pd.DataFrame, fb: pd.DataFrame, block: int, n: int, cols: list[st
                 d = (np.nanmean(study, axis=0) - np.nanmean(ref, axis=0)) / np.nanstd(ref, axis=0, ddof=1)
             if np.isfinite(d).any():
                 effect.append(float(np.nanmax(np.abs(d))))
-    return hits / max(tests, 1), float(np.mean(effect)) if effect else 0.0, len(cols)
+                per_feature += np.nan_to_num(np.abs(d))
+    top = cols[int(np.argmax(per_feature))] if per_feature.any() else ""
+    return hits / max(tests, 1), float(np.mean(effect)) if effect else 0.0, len(cols), top
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity (holds dicts, tables)
@@ -380,8 +385,13 @@ def discriminating_designs(
     -------
     DesignResult
         ``table``: one row per design with ``rank, challenge, measures, patients, days,
-        prompts, cost, power, effect`` (mean best standardised difference), ``features``;
-        sorted by power (descending), then cost.
+        prompts, cost, power, effect`` (mean best standardised difference), ``features``,
+        ``top_feature`` (the feature that separates the theories most: ``mean:M`` a
+        baseline level, ``sd:M`` variability, ``response:M`` the response to the challenge,
+        ``slope:X->Y`` a within-person coupling), ``separates_by`` (that kind, in words:
+        ``baseline level`` for a design that tells the theories apart mainly by a level),
+        ``power_beyond_levels`` (the same studies without the ``mean:`` features); sorted
+        by power (descending), then cost.
     """
     space = space or DesignSpace()
     if replicates < 3:
@@ -431,10 +441,15 @@ def discriminating_designs(
                 for n in sorted(set(space.patients)):
                     if not space.affordable(n, days):
                         continue
-                    power, effect, nf = _power(fa, fb, block, n, cols, alpha)
+                    power, effect, nf, top = _power(fa, fb, block, n, cols, alpha)
+                    # the same studies judged without the baseline levels (mean:M): how much of the
+                    # power is more than a difference in level
+                    dynamic = [col for col in cols if not col.startswith("mean:")]
+                    beyond = _power(fa, fb, block, n, dynamic, alpha)[0] if dynamic else 0.0
                     rows.append({"challenge": ch.name, "measures": "+".join(mset), "patients": n, "days": days,
                                  "prompts": p, "cost": n * days, "power": power, "effect": effect,
-                                 "features": nf})
+                                 "features": nf, "top_feature": top, "power_beyond_levels": beyond,
+                                 "separates_by": _separates_by(top)})
     if not rows:
         raise DataError("no candidate design fits the budget")
     # ties in power go to the cheaper design, then to the lighter one for participants (fewer
@@ -450,6 +465,16 @@ def discriminating_designs(
                 "budget": space.budget, "challenge_level": challenge_level,
                 "challenge_duration": challenge_duration, "diary": template.to_dict()}
     return DesignResult(table, settings)
+
+
+#: what each kind of feature compares between the theories
+FEATURE_KINDS = {"mean": "baseline level", "sd": "variability", "response": "challenge response",
+                 "slope": "within-person coupling"}
+
+
+def _separates_by(feature: str) -> str:
+    """The kind of difference a feature measures (``baseline level`` for ``mean:M``)."""
+    return FEATURE_KINDS.get(feature.partition(":")[0], "nothing") if feature else "nothing"
 
 
 def _feature_uses(column: str, measures: Sequence[str]) -> bool:

@@ -14,11 +14,13 @@ from fitts.cli.common import (
     DEFAULT_DT,
     Backend,
     BackendOption,
+    CalibrationPath,
     DaskLocal,
     Dt,
     ExperimentWorkers,
     InputLevels,
     ModelArg,
+    NoCalibration,
     PatientChoice,
     PatientParams,
     PatientSeed,
@@ -26,6 +28,7 @@ from fitts.cli.common import (
     Scheduler,
     Seed,
     _add_row,
+    _calibrated,
     _check_table_suffix,
     _command,
     _executor,
@@ -120,6 +123,8 @@ def attribute(
     max_length: Annotated[int, typer.Option(
         "--max-length", min=0, help="Analyse loops up to this length one by one (0: all).")] = 4,
     backend: BackendOption = Backend.numba,
+    calibration: CalibrationPath = None,
+    no_calibration: NoCalibration = False,
 ) -> None:
     """Which loop holds which patient: cut loops and mechanism groups from the ill state.
 
@@ -135,7 +140,7 @@ def attribute(
         from fitts.plot.figures import figure_format
 
         figure_format(figure)
-    m = _theory(model)
+    m = _calibrated(_theory(model), calibration, no_calibration)[0]
     ml = max_length or None
     total = attribution_work(m, patients, max_length=ml)
     with _progress_task(f"attribute {m.spec.name}", total) as advance:

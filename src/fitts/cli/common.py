@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,7 +33,7 @@ from fitts.cli.options import (
     check_window,
     exit_on_sigterm,
 )
-from fitts.errors import FittsError, Location, ModelError, clean_message, did_you_mean
+from fitts.errors import FittsError, Location, ModelError, clean_message, did_you_mean, display_path
 
 app = typer.Typer(
     cls=CheckedGroup,  # float options refuse nan/inf; fitts errors end as one clean line and exit code
@@ -111,6 +112,37 @@ def _theory(model: str) -> Any:
     from fitts.spec.load import load_model
 
     return compile_model(load_model(model))
+
+
+CalibrationPath = Annotated[Path | None, typer.Option(
+    "--calibration", help="Calibration file, or the folder `fitts calibrate` wrote. Default: the packaged "
+    "calibration of a built-in theory (a variant of one starts from its parent's).", show_default=False)]
+NoCalibration = Annotated[bool, typer.Option(
+    "--no-calibration", help="Use the theory's priors and the protocol as written.")]
+
+
+def _calibrated(compiled: Any, calibration: Path | None, no_calibration: bool, protocol: Any = None,
+                ) -> tuple[Any, Any, Any, Path | None]:
+    """The theory with its calibration (the packaged one unless told otherwise), saying which.
+
+    Returns the calibrated model, the calibrated protocol, the :class:`Calibration` (None
+    without one) and the file it came from.
+    """
+    from fitts.evaluate.calibrate import builtin_calibration, calibrated_theory, load_calibration
+
+    if calibration is not None and no_calibration:
+        raise ModelError("--calibration and --no-calibration exclude each other")
+    path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name,
+                                                                          compiled.spec.parents))
+    if path is not None and path.is_dir():  # the folder `fitts calibrate` writes
+        path = path / "calibration.yaml"
+    cal = None if path is None else load_calibration(path)
+    model, protocol, notes = calibrated_theory(compiled, cal, protocol)
+    if cal is not None:
+        err.print(f"calibrated with {display_path(path)} (--no-calibration: the priors as written)", markup=False)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
+    return model, protocol, cal, path
 
 
 def _check_table_suffix(path: Path | None, option: str) -> None:

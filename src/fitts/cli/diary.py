@@ -14,12 +14,15 @@ from rich.table import Table
 from fitts.cli.common import (
     Backend,
     BackendOption,
+    CalibrationPath,
     DaskLocal,
     ExperimentWorkers,
     ModelArg,
+    NoCalibration,
     Scheduler,
     Seed,
     _add_row,
+    _calibrated,
     _check_table_suffix,
     _command,
     _executor,
@@ -221,6 +224,8 @@ def power(
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,
+    calibration: CalibrationPath = None,
+    no_calibration: NoCalibration = False,
 ) -> None:
     """Power of diary studies: how often each true link is recovered, over patients x days x prompts.
 
@@ -235,7 +240,7 @@ def power(
         from fitts.plot.figures import figure_format
 
         figure_format(figure)
-    m = _theory(model)
+    m = _calibrated(_theory(model), calibration, no_calibration)[0]
     n_grid = _csv_list(patients, "--patients", int)
     d_grid = _csv_list(days, "--days", int)
     p_grid = _csv_list(prompts, "--prompts", int)
@@ -287,6 +292,9 @@ def design(
     workers: ExperimentWorkers = 1,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,
+    no_calibration: Annotated[bool, typer.Option(
+        "--no-calibration", help="Use both theories' priors as written (default: each built-in theory with "
+        "its packaged calibration).")] = False,
 ) -> None:
     """Rank diary studies (challenge, measures, N, days, prompts) by their power to tell two theories apart.
 
@@ -299,7 +307,7 @@ def design(
 
     if out_dir.exists() and not out_dir.is_dir():
         raise typer.BadParameter(f"{out_dir} is a file; give a directory", param_hint="--out")
-    ma, mb = _theory(model_a), _theory(model_b)
+    ma, mb = (_calibrated(_theory(m), None, no_calibration)[0] for m in (model_a, model_b))
     chs = candidate_challenges(ma, mb, level=challenge_level, duration=challenge_days,
                                inputs=_csv_list(challenges, "--challenge-inputs"))
     space = DesignSpace(patients=tuple(_csv_list(patients, "--patients", int)),
@@ -313,12 +321,18 @@ def design(
                                      challenge_level=challenge_level, challenge_duration=challenge_days,
                                      backend=backend.value, progress=advance, executor=ex)
     t = Table(title=f"{ma.spec.name} vs {mb.spec.name}: designs by power to tell them apart")
-    for col in ("rank", "challenge", "measures", "patients", "days", "prompts", "cost", "power"):
+    for col in ("rank", "challenge", "measures", "patients", "days", "prompts", "cost", "power",
+                "top feature", "separates by"):
         t.add_column(col)
     for r in res.table.head(top).itertuples():
         _add_row(t, str(r.rank), r.challenge, r.measures, str(r.patients), str(r.days), str(r.prompts),
-                 f"{r.cost:g}", f"{r.power:.2f}")
+                 f"{r.cost:g}", f"{r.power:.2f}", r.top_feature,
+                 f"{r.separates_by} ({r.power_beyond_levels:.2f} without levels)")
     out.print(t)
+    best = res.table.iloc[0]
+    if best.separates_by == "baseline level":
+        typer.echo(f"note: the top design tells {ma.spec.name} and {mb.spec.name} apart mainly by a baseline level "
+                   f"({best.top_feature}); without the levels its power is {best.power_beyond_levels:.2f}")
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / "designs.csv"
     save_table(res.table, table_path, {**res.settings, "command": _command()})

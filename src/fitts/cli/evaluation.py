@@ -15,6 +15,7 @@ from fitts.cli.common import (
     Scheduler,
     Seed,
     Workers,
+    _calibrated,
     _command,
     _executor,
     _prepare_kernel,
@@ -22,7 +23,6 @@ from fitts.cli.common import (
     _progress_task,
     _theory,
     app,
-    err,
     out,
 )
 from fitts.errors import ModelError
@@ -60,36 +60,20 @@ def evaluate(
     interval (bootstrap over virtual patients), and pass, fail or `not expressible` with the
     reason. Failing targets are reported, never hidden; the exit code is 0 either way.
     """
-    from fitts.evaluate.calibrate import builtin_calibration, calibrated, for_variant, load_calibration, stale_note
     from fitts.evaluate.protocol import load_protocol
     from fitts.evaluate.scorecard import evaluate as run
     from fitts.evaluate.scorecard import simulated_text
     from fitts.evaluate.targets import load_targets
     from fitts.plot.forest import forest_plot
 
-    if calibration is not None and no_calibration:
-        raise ModelError("--calibration and --no-calibration exclude each other")
     ts = load_targets(targets)
-    proto = load_protocol(protocol)
-    compiled = _theory(model)
+    compiled, proto, cal, cal_path = _calibrated(_theory(model), calibration, no_calibration,
+                                                 load_protocol(protocol))
     n = patients or proto.cohort.patients
-    cal_path = None if no_calibration else (calibration or builtin_calibration(compiled.spec.name,
-                                                                              compiled.spec.parents))
-    if cal_path is not None and cal_path.is_dir():  # the folder `fitts calibrate` writes
-        cal_path = cal_path / "calibration.yaml"
-    cal = None if cal_path is None else load_calibration(cal_path)
-    if cal is not None and cal.theory != compiled.spec.name and cal.theory in compiled.spec.parents:
-        cal, dropped = for_variant(cal, compiled, proto)
-        err.print(f"note: {compiled.spec.name} starts from the calibration of {cal.extra['parent']} "
-                  f"({len(cal.knobs)} knobs apply" + (f"; left out, no longer in the model: {', '.join(dropped)}"
-                                                      if dropped else "") + ")", markup=False)
-    elif cal is not None and (note := stale_note(cal, compiled)):
-        err.print(f"[yellow]note:[/] {note}")
-    params, proto = calibrated(compiled, cal, proto, n, seed)
     days = n * proto.cohort.years * 365.25
     _prepare_kernel(compiled)
     with _progress_task(f"cohort of {compiled.spec.name}", days) as progress:
-        sc = run(compiled, ts, protocol=proto, patients=n, seed=seed, params=params, progress=progress)
+        sc = run(compiled, ts, protocol=proto, patients=n, seed=seed, progress=progress)
     sc.meta["calibration"] = str(cal_path) if cal_path else "none"
     sc.meta["command"] = _command()
     if cal is not None and cal.extra.get("tensions"):

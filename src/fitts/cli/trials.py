@@ -11,16 +11,19 @@ from rich.table import Table
 from fitts.cli.common import (
     DEFAULT_DT,
     Backend,
+    CalibrationPath,
     ChunkSize,
     DaskLocal,
     Dt,
     ModelArg,
+    NoCalibration,
     Recruit,
     Resume,
     Scheduler,
     Seed,
     Workers,
     _add_row,
+    _calibrated,
     _check_table_suffix,
     _command,
     _executor,
@@ -55,6 +58,8 @@ def trial(
     resume: Resume = False,
     backend: Annotated[Backend, typer.Option("--backend", help="Simulation backend.")] = Backend.numba,
     figure: Annotated[str, typer.Option("--figure-format", help="png, svg or pdf.")] = "png",
+    calibration: CalibrationPath = None,
+    no_calibration: NoCalibration = False,
 ) -> None:
     """Run an in silico trial: recruit, randomise, treat, follow up; effect sizes by arm and subtype.
 
@@ -72,11 +77,13 @@ def trial(
     from fitts.trials.spec import load_trial
 
     check_output_folder(out_dir)
-    load_trial(trial_file, theory)  # a bad trial file fails here, before any worker starts
+    loaded = load_trial(trial_file, theory)  # a bad trial file fails here, before any worker starts
+    cal_path = _calibrated(loaded.model, calibration, no_calibration)[3]
     checkpoint = out_dir / "checkpoint"
     with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"trial {trial_file.name}") as advance:
         res = run_trial(trial_file, theory=theory, patients=patients, seed=seed, executor=ex, chunk_size=chunk_size,
-                        checkpoint=checkpoint, resume=resume, backend=backend.value, progress=advance)
+                        checkpoint=checkpoint, resume=resume, backend=backend.value, progress=advance,
+                        calibration=cal_path)
         where = ex.describe()
     paths = write_trial(res, out_dir, figure_format=figure, metadata={"command": _command()})
     shutil.rmtree(checkpoint, ignore_errors=True)

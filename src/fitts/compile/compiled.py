@@ -16,7 +16,9 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -147,6 +149,43 @@ class CompiledModel:
     noise_scales: tuple[Expr | None, ...] = ()
     #: model time units per day (`time_unit:`); every tree above is already per day, `t` in days
     time_factor: float = 1.0
+    #: prior fields set by a calibration, ``(("prior:PARAM.FIELD", value), ...)`` sorted by
+    #: name (see :meth:`with_prior_knobs`); empty for the model as written
+    calibration: tuple[tuple[str, float], ...] = ()
+
+    def with_prior_knobs(self, knobs: Iterable[tuple[str, float]]) -> CompiledModel:
+        """This model with some priors' fields set: a calibrated theory.
+
+        Parameters
+        ----------
+        knobs
+            ``("prior:PARAM.FIELD", value)`` pairs, as a calibration file's knobs
+            (``prior:weight.pain -> threat.median``); pairs of other kinds (``protocol:...``)
+            are skipped, since they set a study protocol, not the model.
+
+        Each patient keeps the uniform draw of every parameter, so a patient sampled from
+        the calibrated model is the same patient re-mapped through the changed prior (as
+        in the calibration's own evaluations). The calibration is part of
+        :attr:`model_hash`, so a calibrated model is never taken for the one as written.
+        """
+        params = list(self.params)
+        applied = dict(self.calibration)
+        for name, value in knobs:
+            kind, _, path = str(name).partition(":")
+            if kind != "prior":
+                continue
+            pname, _, fld = path.rpartition(".")
+            if pname not in self.param_index:
+                raise ModelError(f"knob {name}: {self.spec.name} has no parameter {pname!r}",
+                                 hint="use the calibration made for this theory, or --no-calibration")
+            row = params[self.param_index[pname]]
+            if row.kind != "prior" or fld not in type(row.prior).model_fields or fld == "dist":
+                raise ModelError(f"knob {name}: parameter {pname!r} of {self.spec.name} has no prior field "
+                                 f"{fld!r}", hint="use the calibration made for this theory, or --no-calibration")
+            params[self.param_index[pname]] = dataclasses.replace(
+                row, prior=row.prior.model_copy(update={fld: float(value)}))
+            applied[str(name)] = float(value)
+        return dataclasses.replace(self, params=tuple(params), calibration=tuple(sorted(applied.items())))
 
     def in_days(self, expr: Expr) -> Expr:
         """An expression written in the model's time unit with `t` read in days (t -> f·t)."""
@@ -193,7 +232,11 @@ class CompiledModel:
 
     @property
     def model_hash(self) -> str:
-        return self.spec.content_hash
+        """Content hash of the model file(s), combined with the calibration's knobs if any."""
+        if not self.calibration:
+            return self.spec.content_hash
+        text = json.dumps([self.spec.content_hash, [list(k) for k in self.calibration]])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def n_states(self) -> int:

@@ -449,6 +449,55 @@ def calibrated(model: CompiledModel, calibration: Calibration | str | Path | Non
     return cal.apply(model, protocol, np.arange(patients), seed)
 
 
+def calibrated_theory(model: CompiledModel, calibration: Calibration | str | Path | None,
+                      protocol: Protocol | None = None) -> tuple[CompiledModel, Protocol, list[str]]:
+    """A theory with a calibration applied: its priors and the study protocol's numbers set.
+
+    Parameters
+    ----------
+    model
+        The theory as written (a built-in theory, its variant, or a model file).
+    calibration
+        A :class:`Calibration`, a calibration file, the folder ``fitts calibrate`` wrote,
+        or None (the theory and protocol unchanged).
+    protocol
+        The protocol whose numbers (everyday stressors, exposures) the calibration's
+        ``protocol:`` knobs set (default: the built-in protocol).
+
+    Returns
+    -------
+    (CompiledModel, Protocol, list of str)
+        The calibrated model (see :meth:`CompiledModel.with_prior_knobs`: every patient
+        keeps its draws, re-mapped through the calibrated priors, exactly as the
+        calibration's own evaluations sampled them), the calibrated protocol, and notes
+        for the user (a parent theory's calibration applied to a variant, a calibration
+        fitted to an earlier version of the model).
+    """
+    protocol = protocol or load_protocol(None)
+    if calibration is None:
+        return model, protocol, []
+    if not isinstance(calibration, Calibration):
+        path = Path(calibration)
+        calibration = load_calibration(path / "calibration.yaml" if path.is_dir() else path)
+    notes = []
+    if calibration.theory != model.spec.name:
+        if calibration.theory not in model.spec.parents:
+            raise ModelError(f"the calibration is for theory {calibration.theory!r}, not {model.spec.name!r}",
+                             hint="pass the calibration file of this theory (or of a theory it includes by "
+                                  "name), or --no-calibration")
+        calibration, dropped = for_variant(calibration, model, protocol)
+        notes.append(f"{model.spec.name} starts from the calibration of {calibration.extra['parent']} "
+                     f"({len(calibration.knobs)} knobs apply"
+                     + (f"; left out, no longer in the model: {', '.join(dropped)}" if dropped else "") + ")")
+    elif note := stale_note(calibration, model):
+        notes.append(note)
+    calibration.check(model, protocol)
+    values = calibration.values()
+    changes = {name.split(":", 1)[1]: v for name, v in values.items() if name.startswith("protocol:")}
+    return (model.with_prior_knobs(values.items()), protocol.with_changes(changes) if changes else protocol,
+            notes)
+
+
 def for_variant(calibration: Calibration, model: CompiledModel, protocol: Protocol) -> tuple[Calibration, list[str]]:
     """A parent theory's calibration applied to a variant: the knobs that still exist, and the rest.
 

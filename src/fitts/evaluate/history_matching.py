@@ -561,7 +561,8 @@ class HistoryMatch:
         return None
 
     def run(self, simulate: Simulator, *, budget: Callable[[int], bool] | None = None,
-            on_wave: Callable[[Wave], None] | None = None) -> str:
+            on_wave: Callable[[Wave], None] | None = None,
+            designs: Mapping[int, np.ndarray] | None = None) -> str:
         """Waves until a stopping rule or the budget.
 
         Parameters
@@ -572,10 +573,15 @@ class HistoryMatch:
             ``budget(n)`` says whether `n` more runs still fit.
         on_wave
             Called after each wave.
+        designs
+            Wave number -> the points that wave already simulated (a resumed calibration):
+            those waves keep their runs as simulated, even when the exploration that chose
+            them has changed since, so no finished run is thrown away.
         """
         number = len(self.waves) + 1
         while True:
-            x = self.design(number)
+            x = (designs or {}).get(number)
+            x = self.design(number) if x is None else np.asarray(x, dtype=float)
             if len(x) == 0:
                 self.stop_reason = "empty: no knob setting is non-implausible for all targets together"
                 break

@@ -206,6 +206,18 @@ class RunStore:
                               for r in self.rows.values()])
         save_table(table, self.path)
 
+    def finished_waves(self, lo: np.ndarray, hi: np.ndarray, patients: int, size: int) -> dict[int, np.ndarray]:
+        """Wave number -> its points on the unit cube (in run order), for every wave that is
+        complete: `size` runs, or followed by a later wave."""
+        waves: dict[int, dict[int, np.ndarray]] = {}
+        for (stage, index), r in self.rows.items():
+            if stage.startswith("wave ") and int(r["patients"]) == patients:
+                x = (np.array([r[f"knob:{k}"] for k in self.knobs], dtype=float) - lo) / (hi - lo)
+                waves.setdefault(int(stage.split()[1]), {})[int(index)] = x
+        last = max(waves, default=0)
+        return {n: np.array([pts[i] for i in range(len(pts))]) for n, pts in waves.items()
+                if set(pts) == set(range(len(pts))) and (n < last or len(pts) >= size)}
+
     def table(self) -> pd.DataFrame:
         """Runs with one column per quantity's value (for users: knobs, loss, outputs)."""
         rows = []
@@ -392,7 +404,9 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
     def wave_runs(x: np.ndarray, stage: str) -> list[dict[str, Any]]:
         return [r["outputs"] for r in simulate(x, stage, patients)]
 
-    stop_reason = hm.run(wave_runs, budget=fits, on_wave=on_wave)
+    # waves a resumed calibration already finished keep their points (the exploration may have changed)
+    kept = store.finished_waves(lo, hi, patients, settings.wave_size)
+    stop_reason = hm.run(wave_runs, budget=fits, on_wave=on_wave, designs=kept)
 
     # -- refinement at the scorecard's cohort size
     if not hm.runs:

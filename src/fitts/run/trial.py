@@ -48,6 +48,9 @@ class TrialJob:
         Patients randomised and the patients' seed (the file's values unless replaced).
     file_hash, model_hash
         Content hashes checked when a worker loads the trial.
+    calibration, calibration_hash
+        A calibration file applied to the theory (its priors, and the everyday stressors
+        when the trial uses the built-in protocol's) and its content hash; "" for none.
     """
 
     path: str
@@ -61,25 +64,41 @@ class TrialJob:
     name: str = "trial"
     screens: bool = True
     rule: str = "cases"
+    calibration: str = ""
+    calibration_hash: str = ""
 
     @classmethod
     def of(cls, trial: Trial, path: str | Path, *, theory: str | None = None, patients: int | None = None,
-           seed: int | None = None, backend: str = "numba") -> TrialJob:
+           seed: int | None = None, backend: str = "numba", calibration: str | Path | None = None) -> TrialJob:
         spec = trial.spec
         n = int(patients or spec.patients)
+        cal = "" if calibration is None else str(Path(calibration).resolve())
         job = cls(str(Path(path).resolve()), theory, n, int(spec.seed if seed is None else seed),
                   _file_hash(str(path)), trial.model.model_hash,
                   int(spec.population.max_screened or 1000 * n), backend,
-                  screens=spec.population.recruit != "all", rule=spec.population.recruit)
+                  screens=spec.population.recruit != "all", rule=spec.population.recruit,
+                  calibration=cal, calibration_hash=_file_hash(cal) if cal else "")
         _TRIALS[job._key()] = job._adjusted(trial)
         return job
 
     def _key(self) -> tuple[str, str | None, str]:
-        return (self.path, self.theory, f"{self.file_hash}:{self.seed}:{self.patients}")
+        return (self.path, self.theory, f"{self.file_hash}:{self.seed}:{self.patients}:{self.calibration_hash}")
 
     def _adjusted(self, trial: Trial) -> Trial:
         spec = trial.spec.model_copy(update={"patients": self.patients, "seed": self.seed})
-        return Trial(spec, trial.model, trial.model_ref, trial.path)
+        model = trial.model
+        if self.calibration:
+            from fitts.evaluate.calibrate import calibrated_theory
+
+            if _file_hash(self.calibration) != self.calibration_hash:
+                from fitts.errors import DataError
+
+                raise DataError(f"calibration file {self.calibration} changed while the trial was running")
+            model, protocol, _ = calibrated_theory(model, self.calibration)
+            if spec.population.everyday == "default":  # the built-in protocol's, as calibrated
+                spec = spec.model_copy(update={"population": spec.population.model_copy(
+                    update={"everyday": list(protocol.everyday)})})
+        return Trial(spec, model, trial.model_ref, trial.path)
 
     def trial(self) -> Trial:
         """The trial, loaded once per process (and checked against the hashes)."""
@@ -100,7 +119,8 @@ class TrialJob:
     def fingerprint(self) -> dict[str, Any]:
         t = self.trial()
         return {"trial": t.spec.model_dump(mode="json", exclude={"source", "patients"}),
-                "model_hash": self.model_hash, "seed": self.seed, "backend": self.backend}
+                "model_hash": self.model_hash, "seed": self.seed, "backend": self.backend,
+                "calibration": self.calibration_hash}
 
     def __call__(self, rows: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
         """The candidates `rows.index` as an evaluator of a screening experiment (the patients'
@@ -140,7 +160,8 @@ class TrialResult:
 def run_trial(trial: str | Path, *, theory: str | None = None, patients: int | None = None, seed: int | None = None,
               executor: AbstractExecutor | None = None, chunk_size: int = 1024, checkpoint: str | Path | None = None,
               resume: bool = False, backend: str = "numba", progress: Callable[[int, int], None] | None = None,
-              on_chunk: Callable[[tuple[int, int]], None] | None = None) -> TrialResult:
+              on_chunk: Callable[[tuple[int, int]], None] | None = None,
+              calibration: str | Path | None = None) -> TrialResult:
     """Run a trial file.
 
     Parameters
@@ -158,9 +179,13 @@ def run_trial(trial: str | Path, *, theory: str | None = None, patients: int | N
         continue the run checkpointed there.
     progress, on_chunk
         See :func:`fitts.run.jobs.run_job`.
+    calibration
+        A calibration file of the theory (see
+        :func:`fitts.evaluate.calibrate.calibrated_theory`); None: the theory as written.
     """
     t = load_trial(trial, theory)
-    job = TrialJob.of(t, trial, theory=theory, patients=patients, seed=seed, backend=backend)
+    job = TrialJob.of(t, trial, theory=theory, patients=patients, seed=seed, backend=backend,
+                      calibration=calibration)
     t = job.trial()
     if checkpoint is None:
         with tempfile.TemporaryDirectory(prefix="fitts-trial-") as tmp:
@@ -183,6 +208,7 @@ def _run(job: TrialJob, t: Trial, directory: Path, executor: AbstractExecutor | 
     columns = {k: np.concatenate(v) for k, v in parts.items()}
     table = label_table(t, columns)
     meta = {"trial": t.spec.name, "theory": t.model.spec.name, "model_hash": t.model.model_hash,
+            "calibration": job.calibration or "none",
             "seed": job.seed, "randomisation_seed": t.spec.randomisation.seed, "patients": job.patients,
             "screened": run.screened, "acceptance_rate": run.acceptance_rate, "recruit": t.spec.population.recruit,
             "settings_hash": hashlib.sha256(json.dumps(job.fingerprint(), sort_keys=True, default=str).encode())
