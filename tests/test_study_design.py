@@ -113,8 +113,9 @@ def test_the_top_design_names_what_tells_the_theories_apart(models) -> None:
     top = _search(a, b).top
     assert top["top_feature"] == "response:pain_nrs" and top["separates_by"] == "challenge response"
     assert top["power_beyond_levels"] >= 0.8  # not a difference in level
+    pain = "pain: {tau: 0.25, baseline: {dist: normal, mean: "
     higher = compile_model(load_model_text(WITHOUT_EDGE.replace("name: without_edge", "name: higher_pain").replace(
-        "pain: {tau: 0.25, baseline: {dist: normal, mean: -1.5", "pain: {tau: 0.25, baseline: {dist: normal, mean: 0.5")))
+        pain + "-1.5", pain + "0.5")))
     t = _search(b, higher).table
     assert t.iloc[0]["power"] == 1.0
     assert (t.loc[t["measures"] == "pain_nrs", "separates_by"] == "baseline level").all()
