@@ -55,6 +55,8 @@ def test_not_enough_names_the_failed_candidates(tmp_path):
     rec = Recruitment("all", 4.0, 0.05, 1.0, ())
     with pytest.raises(ModelError, match=r"recruited only \d+ of 30 .* failed during the run-in .*patient \d+ at day"):
         run_population(str(path), 30, seed=0, recruitment=rec, chunk_size=8, backend="numpy", max_screened=32)
+    with pytest.raises(ModelError, match=r"screening limit \(10 candidates\) is below the 30 patients"):
+        run_population(str(path), 30, seed=0, recruitment=rec, chunk_size=8, backend="numpy", max_screened=10)
     with pytest.raises(ModelError, match=r"failed during the run-in .*in state 'a'"):
         recruit(compile_model(load_model(path)), 30, recruitment=rec, max_screened=32, backend="numpy")
 

@@ -105,6 +105,35 @@ def test_population_result_is_identical_across_executors():
     assert np.corrcoef(ref.table["threat_bias"], ref.table["pain_sensitivity"])[0, 1] > 0
 
 
+def test_an_interrupted_population_resumes_with_each_patient_seeded_by_its_id(tmp_path):
+    """Blocks of candidates are rows of a screening experiment: a patient's numbers depend on
+    (seed, id) only, not on the block it was computed in, and a resumed run keeps the
+    finished blocks and computes only the rest."""
+    ref = run_population("fitts", 24, seed=3, population=POP, recruitment=RUN_IN, chunk_size=24, backend="numpy")
+    ckpt = tmp_path / "ckpt"
+    seen: list[tuple[int, int]] = []
+
+    def stop_after_two(chunk: tuple[int, int]) -> None:
+        seen.append(chunk)
+        if len(seen) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_population("fitts", 24, seed=3, population=POP, recruitment=RUN_IN, chunk_size=5, checkpoint=ckpt,
+                       backend="numpy", on_chunk=stop_after_two)
+    assert len(list(ckpt.glob("chunk-*.npz"))) == 2
+    with pytest.raises(DataError, match=r"different run \(.*seed"):
+        run_population("fitts", 24, seed=4, population=POP, recruitment=RUN_IN, chunk_size=5, checkpoint=ckpt,
+                       backend="numpy", resume=True)
+    res = run_population("fitts", 24, seed=3, population=POP, recruitment=RUN_IN, chunk_size=5, checkpoint=ckpt,
+                         backend="numpy", resume=True)
+    assert sorted(res.run.reused) == sorted(seen) and not set(res.run.computed) & set(seen)
+    assert len(res.run.chunks) == 5 and list(res.table["patient"]) == list(range(24))
+    assert res.table.equals(ref.table)  # blocks of 5 (two from the store) = one block of 24
+    other = run_population("fitts", 24, seed=4, population=POP, recruitment=RUN_IN, chunk_size=24, backend="numpy")
+    assert not np.allclose(other.table["threat_bias"], ref.table["threat_bias"])  # the seed matters
+
+
 @pytest.mark.slow  # minutes on 2 cores: `make test-slow` / `make check` (CI)
 def test_a_killed_dask_worker_is_recomputed_identically():
     ref = run_population("fitts", 120, seed=8, population=POP, recruitment=RUN_IN, chunk_size=120,

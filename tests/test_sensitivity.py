@@ -53,6 +53,21 @@ def test_ishigami_sobol_indices_fall_within_their_intervals(ishigami) -> None:
     np.testing.assert_allclose(s.outcome, f, rtol=1e-12, atol=1e-12)
 
 
+def test_sobol_with_one_seed_gives_identical_indices(ishigami) -> None:
+    """The scrambled Sobol' sample and the bootstrap intervals both follow `seed`."""
+    def run_with(seed: int):
+        return sensitivity(ishigami, outcome="state:y", method="sobol", samples=64, days=1.0, dt=1.0, seed=seed,
+                           backend="numpy")
+
+    a, b, c = run_with(5), run_with(5), run_with(6)
+    pd.testing.assert_frame_equal(a.samples, b.samples, check_exact=True)
+    pd.testing.assert_frame_equal(a.indices, b.indices, check_exact=True)  # S1, ST and their intervals
+    pd.testing.assert_frame_equal(a.second_order, b.second_order, check_exact=True)
+    pd.testing.assert_frame_equal(a.convergence, b.convergence, check_exact=True)
+    assert not np.allclose(a.samples["x1"], c.samples["x1"])  # another seed, another scramble
+    assert not np.allclose(a.indices["ST_conf"], c.indices.loc[a.indices.index, "ST_conf"])
+
+
 def test_an_outcome_of_one_parameter_is_attributed_to_it_alone(tmp_path: Path) -> None:
     (tmp_path / "one.yaml").write_text(ONE_PARAMETER)
     m = fitts.compile_model(fitts.load_model(tmp_path / "one.yaml"))

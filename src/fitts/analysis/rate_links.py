@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fitts.analysis.keyed_cache import keyed_cache
 from fitts.spec.model import Spec
 
 #: points at which a derivative's sign is read
@@ -43,17 +44,10 @@ def rate_links(spec: Spec) -> tuple[RateLink, ...]:
     """Every state or input a custom rate names directly (not through `drive`), signed."""
     if not any(node.rate is not None for node in spec.nodes.values()):
         return ()
-    key = spec.content_hash
-    if key not in _CACHE:
-        if len(_CACHE) > 32:
-            _CACHE.clear()
-        _CACHE[key] = _rate_links(spec)
-    return _CACHE[key]
+    return _rate_links(spec)
 
 
-_CACHE: dict[str, tuple[RateLink, ...]] = {}
-
-
+@keyed_cache(key=lambda spec: spec.content_hash, maxsize=32)  # sympy per model content: slow, reused often
 def _rate_links(spec: Spec) -> tuple[RateLink, ...]:
     import sympy as sp
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from fitts.analysis.keyed_cache import KeyedCache
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
 from fitts.observe.instruments import expressible, measure
@@ -48,9 +49,6 @@ from fitts.spec.expr import SympyRenderer, parse_expr
 ILL_NRS_CUTOFF = 4.0
 #: instrument used to label attractors
 LABEL_INSTRUMENT = "pain_nrs"
-
-_KERNEL_CACHE: dict[str, _Kernels] = {}
-
 
 class _Kernels:
     """Per-model NumPy functions: rhs (generated source) and exact derivatives (sympy)."""
@@ -98,12 +96,11 @@ class _Kernels:
 def kernels(model: CompiledModel) -> _Kernels:
     """The model's NumPy right-hand side and exact derivative functions (cached by model hash)."""
     model.require_smooth("the steady-state analysis")
-    key = model.model_hash
-    if key not in _KERNEL_CACHE:
-        if len(_KERNEL_CACHE) > 16:
-            _KERNEL_CACHE.clear()
-        _KERNEL_CACHE[key] = _Kernels(model)
-    return _KERNEL_CACHE[key]
+    return _kernels_by_hash(model)
+
+
+#: the kernels of the models used last (sympy derivation takes seconds per model)
+_kernels_by_hash: KeyedCache[CompiledModel, _Kernels] = KeyedCache(_Kernels, key=lambda m: m.model_hash, maxsize=16)
 
 
 def _check_names(names: Mapping[str, Any], known: Mapping[str, int], what: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -104,6 +104,17 @@ def describe_thresholds(onset: float | None, recovery: float | None, ratio: floa
 def _add_row(table: Table, *cells: str | None) -> None:
     """Add a row of plain text (no rich markup is interpreted in model content)."""
     table.add_row(*(Text(c or "") for c in cells))
+
+
+def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str | None]]) -> None:
+    """Print a table of plain-text cells (see :func:`_add_row`) titled `title`, one column per
+    name in `columns`."""
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        _add_row(table, *row)
+    out.print(table)
 
 
 def _theory(model: str) -> Any:

@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from fitts.cli.common import (
     ModelArg,
-    _add_row,
     _check_table_suffix,
     _command,
+    _print_table,
     app,
     describe_value,
     out,
@@ -57,73 +56,44 @@ def show(
     if spec.time_unit != "days" or spec.dt is not None:
         step = f"; requires dt = {spec.dt:g} {spec.time_unit}" if spec.dt is not None else ""
         out.print(f"time in {spec.time_unit}{step}", markup=False)
-    nodes = Table(title=f"{len(spec.nodes)} nodes")
-    for col in ("name", "label", "group", "tau (days)"):
-        nodes.add_column(col)
-    for name, node in spec.nodes.items():
-        _add_row(nodes, name, node.label, node.group, describe_value(node.tau))
-    out.print(nodes)
+    _print_table(f"{len(spec.nodes)} nodes", ("name", "label", "group", "tau (days)"),
+                 ((name, node.label, node.group, describe_value(node.tau)) for name, node in spec.nodes.items()))
     if spec.inputs:
-        inputs = Table(title=f"{len(spec.inputs)} inputs")
-        for col in ("name", "label", "units"):
-            inputs.add_column(col)
-        for name, inp in spec.inputs.items():
-            _add_row(inputs, name, inp.label, inp.units)
-        out.print(inputs)
-    edges = Table(title=f"{len(spec.edges)} edges")
-    for col in ("from", "to", "sign", "weight", "mode", "grade"):
-        edges.add_column(col)
-    if sources:
-        edges.add_column("source")
-    for edge in spec.edges.values():
-        mode = edge.mode if edge.mode == "additive" else f"gated by {edge.gate}"
-        row = [edge.from_, edge.to, edge.sign, describe_value(edge.weight), mode,
-               edge.grade or ""]
-        if sources:
-            row.append(edge.source or "")
-        _add_row(edges, *row)
-    out.print(edges)
+        _print_table(f"{len(spec.inputs)} inputs", ("name", "label", "units"),
+                     ((name, inp.label, inp.units) for name, inp in spec.inputs.items()))
+    with_source = ("source",) if sources else ()
+
+    def cited(source: str | None) -> tuple[str, ...]:
+        """The source cell of a row, when --sources asks for that column."""
+        return (source or "",) if sources else ()
+
+    _print_table(f"{len(spec.edges)} edges", ("from", "to", "sign", "weight", "mode", "grade", *with_source),
+                 ((e.from_, e.to, e.sign, describe_value(e.weight),
+                   e.mode if e.mode == "additive" else f"gated by {e.gate}", e.grade or "",
+                   *cited(e.source)) for e in spec.edges.values()))
     if spec.parameters:
-        params = Table(title=f"{len(spec.parameters)} parameters")
-        for col in ("name", "prior or value", "units", "grade", "description"):
-            params.add_column(col)
-        if sources:
-            params.add_column("source")
-        for name, par in spec.parameters.items():
-            value = describe_value(par.prior) if par.prior is not None else describe_value(par.value)
-            row = [name, value, par.units or "", par.grade or "", par.description or par.label or ""]
-            if sources:
-                row.append(par.source or "")
-            _add_row(params, *row)
-        out.print(params)
+        _print_table(f"{len(spec.parameters)} parameters",
+                     ("name", "prior or value", "units", "grade", "description", *with_source),
+                     ((name, describe_value(par.prior) if par.prior is not None else describe_value(par.value),
+                       par.units or "", par.grade or "", par.description or par.label or "",
+                       *cited(par.source)) for name, par in spec.parameters.items()))
     if spec.interventions:
-        ivs = Table(title=f"{len(spec.interventions)} interventions (`--intervention NAME`)")
-        for col in ("name", "what it does", "grade"):
-            ivs.add_column(col)
-        for name, iv in spec.interventions.items():
-            _add_row(ivs, name, iv.description or iv.label or "", iv.grade or "")
-        out.print(ivs)
+        _print_table(f"{len(spec.interventions)} interventions (`--intervention NAME`)",
+                     ("name", "what it does", "grade"),
+                     ((name, iv.description or iv.label or "", iv.grade or "")
+                      for name, iv in spec.interventions.items()))
     if spec.auxiliaries:
-        aux = Table(title=f"{len(spec.auxiliaries)} auxiliaries (named expressions)")
-        for col in ("name", "expression", "units", "description"):
-            aux.add_column(col)
-        for name, a in spec.auxiliaries.items():
-            _add_row(aux, name, str(a.expr), a.units or "", a.description or a.label or "")
-        out.print(aux)
+        _print_table(f"{len(spec.auxiliaries)} auxiliaries (named expressions)",
+                     ("name", "expression", "units", "description"),
+                     ((name, str(a.expr), a.units or "", a.description or a.label or "")
+                      for name, a in spec.auxiliaries.items()))
     if spec.events:
-        evs = Table(title=f"{len(spec.events)} events (simultaneous ones fire in this order)")
-        for col in ("name", "when", "sets"):
-            evs.add_column(col)
-        for name, ev in spec.events.items():
-            _add_row(evs, name, event_trigger(ev, spec.time_unit), "; ".join(f"{k} = {v}" for k, v in ev.set.items()))
-        out.print(evs)
+        _print_table(f"{len(spec.events)} events (simultaneous ones fire in this order)", ("name", "when", "sets"),
+                     ((name, event_trigger(ev, spec.time_unit), "; ".join(f"{k} = {v}" for k, v in ev.set.items()))
+                      for name, ev in spec.events.items()))
     if spec.omissions:
-        om = Table(title=f"{len(spec.omissions)} claimed links left out on purpose")
-        for col in ("from", "to", "reason"):
-            om.add_column(col)
-        for o in spec.omissions.values():
-            _add_row(om, o.from_, o.to, o.reason)
-        out.print(om)
+        _print_table(f"{len(spec.omissions)} claimed links left out on purpose", ("from", "to", "reason"),
+                     ((o.from_, o.to, o.reason) for o in spec.omissions.values()))
     from fitts.spec.claims import claim_coverage
 
     cov = claim_coverage(spec)
@@ -162,22 +132,15 @@ def list_models() -> None:
     from fitts.spec.load import builtin_modules, builtin_theories, load_model
     from fitts.spec.yamlio import load_yaml_file
 
-    table = Table(title="built-in theories")
-    for col in ("name", "nodes", "edges", "omissions", "description"):
-        table.add_column(col)
-    for name in builtin_theories():
-        spec = load_model(name)
-        _add_row(table, name, str(len(spec.nodes)), str(len(spec.edges)), str(len(spec.omissions)),
-                 " ".join((spec.description or "").split()))
-    out.print(table)
-    mods = Table(title="built-in modules (include with `module: NAME`)")
-    for col in ("name", "nodes", "edges", "description"):
-        mods.add_column(col)
-    for name, path in builtin_modules().items():
-        raw = load_yaml_file(path) or {}  # modules refer to each other's nodes: list, don't validate
-        _add_row(mods, name, str(len(raw.get("nodes") or {})), str(len(raw.get("edges") or [])),
-                 str(raw.get("description") or ""))
-    out.print(mods)
+    specs = {name: load_model(name) for name in builtin_theories()}
+    _print_table("built-in theories", ("name", "nodes", "edges", "omissions", "description"),
+                 ((name, str(len(spec.nodes)), str(len(spec.edges)), str(len(spec.omissions)),
+                   " ".join((spec.description or "").split())) for name, spec in specs.items()))
+    # modules refer to each other's nodes: list them, don't validate
+    raw = {name: load_yaml_file(path) or {} for name, path in builtin_modules().items()}
+    _print_table("built-in modules (include with `module: NAME`)", ("name", "nodes", "edges", "description"),
+                 ((name, str(len(r.get("nodes") or {})), str(len(r.get("edges") or [])),
+                   str(r.get("description") or "")) for name, r in raw.items()))
 
 
 @app.command()
@@ -237,16 +200,11 @@ def loops(
         raise typer.BadParameter("give --draw K and --figure FILE together", param_hint="--draw")
     found = elementary_loops(spec)
     df = loop_table(spec, theories=None if (theories or out_path is not None) else ())
-    table = Table(title=f"{len(found)} feedback loops of {spec.name}")
-    cols = ["K", "polarity", "length", "path"] + (["theories"] if theories else [])
-    for col in cols:
-        table.add_column(col)
-    for k, lp in enumerate(found[:limit] if limit else found):
-        cells = [str(k), lp.polarity, str(lp.length), " -> ".join((*lp.nodes, lp.nodes[0]))]
-        if theories:
-            cells.append(df["theories"].iloc[k])
-        _add_row(table, *cells)
-    out.print(table)
+    _print_table(f"{len(found)} feedback loops of {spec.name}",
+                 ("K", "polarity", "length", "path", *(("theories",) if theories else ())),
+                 ((str(k), lp.polarity, str(lp.length), " -> ".join((*lp.nodes, lp.nodes[0])),
+                   *((df["theories"].iloc[k],) if theories else ()))
+                  for k, lp in enumerate(found[:limit] if limit else found)))
     if out_path is not None:
         from fitts.io.results import save_table
 

@@ -1,11 +1,14 @@
 """Sample and recruit a population at any scale (what ``fitts population`` runs).
 
-Each chunk of candidates is screened by :func:`fitts.population.recruit.screen`
-(run-in under everyday stressors, then the recruitment rule); a chunk keeps one row per
-recruit: the named sampled parameters (predispositions and person-level spreads; all
-sampled rows with ``all_parameters``) and the states at the end of the run-in. Only
-these per-patient summaries are kept, never trajectories over time, so memory grows
-with the number of patients only (about 200 bytes each for the built-in theories).
+A population is a screening experiment (:func:`fitts.run.experiments.screen_experiments`):
+the candidates are rows ``0, 1, ...`` (row id = virtual patient id, whose random streams
+depend only on the seed and the id), and each block of candidates is screened by
+:func:`fitts.population.recruit.screen` (run-in under everyday stressors, then the
+recruitment rule). A block keeps one row per recruit: the named sampled parameters
+(predispositions and person-level spreads; all sampled rows with ``all_parameters``) and
+the states at the end of the run-in. Only these per-patient summaries are kept, never
+trajectories over time, so memory grows with the number of patients only (about 200 bytes
+each for the built-in theories).
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ import numpy as np
 import pandas as pd
 
 from fitts.compile.compiled import CompiledModel
+from fitts.errors import DataError, ModelError
 from fitts.population.recruit import Recruitment, screen
 from fitts.population.sample import PopulationSpec
 from fitts.sim.simulate import as_compiled
 from fitts.spec.model import Spec
 
 from .executors import AbstractExecutor
-from .jobs import JobRun, run_job
+from .experiments import screen_experiments
+from .jobs import JobRun
 
 _MODELS: dict[tuple[str, str], CompiledModel] = {}
 
@@ -39,7 +44,6 @@ def model_ref(model: CompiledModel | Spec | str | Path) -> tuple[str, CompiledMo
     ModelError
         For a model that exists only in memory (no file): save it to a file first.
     """
-    from fitts.errors import ModelError
     from fitts.spec.load import builtin_theories
 
     m = as_compiled(model)
@@ -58,8 +62,6 @@ def cached_model(ref: str, model_hash: str) -> CompiledModel:
     """The compiled model `ref`, loaded once per process and checked against its hash."""
     key = (ref, model_hash)
     if key not in _MODELS:
-        from fitts.errors import DataError
-
         m = as_compiled(ref)
         if m.model_hash != model_hash:
             raise DataError(f"model {ref} changed while the job was running ({m.model_hash} != {model_hash})")
@@ -69,7 +71,11 @@ def cached_model(ref: str, model_hash: str) -> CompiledModel:
 
 @dataclass(frozen=True)
 class PopulationJob:
-    """Screen candidates of a population; keep per-patient summaries of the recruits."""
+    """Screen candidates of a population; keep per-patient summaries of the recruits.
+
+    An evaluator of a screening experiment (see :mod:`fitts.run.experiments`): the rows it
+    is given are candidate ids; the patients' seed is the job's `seed`.
+    """
 
     ref: str
     model_hash: str
@@ -81,6 +87,8 @@ class PopulationJob:
     all_parameters: bool = False
     backend: str = "numba"
     name: str = "population"
+    #: candidates per block unless the caller chooses (results do not depend on it)
+    block_rows: int = 4096
 
     @property
     def screens(self) -> bool:
@@ -104,9 +112,12 @@ class PopulationJob:
         return [k for k, row in enumerate(m.params)
                 if row.kind == "prior" and (self.all_parameters or "." not in row.name)]
 
-    def __call__(self, chunk: tuple[int, int]) -> dict[str, np.ndarray]:
+    def __call__(self, rows: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
+        """Screen the candidates ``rows.index`` (ids); return the kept ids as ``patient``, their
+        parameters ``params`` (kept, columns), end-of-run-in ``states`` (kept, states) and the
+        failed candidates (``failed``, ``fail_day``, ``fail_state``). `seed` is the job's."""
         m = cached_model(self.ref, self.model_hash)
-        s = screen(m, np.arange(chunk[0], chunk[1]), seed=self.seed, population=self.population,
+        s = screen(m, rows.index.to_numpy(np.int64), seed=self.seed, population=self.population,
                    recruitment=self.recruitment, backend=self.backend)
         return {"patient": s.ids, "params": s.params[:, self.columns(m)], "states": s.states,
                 "failed": s.failed, "fail_day": s.fail_day, "fail_state": s.fail_state}
@@ -134,25 +145,52 @@ def run_population(model: CompiledModel | Spec | str | Path, patients: int, *, s
                    all_parameters: bool = False, backend: str = "numba",
                    progress: Callable[[int, int], None] | None = None,
                    on_chunk: Callable[[tuple[int, int]], None] | None = None) -> PopulationResult:
-    """Recruit `patients` from a population, chunk by chunk on `executor`.
+    """Recruit `patients` from a population, block by block of candidates on `executor`.
 
     Returns the same patients, bit for bit, as :func:`fitts.population.recruit.recruit`
-    and for any executor, chunk size or number of workers. See
-    :func:`fitts.run.jobs.run_job` for `checkpoint`, `resume`, `progress`, `on_chunk`.
+    and for any executor, chunk size or number of workers.
+
+    Parameters
+    ----------
+    chunk_size
+        Candidates per block (results do not depend on it).
+    checkpoint, resume
+        Run store of finished blocks (default: a temporary folder), and whether to continue
+        the run kept there.
+    max_screened
+        Candidates screened at most (default 1000 per patient).
+    progress, on_chunk
+        See :func:`fitts.run.experiments.screen_experiments`.
+
+    Raises
+    ------
+    ModelError
+        A screening limit below `patients`, or too few recruits within it.
     """
     ref, m = model_ref(model)
     r = recruitment or Recruitment()
     r.check(m)
     if population is not None:
         population.matrix(m)
-    job = PopulationJob(ref, m.model_hash, int(patients), int(seed), population, r,
-                        int(max_screened or 1000 * patients), all_parameters, backend)
+    limit = int(max_screened or 1000 * patients)
+    if limit < patients:
+        raise ModelError(f"the screening limit ({limit} candidates) is below the {patients} patients wanted",
+                         hint="raise --max-screened (max_screened) or recruit fewer patients")
+    job = PopulationJob(ref, m.model_hash, int(patients), int(seed), population, r, limit, all_parameters, backend)
     if checkpoint is None:
         with tempfile.TemporaryDirectory(prefix="fitts-population-") as tmp:
-            return _assemble(job, m, run_job(job, tmp, executor=executor, chunk_size=chunk_size,
-                                             progress=progress, on_chunk=on_chunk))
-    return _assemble(job, m, run_job(job, checkpoint, executor=executor, chunk_size=chunk_size, resume=resume,
-                                     progress=progress, on_chunk=on_chunk))
+            return _assemble(job, m, _screen(job, Path(tmp), executor, chunk_size, False, progress, on_chunk))
+    return _assemble(job, m, _screen(job, Path(checkpoint), executor, chunk_size, resume, progress, on_chunk))
+
+
+def _screen(job: PopulationJob, directory: Path, executor: AbstractExecutor | None, chunk_size: int, resume: bool,
+            progress: Callable[[int, int], None] | None,
+            on_chunk: Callable[[tuple[int, int]], None] | None) -> JobRun:
+    # `all` keeps every candidate but those whose run-in failed: blocks are planned for the
+    # patients still wanted, not in screening waves (as trials do)
+    return screen_experiments(job, job.patients, job.max_screened, directory, seed=job.seed, rule=job.rule,
+                              keeps_some=job.screens, executor=executor, resume=resume, block_rows=chunk_size,
+                              progress=progress, on_block=on_chunk)
 
 
 def _assemble(job: PopulationJob, m: CompiledModel, run: JobRun) -> PopulationResult:
