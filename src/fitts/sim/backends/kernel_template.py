@@ -1,26 +1,32 @@
 """The one numba kernel template: every model's kernel is this text plus its ``rhs``.
 
 Patients are split into blocks handled by threads (`prange`); each thread advances its
-block through all steps of the call with :func:`advance_block`. The block's states,
+block through all steps of the call with ``advance_block``. The block's states,
 parameters, inputs and stage derivatives are copied into freshly allocated flat arrays,
 one row of :data:`BLOCK` patients per state (parameter, input), patient index innermost.
-Row offsets are then literals in the generated ``rhs`` (``X[32 + p]``), so every access of
-one array is one pointer plus a constant: LLVM checks the few arrays against each other
-once per loop and vectorises the loops over the patients of a block (the rates with the
-inlined :func:`fitts.sim.fastmath.fexp`, the Runge–Kutta sums, the update). Only the
-normals (ziggurat, with a rare rejection branch) and the rare failure bookkeeping run
-one patient at a time.
+Row offsets are then literals in the generated ``rhs`` (``X[128 + p]``): every access of
+one array is one pointer plus a constant, so LLVM needs only a few run-time overlap
+checks per loop (array against array, not row against row) and vectorises the loops
+over the patients of a block: the rates with the inlined
+:func:`fitts.sim.fastmath.fexp`, the Runge–Kutta sums, the update with noise, bounds and
+the failure count (one loop per state), and the fast path of the normals
+(:func:`fitts.sim.rng_numba.normals_into`). Only the ziggurat's rejected draws and the
+failure report of a patient that just failed run one patient at a time. (The issue-14
+kernel indexed the chunk's own arrays, ``X[i, p]``, and ran scalar: LLVM could not
+prove the rows of its output apart from those of its inputs.)
 
 Noise comes from the counter-based generator keyed by (seed, patient) with counter =
-(step, pair), so results do not depend on blocks, chunks or threads; the arithmetic is
-that of the NumPy reference backend, in the same order. The text is rendered into a
-module with :func:`fitts.sim.backends.codegen.numba_kernel_module` and cached on disk by
-:mod:`fitts.sim.kernel_cache`; its SHA-256 is part of the cache key, so editing it here
-invalidates every cached kernel.
+(step, pair), so results do not depend on blocks, chunks or threads. The arithmetic is
+that of the NumPy reference backend and of the previous scalar kernel, in the same
+order: results are bit for bit those of the previous kernel. The text is rendered into
+a module with :func:`fitts.sim.backends.codegen.numba_kernel_module` and cached on disk
+by :mod:`fitts.sim.kernel_cache`; its SHA-256 is part of the cache key, so editing it
+here invalidates every cached kernel.
 """
 
-#: patients per block-local row: a multiple of the widest vector (8 doubles); 16 states,
-#: ~120 parameters and the stage arrays of 64 patients take ~90 kB (the core's L2)
+#: patients per block-local row: a multiple of the widest vector (8 doubles). 64 and 128
+#: ran equally fast on the `fitts` theory, 32 20 % slower with noise (2026-12-02); 15
+#: states and 124 parameters of 64 patients take about 80 kB (the core's L2)
 BLOCK = 64
 
 KERNEL_TEMPLATE = '''\
@@ -81,31 +87,46 @@ def advance_block(X, P, U, us, t0, dt, step0, nsteps, A, b, c, keys, noise_row_o
                     for p in range(m):
                         Vb[o + p] = Xb[o + p] + dt * Ab[p]
                 rhs(Vb, Pb, Ub, t + c[st] * dt, Kb[st], m)
-        # the new states before bounds into Vb; count patients failing at this step
+        # per state: the new state before bounds into Vb (kept for the failure report),
+        # bounded into Xb (NaN for a failed patient); count the patients failing now
         fresh = 0
         for i in range(ns):
             o = i * BLOCK
-            for p in range(m):
-                Ab[p] = 0.0
-            for st in range(nstage):
-                bs = b[st]
-                Ks = Kb[st]
+            if nstage == 1:  # Euler: the stage sum is the one stage
+                b0 = b[0]
+                K0 = Kb[0]
                 for p in range(m):
-                    Ab[p] += bs * Ks[o + p]
+                    Vb[o + p] = Xb[o + p] + dt * (0.0 + b0 * K0[o + p])
+            else:
+                for p in range(m):
+                    Ab[p] = 0.0
+                for st in range(nstage):
+                    bs = b[st]
+                    Ks = Kb[st]
+                    for p in range(m):
+                        Ab[p] += bs * Ks[o + p]
+                for p in range(m):
+                    Vb[o + p] = Xb[o + p] + dt * Ab[p]
+            lo = lower[i]
+            hi = upper[i]
             r = noise_row_of[i]
             if r >= 0:
                 ro = r * BLOCK
                 Zr = Zb[r]
                 for p in range(m):
-                    v = Xb[o + p] + dt * Ab[p]
-                    v += Sg[ro + p] * Zr[p]
+                    v = Vb[o + p] + Sg[ro + p] * Zr[p]
                     Vb[o + p] = v
                     fresh += 0 if abs(v) < DIVERGENCE_LIMIT else alive[p]
+                    Xb[o + p] = min(max(v, lo), hi) if alive[p] == 1 else np.nan
             else:
                 for p in range(m):
-                    v = Xb[o + p] + dt * Ab[p]
-                    Vb[o + p] = v
+                    v = Vb[o + p]
                     fresh += 0 if abs(v) < DIVERGENCE_LIMIT else alive[p]
+                    Xb[o + p] = min(max(v, lo), hi) if alive[p] == 1 else np.nan
+            if clamp_mask[i]:
+                cv = clamp_val[i]
+                for p in range(m):
+                    Xb[o + p] = cv if alive[p] == 1 else np.nan
         if fresh > 0:  # rare: each failing patient's first bad state, one patient at a time
             for p in range(m):
                 if alive[p] == 1:
@@ -116,19 +137,9 @@ def advance_block(X, P, U, us, t0, dt, step0, nsteps, A, b, c, keys, noise_row_o
                             fail_step[p0 + p] = step0 + s
                             fail_state[p0 + p] = i
                             alive[p] = 0
+                            for i2 in range(ns):
+                                Xb[i2 * BLOCK + p] = np.nan
                             break
-        # bounds and clamps; a failed patient is frozen at NaN
-        for i in range(ns):
-            o = i * BLOCK
-            if clamp_mask[i]:
-                cv = clamp_val[i]
-                for p in range(m):
-                    Xb[o + p] = cv if alive[p] == 1 else np.nan
-            else:
-                lo = lower[i]
-                hi = upper[i]
-                for p in range(m):
-                    Xb[o + p] = min(max(Vb[o + p], lo), hi) if alive[p] == 1 else np.nan
     for i in range(ns):
         for p in range(m):
             X[i, p0 + p] = Xb[i * BLOCK + p]
@@ -157,7 +168,7 @@ def scaled_noise_template() -> str:
         ("                rhs(Xb, Pb, Ub, t, Kb[0], m)\n",
          "                rhs(Xb, Pb, Ub, t, Kb[0], m)\n"
          "                noise_scale(Xb, Pb, Ub, t, Sb, m)\n"),
-        ("v += Sg[ro + p] * Zr[p]", "v += Sg[ro + p] * Sb[o + p] * Zr[p]"),
+        ("v = Vb[o + p] + Sg[ro + p] * Zr[p]", "v = Vb[o + p] + Sg[ro + p] * Sb[o + p] * Zr[p]"),
     )
     text = KERNEL_TEMPLATE
     for old, new in edits:

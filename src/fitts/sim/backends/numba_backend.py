@@ -1,8 +1,10 @@
 """The compiled fast path: numba kernels whose inner loops run over patients.
 
 The kernel is the template of :mod:`fitts.sim.backends.kernel_template` with the model's
-rate function rendered into it; it is written to the kernel cache and compiled once per
-machine (:mod:`fitts.sim.kernel_cache`), then loaded from disk by every later process.
+rate function rendered into it (blocks of :data:`BLOCK` patients in block-local arrays,
+so that the loops over patients vectorise); it is written to the kernel cache and
+compiled once per machine (:mod:`fitts.sim.kernel_cache`), then loaded from disk by
+every later process.
 Noise comes from the counter-based generator keyed by (seed, patient) with counter =
 (step, pair), so results do not depend on blocks, chunks or threads.
 """
