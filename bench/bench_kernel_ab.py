@@ -87,7 +87,7 @@ class Case:
         ig = self.integ
 
         def run(plan: StepPlan) -> np.ndarray:
-            st = ChunkState.start(self.X0)
+            st = ChunkState.start(self.X0.copy())  # start() keeps a C-contiguous array: copy
             row_of = np.full(m.n_states, -1, dtype=np.int64)
             row_of[plan.noise_rows] = np.arange(len(plan.noise_rows))
             for d in range(self.days):
@@ -105,7 +105,7 @@ class Case:
         be = NumpyBackend(self.m)
 
         def run(plan: StepPlan) -> np.ndarray:
-            st = ChunkState.start(self.X0)
+            st = ChunkState.start(self.X0.copy())  # start() keeps a C-contiguous array: copy
             for d in range(self.days):
                 be.advance(self.integ, st, plan, self.U, float(d), d * STEPS_PER_DAY, STEPS_PER_DAY)
             return st.X
