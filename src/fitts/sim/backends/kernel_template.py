@@ -24,8 +24,8 @@ by :mod:`fitts.sim.kernel_cache`; its SHA-256 is part of the cache key, so editi
 here invalidates every cached kernel.
 """
 
-#: patients per block-local row: a multiple of the widest vector (8 doubles). 64 and 128
-#: ran equally fast on the `fitts` theory, 32 20 % slower with noise (2026-12-02); 15
+#: patients per block-local row: a multiple of the widest vector (8 doubles). On the
+#: `fitts` theory with noise 32 and 128 ran 8 % and 4 % slower than 64 (2026-12-02); 15
 #: states and 124 parameters of 64 patients take about 80 kB (the core's L2)
 BLOCK = 64
 
