@@ -83,3 +83,39 @@ def normal(ctr: np.uint64, key: np.uint64) -> float:  # pragma: no cover - compi
     if abs(hz) < ZIG_K[iz]:
         return hz * ZIG_W[iz]
     return _normal_slow(ctr, key, hz, iz)
+
+
+@njit(error_model="numpy")
+def normals_into(ctr: np.uint64, keys: np.ndarray, out: np.ndarray, m: int,
+                 slow: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[p] = normal(ctr, keys[p])`` for p < m, the same numbers as :func:`normal`.
+
+    Written so that LLVM vectorises the fast path: one loop over the streams computes
+    Squares64 and the ziggurat's accepted value for every p with no branch (the layer
+    tables read by gathers) and marks the draws that the ziggurat rejects; a second loop
+    replaces only those (about 1.2 % of draws) with :func:`_normal_slow`.
+
+    Parameters
+    ----------
+    ctr
+        The counter, shared by all streams.
+    keys
+        Stream keys, shape (>= m,) uint64.
+    out
+        Output, shape (>= m,) float64. (An offset into it, rather than a view, would
+        make the stores scatters: the index could be negative, as far as LLVM knows.)
+    slow
+        Scratch, shape (>= m,) int64.
+    """
+    nslow = 0
+    for p in range(m):
+        hz, iz = _split(squares64(ctr, keys[p]))
+        out[p] = hz * ZIG_W[iz]
+        rejected = 0 if abs(hz) < ZIG_K[iz] else 1
+        slow[p] = rejected
+        nslow += rejected
+    if nslow > 0:
+        for p in range(m):
+            if slow[p] != 0:
+                hz, iz = _split(squares64(ctr, keys[p]))
+                out[p] = _normal_slow(ctr, keys[p], hz, iz)

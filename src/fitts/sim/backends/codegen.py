@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fitts.compile.compiled import CompiledModel
+from fitts.sim.backends.kernel_template import BLOCK
 from fitts.spec.expr import NumbaRenderer, NumpyRenderer
 
 
@@ -60,18 +61,39 @@ class KernelRenderer(NumbaRenderer):
         return f"flogistic({x})"
 
 
-def numba_rhs_source(model: CompiledModel) -> str:
-    """``rhs(X, P, U, us, t, out, p0, p1)`` looping over patients p0..p1-1.
+def block_name_map(model: CompiledModel) -> dict[str, str]:
+    """Names to accesses of the kernel's block-local arrays (see :mod:`.kernel_template`).
 
-    Inputs are read as ``U[j, p * us]`` (us = 0 when one column serves every patient).
+    Each array is flat, one row of :data:`BLOCK` patients per state, input or parameter, so
+    a row's offset is a literal: ``X[{i * BLOCK} + p]``. With literal offsets, every access
+    of one array is the same pointer plus a constant, which is what lets LLVM prove the
+    rows of the output apart from those of the inputs and vectorise the patient loop.
+    """
+    out: dict[str, str] = {"t": "t"}
+    for i, s in enumerate(model.states):
+        out[s] = f"X[{i * BLOCK} + p]"
+    for j, u in enumerate(model.inputs):
+        out[u] = f"U[{j * BLOCK} + p]"
+    for k, prm in enumerate(model.params):
+        out[prm.name] = f"P[{k * BLOCK} + p]"
+    for k, (a, _) in enumerate(model.auxiliaries):
+        out[a] = f"aux_{k}"  # a local variable of the generated rate function
+    return out
+
+
+def numba_rhs_source(model: CompiledModel) -> str:
+    """``rhs(X, P, U, t, out, m)``: the rates of patients 0..m-1 of a block into `out`.
+
+    X, out (n_states * BLOCK,), P (n_params * BLOCK,), U (n_inputs * BLOCK,): flat
+    block-local arrays, row r of patient p at ``r * BLOCK + p`` (:func:`block_name_map`).
     Calls `fexp`, `flogistic`, `_fmin`, `_fmax` (see :data:`KERNEL_HEADER`).
     """
-    r = KernelRenderer(model.name_map("numba"))
-    lines = ["def rhs(X, P, U, us, t, out, p0, p1):", "    for p in range(p0, p1):"]
+    r = KernelRenderer(block_name_map(model))
+    lines = ["def rhs(X, P, U, t, out, m):", "    for p in range(m):"]
     for k, (_, aux) in enumerate(model.auxiliaries):
         lines.append(f"        aux_{k} = {r.render(aux)}")
     for i, rate in enumerate(model.rates_local or model.rates):
-        lines.append(f"        out[{i}, p] = {r.render(rate)}")
+        lines.append(f"        out[{i * BLOCK} + p] = {r.render(rate)}")
     return "\n".join(lines) + "\n"
 
 
@@ -86,21 +108,23 @@ from numba import njit, prange
 from fitts.sim.fastmath import fexp, flogistic
 from fitts.sim.fastmath import fmax_nan as _fmax
 from fitts.sim.fastmath import fmin_nan as _fmin
-from fitts.sim.rng_numba import normal
+from fitts.sim.rng_numba import normals_into
 
 DIVERGENCE_LIMIT = {limit!r}
+BLOCK = {block!r}
 
 """
 
 
 def numba_scale_source(model: CompiledModel) -> str:
-    """``noise_scale(X, P, U, us, t, S, p0, p1)``: the noise scales into S (states without one: 1)."""
-    r = KernelRenderer(model.name_map("numba"))
-    lines = ["def noise_scale(X, P, U, us, t, S, p0, p1):", "    for p in range(p0, p1):"]
+    """``noise_scale(X, P, U, t, S, m)``: the noise scales of a block into S (states without
+    one: 1), arrays as in :func:`numba_rhs_source`."""
+    r = KernelRenderer(block_name_map(model))
+    lines = ["def noise_scale(X, P, U, t, S, m):", "    for p in range(m):"]
     for k, (_, aux) in enumerate(model.auxiliaries):
         lines.append(f"        aux_{k} = {r.render(aux)}")
     for i, e in enumerate(model.noise_scales):
-        lines.append(f"        S[{i}, p] = {'1.0' if e is None else r.render(e)}")
+        lines.append(f"        S[{i * BLOCK} + p] = {'1.0' if e is None else r.render(e)}")
     return "\n".join(lines) + "\n"
 
 
@@ -116,7 +140,7 @@ def numba_kernel_module(model: CompiledModel) -> str:
     from fitts.sim.backends.kernel_template import KERNEL_TEMPLATE, scaled_noise_template
 
     rhs = numba_rhs_source(model)
-    head = KERNEL_HEADER.format(limit=DIVERGENCE_LIMIT) + '\n@njit(error_model="numpy")\n' + rhs
+    head = KERNEL_HEADER.format(limit=DIVERGENCE_LIMIT, block=BLOCK) + '\n@njit(error_model="numpy")\n' + rhs
     if model.has_noise_scales:
         return (head + '\n\n@njit(error_model="numpy")\n' + numba_scale_source(model) + "\n\n"
                 + scaled_noise_template())

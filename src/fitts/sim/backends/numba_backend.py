@@ -1,8 +1,10 @@
 """The compiled fast path: numba kernels whose inner loops run over patients.
 
 The kernel is the template of :mod:`fitts.sim.backends.kernel_template` with the model's
-rate function rendered into it; it is written to the kernel cache and compiled once per
-machine (:mod:`fitts.sim.kernel_cache`), then loaded from disk by every later process.
+rate function rendered into it (blocks of :data:`BLOCK` patients in block-local arrays,
+so that the loops over patients vectorise); it is written to the kernel cache and
+compiled once per machine (:mod:`fitts.sim.kernel_cache`), then loaded from disk by
+every later process.
 Noise comes from the counter-based generator keyed by (seed, patient) with counter =
 (step, pair), so results do not depend on blocks, chunks or threads.
 """
@@ -16,9 +18,8 @@ from fitts.compile.compiled import CompiledModel
 from fitts.sim import kernel_cache
 from fitts.sim.backends.base import AbstractBackend, ChunkState, StepPlan
 from fitts.sim.backends.codegen import numba_kernel_module
+from fitts.sim.backends.kernel_template import BLOCK
 from fitts.sim.integrators import AbstractIntegrator, EulerMaruyama
-
-BLOCK = 128  # patients per thread block: 16 states x 128 x 8 B x ~6 arrays fits in L2
 
 
 class NumbaBackend(AbstractBackend):
@@ -28,6 +29,9 @@ class NumbaBackend(AbstractBackend):
 
     def __init__(self, model: CompiledModel, block: int = BLOCK):
         super().__init__(model)
+        if not 1 <= block <= BLOCK:
+            raise ValueError(f"NumbaBackend: block must be 1..{BLOCK} patients (the kernel's "
+                             f"block-local rows), not {block}")
         self.source = numba_kernel_module(model)
         self.block = block
 
@@ -56,8 +60,6 @@ class NumbaBackend(AbstractBackend):
                 U: np.ndarray, t0: float, step0: int, nsteps: int) -> None:
         X = state.X
         ns, n = X.shape
-        K = np.empty((len(integrator.b), ns, n))
-        Xs = np.empty_like(X)
         us = 0 if U.shape[2] == 1 else 1
         row_of = np.full(ns, -1, dtype=np.int64)  # noise row of each state, -1 for none
         row_of[plan.noise_rows] = np.arange(len(plan.noise_rows))
@@ -71,6 +73,5 @@ class NumbaBackend(AbstractBackend):
             int(nsteps), c(integrator.a, f64), c(integrator.b, f64), c(integrator.c, f64),
             c(plan.keys, np.uint64), row_of, c(plan.noise_pidx, np.int64), c(self.model.lower, f64),
             c(self.model.upper, f64), c(plan.clamp_mask, np.bool_), c(plan.clamp_val, f64),
-            state.status, state.fail_step, state.fail_state, K, Xs, int(block),
-            *((np.empty_like(X),) if self.model.has_noise_scales else ()),
+            state.status, state.fail_step, state.fail_state, int(block),
         )
