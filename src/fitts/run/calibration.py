@@ -248,18 +248,24 @@ def _settings_manifest(directory: Path, manifest: dict[str, Any], resume: bool) 
         Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def _add_leg(directory: Path, seconds: float, computed: int) -> float:
-    """Record one run of the calibration (a leg: the first or a resume) and return the wall
-    seconds of all legs so far, so a resumed calibration reports its whole cost."""
-    from fitts.io.results import atomic_path
+class _Legs:
+    """The runs of one calibration (legs: the first and each resume) in ``legs.json``, the
+    current leg rewritten after every evaluation, so an interrupted leg still counts."""
 
-    path = directory / LEGS_FILE
-    legs = json.loads(path.read_text()) if path.exists() else []
-    legs.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1),
-                 "evaluations_computed": int(computed)})
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(legs, indent=1))
-    return float(sum(leg["seconds"] for leg in legs))
+    def __init__(self, directory: Path):
+        self.path = directory / LEGS_FILE
+        self.legs = json.loads(self.path.read_text()) if self.path.exists() else []
+        self.legs.append({})
+
+    def update(self, seconds: float, computed: int) -> float:
+        """Record the current leg; return the wall seconds of all legs so far."""
+        from fitts.io.results import atomic_path
+
+        self.legs[-1] = {"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         "seconds": round(seconds, 1), "evaluations_computed": int(computed)}
+        with atomic_path(self.path) as tmp:
+            Path(tmp).write_text(json.dumps(self.legs, indent=1))
+        return float(sum(leg.get("seconds", 0.0) for leg in self.legs))
 
 
 # ---------------------------------------------------------------------- result
@@ -339,6 +345,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
                 "discrepancy": settings.discrepancy, "refine_evaluations": refine_evaluations}
     _settings_manifest(directory, manifest, resume)
     store = RunStore(directory, names)
+    legs = _Legs(directory)
     started = time.perf_counter()
     done = {"evaluations": 0, "computed": 0, "seconds": 0.0}
 
@@ -367,6 +374,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
                 results[i] = res
                 finished += 1
                 done["computed"] += 1
+                legs.update(time.perf_counter() - started, done["computed"])
                 report()
 
         if todo:
@@ -457,7 +465,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
         if t.id not in expressed:
             notes = [r.get("notes", {}).get(t.id, "") for r in store.rows.values()]
             not_expressible[t.id] = next((n for n in notes if n), "no evaluation could compute it")
-    wall = _add_leg(directory, time.perf_counter() - started, done["computed"])
+    wall = legs.update(time.perf_counter() - started, done["computed"])
     per_hour = done["computed"] / done["seconds"] * 3600 if done["seconds"] > 0 else math.nan
     return CalibrationRun(hm, fitted, best, history, stop_reason, len(store.rows), wall, per_hour, directory,
                           not_expressible)
