@@ -9,24 +9,25 @@ import pandas as pd
 import pytest
 
 import fitts
-from fitts.evaluate.calibrate import builtin_calibration, load_calibration
-from fitts.run.drivers import calibrated_priors
+from fitts.evaluate.calibrate import builtin_calibration, calibrated_theory, load_calibration
 from tests.test_cli_patient import run
 from tests.test_discovery import _response_trial
 
 
-def test_calibrated_priors_take_the_knob_values() -> None:
+def test_the_calibrated_theory_has_the_knob_values_as_priors() -> None:
     m = fitts.compile_model(fitts.load_model("fitts"))
     path = builtin_calibration("fitts")
     assert path is not None
-    priors = calibrated_priors(m, path)
-    assert priors
+    cm = calibrated_theory(m, path)[0]
+    checked = 0
     for name, value in load_calibration(path).values().items():
         kind, where = name.split(":", 1)
         pname, fld = where.rsplit(".", 1)
-        if kind == "prior" and pname in priors:
-            assert getattr(priors[pname], fld) == pytest.approx(value)
-    assert calibrated_priors(m, None) == {}
+        if kind == "prior":
+            assert getattr(cm.params[cm.param_index[pname]].prior, fld) == pytest.approx(value)
+            checked += 1
+    assert checked == len(cm.calibration) > 0
+    assert calibrated_theory(m, None)[0].calibration == ()
 
 
 @pytest.mark.slow

@@ -150,15 +150,15 @@ def test_a_theory_without_the_outcome_states_is_refused(tmp_path):
 
 def test_a_trial_on_the_calibrated_theory_uses_its_priors_and_everyday_stressors():
     """`fitts trial` applies the theory's calibration in every worker: calibrated priors, and
-    the built-in protocol's everyday stressors as calibrated; the hash guards resume."""
-    from fitts.evaluate.calibrate import builtin_calibration, calibrated_theory
+    the built-in protocol's everyday stressors as calibrated; the calibration keys resume."""
+    from fitts.evaluate.calibrate import builtin_calibration, calibrated_theory, trial_calibration
     from fitts.population.recruit import everyday_schedule
     from fitts.run import trial as run_trial
 
     path = models_dir() / "trials" / "example.yaml"
     t = load_trial(path)
     cal = builtin_calibration(t.model.spec.name)
-    job = run_trial.TrialJob.of(t, path, calibration=cal)
+    job = run_trial.TrialJob.of(t, path, calibration=trial_calibration(t.model, cal))
     plain = run_trial.TrialJob.of(t, path)
     run_trial._TRIALS.clear()  # as in a fresh worker process
     got = job.trial()
@@ -167,3 +167,4 @@ def test_a_trial_on_the_calibrated_theory_uses_its_priors_and_everyday_stressors
     assert list(got.everyday) == list(protocol.everyday) != everyday_schedule("default")
     assert plain.trial().model.model_hash == t.model.model_hash
     assert job.fingerprint() != plain.fingerprint()
+    assert trial_calibration(t.model, cal).key() == job.calibration.key() and trial_calibration(t.model, None) is None

@@ -429,6 +429,8 @@ def sensitivity(
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,
     resume: Resume = False,
+    calibration: CalibrationPath = None,
+    no_calibration: NoCalibration = False,
 ) -> None:
     """Which parameters decide who becomes and stays ill: global sensitivity (SALib) over the
     theory's priors.
@@ -444,7 +446,8 @@ def sensitivity(
     from fitts.io.results import save_table
     from fitts.plot.sensitivity import plot_sensitivity
 
-    m = _theory(model)
+    written = _theory(model)
+    m, _, _, cal_path = _calibrated(written, calibration, no_calibration)
     patterns = [p.strip() for p in params.split(",") if p.strip()] if params else None
     names = sampled_parameters(m, patterns)
     runs = planned_runs(method.value, len(names), samples)
@@ -526,6 +529,8 @@ def discover(
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,
     resume: Resume = False,
+    calibration: CalibrationPath = None,
+    no_calibration: NoCalibration = False,
 ) -> None:
     """Scenario discovery: the parameter box in which patients become and stay ill, are of an
     attribution subtype, or respond to a trial's treatment (PRIM).
@@ -540,11 +545,13 @@ def discover(
     from fitts.io.results import save_table
     from fitts.plot.sensitivity import plot_discovery
 
-    m = _theory(model)
+    written = _theory(model)
+    m, _, _, cal_path = _calibrated(written, calibration, no_calibration)
     patterns = [p.strip() for p in params.split(",") if p.strip()] if params else None
     _prepare_kernel(m, backend.value)
     extra = []
     if outcome == "response":
+        from fitts.evaluate.calibrate import trial_calibration
         from fitts.spec.load import models_dir
         from fitts.trials.response import discover_response
 
@@ -552,7 +559,8 @@ def discover(
         with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"responses in {trial_path.name}") as adv:
             d, responses = discover_response(trial_path, patients, theory=model, arm=arm, fraction=fraction,
                                              min_density=min_density, backend=backend.value, executor=ex,
-                                             directory=out_dir / "runs", resume=resume, progress=adv)
+                                             directory=out_dir / "runs", resume=resume, progress=adv,
+                                             calibration=trial_calibration(written, cal_path))
         extra.append(("responses.csv", responses.patients))
     elif outcome.startswith("subtype:"):
         from fitts.analysis.discovery import discover_subtype

@@ -70,6 +70,7 @@ def trial(
     """
     import shutil
 
+    from fitts.evaluate.calibrate import trial_calibration
     from fitts.run.trial import run_trial, write_trial
 
     if figure not in ("png", "svg", "pdf"):
@@ -83,7 +84,7 @@ def trial(
     with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"trial {trial_file.name}") as advance:
         res = run_trial(trial_file, theory=theory, patients=patients, seed=seed, executor=ex, chunk_size=chunk_size,
                         checkpoint=checkpoint, resume=resume, backend=backend.value, progress=advance,
-                        calibration=cal_path)
+                        calibration=trial_calibration(loaded.model, cal_path))
         where = ex.describe()
     paths = write_trial(res, out_dir, figure_format=figure, metadata={"command": _command()})
     shutil.rmtree(checkpoint, ignore_errors=True)

@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -37,6 +37,9 @@ from fitts.io.results import atomic_path
 from fitts.sim.rng import uniforms
 from fitts.sim.schedule import _ppf
 from fitts.spec.yamlio import load_yaml_file
+
+if TYPE_CHECKING:
+    from fitts.trials.spec import TheoryCalibration
 
 from .history_matching import Quantity, band_quantity, bound_quantity
 from .protocol import Protocol, load_protocol
@@ -496,6 +499,18 @@ def calibrated_theory(model: CompiledModel, calibration: Calibration | str | Pat
     changes = {name.split(":", 1)[1]: v for name, v in values.items() if name.startswith("protocol:")}
     return (model.with_prior_knobs(values.items()), protocol.with_changes(changes) if changes else protocol,
             notes)
+
+
+def trial_calibration(model: CompiledModel, calibration: Calibration | str | Path | None) -> TheoryCalibration | None:
+    """A calibration of `model` as trials apply it (priors, and the built-in protocol's
+    everyday stressors as calibrated); None without a calibration."""
+    from fitts.trials.spec import TheoryCalibration
+
+    if calibration is None:
+        return None
+    calibrated, protocol, _ = calibrated_theory(model, calibration)
+    source = calibration.theory if isinstance(calibration, Calibration) else str(calibration)
+    return TheoryCalibration(calibrated.calibration, tuple(protocol.everyday), source)
 
 
 def for_variant(calibration: Calibration, model: CompiledModel, protocol: Protocol) -> tuple[Calibration, list[str]]:

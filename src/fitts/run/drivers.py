@@ -78,28 +78,6 @@ class Drivers:
         return res.indices[res.indices["mu_star"] > 0].head(k).reset_index()
 
 
-def calibrated_priors(model: Any, calibration: str | Path | None) -> dict[str, Any]:
-    """The priors a calibration's ``prior:PARAM.FIELD`` knobs set (parameter name -> prior).
-
-    Knobs of parameters the model does not have (a parent's calibration on a variant) and
-    protocol knobs are left out.
-    """
-    if calibration is None:
-        return {}
-    from fitts.evaluate.calibrate import load_calibration
-
-    cal = load_calibration(calibration)
-    fields: dict[str, dict[str, float]] = {}
-    for name, value in cal.values().items():
-        kind, path = name.split(":", 1)
-        if kind != "prior":
-            continue
-        pname, fld = path.rsplit(".", 1)
-        if pname in model.param_index and model.params[model.param_index[pname]].kind == "prior":
-            fields.setdefault(pname, {})[fld] = float(value)
-    return {p: model.params[model.param_index[p]].prior.model_copy(update=f) for p, f in fields.items()}
-
-
 def drivers(theory: str, *, trajectories: int = 20, candidates: int = 20000, days: float = 730.0,
             trial: str | Path | None = None, arm: str | None = None, calibration: str | Path | None = None,
             seed: int = 0, dt: float = 0.05, backend: str = "numba", executor: AbstractExecutor | None = None,
@@ -140,16 +118,14 @@ def drivers(theory: str, *, trajectories: int = 20, candidates: int = 20000, day
 
     if trajectories < 2:
         raise ModelError(f"Morris needs at least 2 trajectories, got {trajectories}")
-    model = compile_model(load_model(theory))
+    from fitts.evaluate.calibrate import calibrated_theory, trial_calibration
+
+    written = compile_model(load_model(theory))
+    model, _, stale = calibrated_theory(written, calibration)
     names = sampled_parameters(model)
     notes: dict[str, str] = {}
-    priors = calibrated_priors(model, calibration)
-    if calibration is not None:
-        from fitts.evaluate.calibrate import load_calibration, stale_note
-
-        stale = stale_note(load_calibration(calibration), model)
-        if stale:
-            notes["calibration"] = stale
+    if stale:
+        notes["calibration"] = "; ".join(stale)
     stores = Path(directory) if directory is not None else None
     cost = []
 
@@ -159,7 +135,7 @@ def drivers(theory: str, *, trajectories: int = 20, candidates: int = 20000, day
     # 1. becoming and staying ill: one Morris sample, two outcomes from the same runs
     prob = problem(model, names)
     X = sample("morris", prob, trajectories, seed)
-    values = to_parameters(model, names, X, priors=priors)
+    values = to_parameters(model, names, X)
     t0 = time.perf_counter()
     res = patient_experiments(model, pd.DataFrame(values), [o for _q, o in QUESTIONS], days=days, dt=dt, seed=seed,
                               backend=backend, executor=executor, resume=resume, progress=report("sensitivity"),
@@ -186,7 +162,8 @@ def drivers(theory: str, *, trajectories: int = 20, candidates: int = 20000, day
         try:
             response, responses = discover_response(
                 trial_path, candidates, theory=theory, arm=arm, backend=backend, executor=executor, resume=resume,
-                directory=None if stores is None else stores / "response", progress=report("response"))
+                directory=None if stores is None else stores / "response", progress=report("response"),
+                calibration=trial_calibration(written, calibration))
         except ModelError as exc:
             notes["response"] = str(exc).splitlines()[0]
         cost.append({"analysis": "treatment response (candidates screened; both arms per recruit; PRIM)",
@@ -197,7 +174,7 @@ def drivers(theory: str, *, trajectories: int = 20, candidates: int = 20000, day
     settings = {"theory": model.spec.name, "model_hash": model.model_hash, "trajectories": trajectories,
                 "parameters": len(names), "days": days, "dt": dt, "seed": seed, "candidates": candidates,
                 "trial": str(trial_path), "arm": arm, "calibration": None if calibration is None else str(calibration),
-                "calibrated_priors": sorted(priors)}
+                "calibrated_priors": sorted({k.split(":", 1)[1].rsplit(".", 1)[0] for k, _ in model.calibration})}
     return Drivers(model.spec.name, sens, response, responses, pd.DataFrame(cost), notes, settings)
 
 
@@ -277,4 +254,4 @@ def drivers_markdown(reports: Sequence[Drivers], k: int = 5, figures: Mapping[st
     return "\n".join(lines).rstrip() + "\n"
 
 
-__all__ = ["QUESTIONS", "Drivers", "calibrated_priors", "drivers", "drivers_markdown", "drivers_table"]
+__all__ = ["QUESTIONS", "Drivers", "drivers", "drivers_markdown", "drivers_table"]

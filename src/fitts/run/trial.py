@@ -22,7 +22,7 @@ import pandas as pd
 
 from fitts.trials.analysis import TimeCourse, arm_summary, effect_sizes, label_table, patient_outcomes
 from fitts.trials.simulate import trial_chunk
-from fitts.trials.spec import Trial, load_trial
+from fitts.trials.spec import TheoryCalibration, Trial, load_trial
 
 from .executors import AbstractExecutor
 from .experiments import screen_experiments
@@ -48,9 +48,8 @@ class TrialJob:
         Patients randomised and the patients' seed (the file's values unless replaced).
     file_hash, model_hash
         Content hashes checked when a worker loads the trial.
-    calibration, calibration_hash
-        A calibration file applied to the theory (its priors, and the everyday stressors
-        when the trial uses the built-in protocol's) and its content hash; "" for none.
+    calibration
+        The theory's calibration as the trial applies it (None: the theory as written).
     """
 
     path: str
@@ -64,41 +63,29 @@ class TrialJob:
     name: str = "trial"
     screens: bool = True
     rule: str = "cases"
-    calibration: str = ""
-    calibration_hash: str = ""
+    calibration: TheoryCalibration | None = None
 
     @classmethod
     def of(cls, trial: Trial, path: str | Path, *, theory: str | None = None, patients: int | None = None,
-           seed: int | None = None, backend: str = "numba", calibration: str | Path | None = None) -> TrialJob:
+           seed: int | None = None, backend: str = "numba",
+           calibration: TheoryCalibration | None = None) -> TrialJob:
         spec = trial.spec
         n = int(patients or spec.patients)
-        cal = "" if calibration is None else str(Path(calibration).resolve())
         job = cls(str(Path(path).resolve()), theory, n, int(spec.seed if seed is None else seed),
                   _file_hash(str(path)), trial.model.model_hash,
                   int(spec.population.max_screened or 1000 * n), backend,
-                  screens=spec.population.recruit != "all", rule=spec.population.recruit,
-                  calibration=cal, calibration_hash=_file_hash(cal) if cal else "")
+                  screens=spec.population.recruit != "all", rule=spec.population.recruit, calibration=calibration)
         _TRIALS[job._key()] = job._adjusted(trial)
         return job
 
     def _key(self) -> tuple[str, str | None, str]:
-        return (self.path, self.theory, f"{self.file_hash}:{self.seed}:{self.patients}:{self.calibration_hash}")
+        cal = self.calibration.key() if self.calibration is not None else ""
+        return (self.path, self.theory, f"{self.file_hash}:{self.seed}:{self.patients}:{cal}")
 
     def _adjusted(self, trial: Trial) -> Trial:
         spec = trial.spec.model_copy(update={"patients": self.patients, "seed": self.seed})
-        model = trial.model
-        if self.calibration:
-            from fitts.evaluate.calibrate import calibrated_theory
-
-            if _file_hash(self.calibration) != self.calibration_hash:
-                from fitts.errors import DataError
-
-                raise DataError(f"calibration file {self.calibration} changed while the trial was running")
-            model, protocol, _ = calibrated_theory(model, self.calibration)
-            if spec.population.everyday == "default":  # the built-in protocol's, as calibrated
-                spec = spec.model_copy(update={"population": spec.population.model_copy(
-                    update={"everyday": list(protocol.everyday)})})
-        return Trial(spec, model, trial.model_ref, trial.path)
+        adjusted = Trial(spec, trial.model, trial.model_ref, trial.path)
+        return adjusted if self.calibration is None else self.calibration.apply(adjusted)
 
     def trial(self) -> Trial:
         """The trial, loaded once per process (and checked against the hashes)."""
@@ -120,7 +107,7 @@ class TrialJob:
         t = self.trial()
         return {"trial": t.spec.model_dump(mode="json", exclude={"source", "patients"}),
                 "model_hash": self.model_hash, "seed": self.seed, "backend": self.backend,
-                "calibration": self.calibration_hash}
+                "calibration": None if self.calibration is None else self.calibration.key()}
 
     def __call__(self, rows: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
         """The candidates `rows.index` as an evaluator of a screening experiment (the patients'
@@ -161,7 +148,7 @@ def run_trial(trial: str | Path, *, theory: str | None = None, patients: int | N
               executor: AbstractExecutor | None = None, chunk_size: int = 1024, checkpoint: str | Path | None = None,
               resume: bool = False, backend: str = "numba", progress: Callable[[int, int], None] | None = None,
               on_chunk: Callable[[tuple[int, int]], None] | None = None,
-              calibration: str | Path | None = None) -> TrialResult:
+              calibration: TheoryCalibration | None = None) -> TrialResult:
     """Run a trial file.
 
     Parameters
@@ -180,8 +167,8 @@ def run_trial(trial: str | Path, *, theory: str | None = None, patients: int | N
     progress, on_chunk
         See :func:`fitts.run.jobs.run_job`.
     calibration
-        A calibration file of the theory (see
-        :func:`fitts.evaluate.calibrate.calibrated_theory`); None: the theory as written.
+        The theory's calibration (see :func:`fitts.evaluate.calibrate.trial_calibration`);
+        None: the theory as written.
     """
     t = load_trial(trial, theory)
     job = TrialJob.of(t, trial, theory=theory, patients=patients, seed=seed, backend=backend,
@@ -208,7 +195,7 @@ def _run(job: TrialJob, t: Trial, directory: Path, executor: AbstractExecutor | 
     columns = {k: np.concatenate(v) for k, v in parts.items()}
     table = label_table(t, columns)
     meta = {"trial": t.spec.name, "theory": t.model.spec.name, "model_hash": t.model.model_hash,
-            "calibration": job.calibration or "none",
+            "calibration": job.calibration.source if job.calibration is not None else "none",
             "seed": job.seed, "randomisation_seed": t.spec.randomisation.seed, "patients": job.patients,
             "screened": run.screened, "acceptance_rate": run.acceptance_rate, "recruit": t.spec.population.recruit,
             "settings_hash": hashlib.sha256(json.dumps(job.fingerprint(), sort_keys=True, default=str).encode())

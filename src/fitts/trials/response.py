@@ -37,7 +37,7 @@ import pandas as pd
 from fitts.errors import ModelError, did_you_mean
 
 from .simulate import trial_seed
-from .spec import Trial, load_trial
+from .spec import TheoryCalibration, Trial, load_trial
 
 #: trials per process, by (file, theory, content hash)
 _TRIALS: dict[tuple[str, str | None, str], Trial] = {}
@@ -93,13 +93,19 @@ class TreatmentResponse:
     backend: str = "numba"
     name: str = "treatment-response"
     block_rows: int = 256
+    #: the theory's calibration (None: the theory as written)
+    calibration: TheoryCalibration | None = None
+
+    def _key(self) -> tuple[str, str | None, str]:
+        return (self.path, self.theory, self.file_hash + (f":{self.calibration.key()}" if self.calibration else ""))
 
     def trial(self) -> Trial:
-        key = (self.path, self.theory, self.file_hash)
+        key = self._key()
         if key not in _TRIALS:
             if _file_hash(self.path) != self.file_hash:
                 raise ModelError(f"trial file {self.path} changed while the experiments ran")
-            _TRIALS[key] = trial_for_theory(self.path, self.theory)[0]
+            t = trial_for_theory(self.path, self.theory)[0]
+            _TRIALS[key] = t if self.calibration is None else self.calibration.apply(t)
         return _TRIALS[key]
 
     def fingerprint(self) -> dict[str, Any]:
@@ -149,8 +155,9 @@ class TreatmentResponse:
 
 
 def response_evaluator(trial: str | Path, *, theory: str | None = None, arm: str | None = None,
-                       backend: str = "numba") -> TreatmentResponse:
-    """The evaluator of a trial file's treatment `arm` (default: its first arm that is not the control).
+                       backend: str = "numba", calibration: TheoryCalibration | None = None) -> TreatmentResponse:
+    """The evaluator of a trial file's treatment `arm` (default: its first arm that is not the
+    control), on the theory as written or with its `calibration`.
 
     Raises
     ------
@@ -171,8 +178,8 @@ def response_evaluator(trial: str | Path, *, theory: str | None = None, arm: str
             raise ModelError(f"{arm!r} is the trial's control arm; choose a treatment arm",
                              hint="arms: " + ", ".join(names[j] for j in treated))
     path = str(Path(trial).resolve())
-    ev = TreatmentResponse(path, theory, _file_hash(path), i, backend)
-    _TRIALS[(path, theory, ev.file_hash)] = t
+    ev = TreatmentResponse(path, theory, _file_hash(path), i, backend, calibration=calibration)
+    _TRIALS[ev._key()] = t if calibration is None else calibration.apply(t)
     return ev
 
 
@@ -207,7 +214,8 @@ class Responses:
 def individual_responses(trial: str | Path, candidates: int, *, theory: str | None = None, arm: str | None = None,
                          fraction: float | None = None, backend: str = "numba", executor: Any = None,
                          directory: str | Path | None = None, resume: bool = False,
-                         progress: Callable[[int, int], None] | None = None) -> Responses:
+                         progress: Callable[[int, int], None] | None = None,
+                         calibration: TheoryCalibration | None = None) -> Responses:
     """Screen `candidates` of a trial's population and give every recruit both arms (see the module docstring).
 
     Parameters
@@ -223,12 +231,14 @@ def individual_responses(trial: str | Path, candidates: int, *, theory: str | No
         (default: the trial's first responder fraction).
     executor, directory, resume, progress
         See :func:`fitts.run.experiments.perform_experiments`.
+    calibration
+        The theory's calibration (see :func:`fitts.evaluate.calibrate.trial_calibration`).
     """
     from fitts.run.experiments import perform_experiments
 
     if candidates < 1:
         raise ModelError(f"candidates must be >= 1, got {candidates}")
-    ev = response_evaluator(trial, theory=theory, arm=arm, backend=backend)
+    ev = response_evaluator(trial, theory=theory, arm=arm, backend=backend, calibration=calibration)
     t = ev.trial()
     frac = float(fraction if fraction is not None else (t.spec.outcomes.responders or [0.3])[0])
     design = pd.DataFrame({"candidate": np.arange(candidates)})
@@ -248,7 +258,8 @@ def individual_responses(trial: str | Path, candidates: int, *, theory: str | No
 def discover_response(trial: str | Path, candidates: int, *, theory: str | None = None, arm: str | None = None,
                       fraction: float | None = None, min_density: float | None = None, backend: str = "numba",
                       executor: Any = None, directory: str | Path | None = None, resume: bool = False,
-                      progress: Callable[[int, int], None] | None = None) -> tuple[Any, Responses]:
+                      progress: Callable[[int, int], None] | None = None,
+                      calibration: TheoryCalibration | None = None) -> tuple[Any, Responses]:
     """The box of parameters in which a trial's recruits respond to `arm` (PRIM), and the responses.
 
     Returns
@@ -258,11 +269,13 @@ def discover_response(trial: str | Path, candidates: int, *, theory: str | None 
     from fitts.analysis.discovery import box_discovery
 
     r = individual_responses(trial, candidates, theory=theory, arm=arm, fraction=fraction, backend=backend,
-                             executor=executor, directory=directory, resume=resume, progress=progress)
+                             executor=executor, directory=directory, resume=resume, progress=progress,
+                             calibration=calibration)
     if len(r.patients) < 20:
         raise ModelError(f"only {len(r.patients)} of {candidates} candidates were recruited: too few for a box",
                          hint="screen more candidates (--patients)")
     t = trial_for_theory(trial, theory)[0]
+    t = t if calibration is None else calibration.apply(t)
     d = box_discovery(r.patients[r.parameters], r.patients["responder"].to_numpy(),
                       outcome=f"responds to {r.arm} (NRS at least {r.fraction:.0%} of baseline below control)",
                       min_density=min_density,

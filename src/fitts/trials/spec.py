@@ -7,6 +7,9 @@ and the entry, and says what to write instead. See ``docs/trials.md`` for the fo
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,6 +137,42 @@ class TrialSpec(_Model):
     @property
     def days(self) -> float:
         return self.duration_days + self.follow_up_days
+
+
+@dataclass(frozen=True)
+class TheoryCalibration:
+    """A calibration as a trial applies it (see
+    :func:`fitts.evaluate.calibrate.trial_calibration`): the prior knobs of the theory and
+    the everyday stressors of the calibrated built-in protocol.
+
+    Attributes
+    ----------
+    prior_knobs
+        ``("prior:PARAM.FIELD", value)`` pairs (see :meth:`CompiledModel.with_prior_knobs`).
+    everyday
+        Everyday stressors replacing the built-in protocol's in a trial that uses them
+        (``everyday: default``); None: unchanged.
+    source
+        Where the calibration came from (a file), for the record.
+    """
+
+    prior_knobs: tuple[tuple[str, float], ...] = ()
+    everyday: tuple[Any, ...] | None = None
+    source: str = ""
+
+    def key(self) -> str:
+        """A content hash (two equal calibrations give the same key)."""
+        data = [[list(k) for k in self.prior_knobs],
+                None if self.everyday is None else [c.model_dump(mode="json") for c in self.everyday]]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def apply(self, trial: Trial) -> Trial:
+        """The trial on the calibrated theory."""
+        spec = trial.spec
+        if self.everyday is not None and spec.population.everyday == "default":
+            spec = spec.model_copy(update={"population": spec.population.model_copy(
+                update={"everyday": list(self.everyday)})})
+        return Trial(spec, trial.model.with_prior_knobs(self.prior_knobs), trial.model_ref, trial.path)
 
 
 class Trial:
