@@ -442,14 +442,21 @@ def calibrated(model: CompiledModel, calibration: Calibration | str | Path | Non
     if calibration is None:
         return {}, protocol
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
-    if cal.theory != model.spec.name:
-        if cal.theory not in model.spec.parents:
-            raise ModelError(f"the calibration is for theory {cal.theory!r}, not {model.spec.name!r}",
-                             hint="pass the calibration file of this theory (or of a theory it includes by "
-                                  "name), or --no-calibration")
-        cal, _ = for_variant(cal, model, protocol)
+    cal, _ = _for_model(cal, model, protocol)
     cal.check(model, protocol)
     return cal.apply(model, protocol, np.arange(patients), seed)
+
+
+def _for_model(calibration: Calibration, model: CompiledModel, protocol: Protocol) -> tuple[Calibration, list[str]]:
+    """The calibration as it applies to `model` (its own, or a parent's via :func:`for_variant`)
+    and the knobs left out; another theory's calibration is refused."""
+    if calibration.theory == model.spec.name:
+        return calibration, []
+    if calibration.theory not in model.spec.parents:
+        raise ModelError(f"the calibration is for theory {calibration.theory!r}, not {model.spec.name!r}",
+                         hint="pass the calibration file of this theory (or of a theory it includes by "
+                              "name), or --no-calibration")
+    return for_variant(calibration, model, protocol)
 
 
 def calibrated_theory(model: CompiledModel, calibration: Calibration | str | Path | None,
@@ -484,11 +491,7 @@ def calibrated_theory(model: CompiledModel, calibration: Calibration | str | Pat
         calibration = load_calibration(path / "calibration.yaml" if path.is_dir() else path)
     notes = []
     if calibration.theory != model.spec.name:
-        if calibration.theory not in model.spec.parents:
-            raise ModelError(f"the calibration is for theory {calibration.theory!r}, not {model.spec.name!r}",
-                             hint="pass the calibration file of this theory (or of a theory it includes by "
-                                  "name), or --no-calibration")
-        calibration, dropped = for_variant(calibration, model, protocol)
+        calibration, dropped = _for_model(calibration, model, protocol)
         notes.append(f"{model.spec.name} starts from the calibration of {calibration.extra['parent']} "
                      f"({len(calibration.knobs)} knobs apply"
                      + (f"; left out, no longer in the model: {', '.join(dropped)}" if dropped else "") + ")")
