@@ -158,6 +158,14 @@ def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched
     assert again.seconds >= matched.seconds
     with pytest.raises(ModelError, match="already holds a calibration"):
         _run(problem, "targets.yaml", out)
+    # more refinement after the waves is a resume, not another calibration: only refinement runs are added
+    keys = set(RunStore(out, [k.name for k in KNOBS]).rows)
+    more = run_calibration(model, Calibration(model.spec.name, list(KNOBS)), model_ref=str(d / "theory.yaml"),
+                           directory=out, targets=d / "targets.yaml", protocol=d / "protocol.yaml", patients=300,
+                           refine_patients=800, settings=SETTINGS, refine_evaluations=7, seed=1, resume=True)
+    added = set(RunStore(out, [k.name for k in KNOBS]).rows) - keys
+    assert added and all(stage.startswith("refine") for stage, _ in added)
+    assert len(more.refine) == 7 and more.best["loss"] <= again.best["loss"]
     with pytest.raises(ModelError, match="other settings.*patients"):
         run_calibration(model, Calibration(model.spec.name, list(KNOBS)), model_ref=str(d / "theory.yaml"),
                         directory=out, targets=d / "targets.yaml", protocol=d / "protocol.yaml", patients=200,

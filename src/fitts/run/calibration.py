@@ -239,13 +239,18 @@ def _settings_manifest(directory: Path, manifest: dict[str, Any], resume: bool) 
             raise ModelError(f"{directory} already holds a calibration", hint="pass --resume to continue it, "
                              "or choose another --out folder")
         diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-        if diff:
+        if set(diff) - _MAY_CHANGE:
             raise ModelError(f"{directory} holds a calibration with other settings ({', '.join(diff)})",
                              hint="resume with the same settings, or choose another --out folder")
-        return
+        if not diff:
+            return
     directory.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+
+#: settings a resume may change: they only decide the stages after the waves
+_MAY_CHANGE = {"refine_evaluations"}
 
 
 class _Legs:
