@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -69,16 +70,22 @@ class Stop(Exception):
     pass
 
 
+def _stop_after(n: int) -> tuple[list[tuple[int, int]], Callable[[tuple[int, int]], None]]:
+    """The chunks seen, and an on_chunk callback that interrupts the run after `n` of them."""
+    seen: list[tuple[int, int]] = []
+
+    def stop(chunk: tuple[int, int]) -> None:
+        seen.append(chunk)
+        if len(seen) == n:
+            raise Stop
+
+    return seen, stop
+
+
 def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, reference):
     path, ref = reference
     ckpt = tmp_path / "ckpt"
-    seen: list[tuple[int, int]] = []
-
-    def stop_after_two(chunk: tuple[int, int]) -> None:
-        seen.append(chunk)
-        if len(seen) == 2:
-            raise Stop
-
+    seen, stop_after_two = _stop_after(2)
     with pytest.raises(Stop):
         run_trial(path, chunk_size=8, checkpoint=ckpt, backend="numpy", on_chunk=stop_after_two)
     assert len(list(ckpt.glob("chunk-*.npz"))) == 2
@@ -111,13 +118,7 @@ def test_an_interrupted_population_resumes_with_each_patient_seeded_by_its_id(tm
     finished blocks and computes only the rest."""
     ref = run_population("fitts", 24, seed=3, population=POP, recruitment=RUN_IN, chunk_size=24, backend="numpy")
     ckpt = tmp_path / "ckpt"
-    seen: list[tuple[int, int]] = []
-
-    def stop_after_two(chunk: tuple[int, int]) -> None:
-        seen.append(chunk)
-        if len(seen) == 2:
-            raise Stop
-
+    seen, stop_after_two = _stop_after(2)
     with pytest.raises(Stop):
         run_population("fitts", 24, seed=3, population=POP, recruitment=RUN_IN, chunk_size=5, checkpoint=ckpt,
                        backend="numpy", on_chunk=stop_after_two)
