@@ -26,7 +26,7 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 
-from fitts.errors import ModelError
+from fitts.errors import ModelError, did_you_mean
 from fitts.spec.expr import CONSTANTS, Expr, parse_expr
 from fitts.spec.model import Spec
 from fitts.spec.schema import Grade, ParameterSpec, value_support
@@ -174,16 +174,9 @@ class CompiledModel:
             kind, _, path = str(name).partition(":")
             if kind != "prior":
                 continue
-            pname, _, fld = path.rpartition(".")
-            if pname not in self.param_index:
-                raise ModelError(f"knob {name}: {self.spec.name} has no parameter {pname!r}",
-                                 hint="use the calibration made for this theory, or --no-calibration")
-            row = params[self.param_index[pname]]
-            if row.kind != "prior" or fld not in type(row.prior).model_fields or fld == "dist":
-                raise ModelError(f"knob {name}: parameter {pname!r} of {self.spec.name} has no prior field "
-                                 f"{fld!r}", hint="use the calibration made for this theory, or --no-calibration")
-            params[self.param_index[pname]] = dataclasses.replace(
-                row, prior=row.prior.model_copy(update={fld: float(value)}))
+            i = self.param_index[self.prior_knob(path, value)[0]]
+            params[i] = dataclasses.replace(params[i], prior=params[i].prior.model_copy(
+                update={path.rpartition(".")[2]: float(value)}))
             applied[str(name)] = float(value)
         return dataclasses.replace(self, params=tuple(params), calibration=tuple(sorted(applied.items())))
 
@@ -229,6 +222,23 @@ class CompiledModel:
     @cached_property
     def input_index(self) -> dict[str, int]:
         return {s: i for i, s in enumerate(self.inputs)}
+
+    def prior_knob(self, path: str, value: float) -> tuple[str, Any]:
+        """A knob ``PARAM.FIELD`` checked against this model: the parameter's name and its
+        prior with the field set to `value` (a ModelError names what is wrong)."""
+        pname, _, fld = path.rpartition(".")
+        if pname not in self.param_index:
+            raise ModelError(f"knob prior:{path}: the theory has no parameter {pname!r}."
+                             + did_you_mean(pname, self.param_index))
+        row = self.params[self.param_index[pname]]
+        if row.kind != "prior":
+            raise ModelError(f"knob prior:{path}: parameter {pname!r} has no prior ({row.kind})",
+                             hint="calibrate a parameter declared with a prior")
+        if fld not in type(row.prior).model_fields or fld == "dist":
+            fields = [f for f in type(row.prior).model_fields if f != "dist"]
+            raise ModelError(f"knob prior:{path}: a {row.prior.dist} prior has no field {fld!r}."
+                             + did_you_mean(fld, fields), hint="fields: " + ", ".join(fields))
+        return pname, row.prior.model_copy(update={fld: value})
 
     @property
     def model_hash(self) -> str:

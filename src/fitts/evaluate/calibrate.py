@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fitts.compile.compiled import CompiledModel
-from fitts.errors import Location, ModelError, did_you_mean, display_path
+from fitts.errors import Location, ModelError, display_path
 from fitts.io.results import atomic_path
 from fitts.sim.rng import uniforms
 from fitts.sim.schedule import _ppf
@@ -150,20 +150,7 @@ class Calibration:
 
 
 def _prior_with(model: CompiledModel, path: str, value: float) -> Any:
-    pname, fld = path.rsplit(".", 1) if "." in path else (path, "")
-    if pname not in model.param_index:
-        raise ModelError(f"knob prior:{path}: the theory has no parameter {pname!r}."
-                         + did_you_mean(pname, model.param_index))
-    row = model.params[model.param_index[pname]]
-    if row.kind != "prior":
-        raise ModelError(f"knob prior:{path}: parameter {pname!r} has no prior ({row.kind})",
-                         hint="calibrate a parameter declared with a prior")
-    if fld not in type(row.prior).model_fields or fld == "dist":
-        fields = [f for f in type(row.prior).model_fields if f != "dist"]
-        raise ModelError(f"knob prior:{path}: a {row.prior.dist} prior has no field {fld!r}."
-                         + did_you_mean(fld, fields),
-                         hint="fields: " + ", ".join(fields))
-    return row.prior.model_copy(update={fld: value})
+    return model.prior_knob(path, value)[1]
 
 
 def load_calibration(path: str | Path) -> Calibration:
