@@ -147,6 +147,15 @@ def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched
     assert len(RunStore(out, [k.name for k in KNOBS]).rows) == before  # nothing new was simulated
     assert [k.value for k in again.knobs] == [k.value for k in matched.knobs]
     assert again.best["loss"] == matched.best["loss"]
+    # the resume refits the very emulators of the first run (same points to the last digit,
+    # one BLAS thread), so the space left, its points and the stop rule agree exactly
+    assert again.stop_reason == matched.stop_reason
+    probe = np.random.default_rng(5).random((64, len(KNOBS)))
+    for w0, w1 in zip(matched.hm.waves, again.hm.waves, strict=True):
+        assert w1.fraction == w0.fraction and w1.set_aside == w0.set_aside
+        np.testing.assert_array_equal(w1.points, w0.points)
+        for name, em in w0.emulators.items():
+            np.testing.assert_array_equal(w1.emulators[name].predict(probe)[0], em.predict(probe)[0])
     # a resume keeps every finished wave's points, whatever the exploration would choose now
     lo, hi = (np.array([k.range[i] for k in KNOBS]) for i in (0, 1))
     kept = RunStore(out, [k.name for k in KNOBS]).finished_waves(lo, hi, 300, SETTINGS.wave_size)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve
+from threadpoolctl import threadpool_limits
 
 #: below this many finite training runs a quantity is not emulated
 MIN_RUNS = 4
@@ -69,7 +70,8 @@ class Emulator:
         Monte-Carlo variance of each output, shape (n_runs,) (in the units of y squared);
         non-finite values are replaced by the largest finite one.
     seed
-        Seed of the optimiser's restarts (the fit is deterministic given the data).
+        Seed of the optimiser's restarts. The fit is deterministic given the data, whatever
+        the number of BLAS threads of the process (it runs on one).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, mc_var: np.ndarray, *, seed: int = 0):
@@ -96,8 +98,12 @@ class Emulator:
                   + WhiteKernel(1e-3, (1e-8, 1.0)))
         self.gp = GaussianProcessRegressor(kernel, alpha=alpha, normalize_y=False, n_restarts_optimizer=2,
                                            random_state=seed)
-        with warnings.catch_warnings():  # bounds reached on flat outputs are expected, not a failure
-            warnings.simplefilter("ignore")
+        # One BLAS thread: a multi-threaded Cholesky sums in an order that depends on the
+        # thread count, and the likelihood optimiser turns last-digit differences into other
+        # hyperparameters, so a resumed calibration would refit other emulators than the
+        # process that ran the waves. A few hundred runs fit as fast on one thread.
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+            warnings.simplefilter("ignore")  # bounds reached on flat outputs are expected, not a failure
             self.gp.fit(x, yn)
         self._white = float(self.gp.kernel_.k2.noise_level)
 

@@ -191,12 +191,20 @@ class RunStore:
             return None
         return r
 
-    def put(self, stage: str, index: int, values: np.ndarray, patients: int, result: dict[str, Any]) -> None:
+    def put(self, stage: str, index: int, values: np.ndarray, patients: int, result: dict[str, Any],
+            unit: np.ndarray | None = None) -> None:
+        """Store one evaluation; `unit` is the point on the unit cube the knob `values` came from.
+
+        The unit point is kept as well as the values because ``lo + x (hi - lo)`` does not
+        invert exactly in floating point: a resume must train its emulators on the very
+        points the first process did, or it refits other emulators.
+        """
         from fitts.io.results import save_table
 
         row = {"stage": stage, "index": index, "patients": patients, "loss": result["loss"],
                "seconds": result["seconds"], "passes": sum(s == "pass" for s in result["status"].values()),
                **{f"knob:{k}": float(v) for k, v in zip(self.knobs, values, strict=True)},
+               **({} if unit is None else {f"unit:{k}": float(u) for k, u in zip(self.knobs, unit, strict=True)}),
                "outputs": json.dumps({k: [float(a), float(b)] for k, (a, b) in result["outputs"].items()}),
                "status": json.dumps(result["status"]), "notes": json.dumps(result.get("notes", {}))}
         self.rows[(stage, index)] = {**row, "outputs": result["outputs"], "status": result["status"],
@@ -212,7 +220,9 @@ class RunStore:
         waves: dict[int, dict[int, np.ndarray]] = {}
         for (stage, index), r in self.rows.items():
             if stage.startswith("wave ") and int(r["patients"]) == patients:
-                x = (np.array([r[f"knob:{k}"] for k in self.knobs], dtype=float) - lo) / (hi - lo)
+                x = np.array([r.get(f"unit:{k}", np.nan) for k in self.knobs], dtype=float)
+                if not np.all(np.isfinite(x)):  # a store written before unit points were kept
+                    x = (np.array([r[f"knob:{k}"] for k in self.knobs], dtype=float) - lo) / (hi - lo)
                 waves.setdefault(int(stage.split()[1]), {})[int(index)] = x
         last = max(waves, default=0)
         return {n: np.array([pts[i] for i in range(len(pts))]) for n, pts in waves.items()
@@ -357,7 +367,8 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
     def simulate(points: np.ndarray, stage: str, n: int, shown: tuple[str, int, int] | None = None,
                  ) -> list[dict[str, Any]]:
         """Evaluate points (unit cube) not yet in the store; `shown` = (label, done before, total) for progress."""
-        values = lo + np.clip(points, 0, 1) * (hi - lo)
+        units = np.clip(points, 0, 1)
+        values = lo + units * (hi - lo)
         results: list[dict[str, Any] | None] = [store.get(stage, i, v, n) for i, v in enumerate(values)]
         todo = [i for i, r in enumerate(results) if r is None]
         finished = len(values) - len(todo)
@@ -375,7 +386,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
             for pos, text in zip(rows.index, outcomes["result"], strict=True):
                 i = todo[int(pos)]
                 res = _decoded(str(text))
-                store.put(stage, i, values[i], n, res)
+                store.put(stage, i, values[i], n, res, units[i])
                 results[i] = res
                 finished += 1
                 done["computed"] += 1
