@@ -31,6 +31,7 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part") or p.name.startswith(".r.nc"))
 
 
+@pytest.mark.slow
 def test_simulate_killed_at_random_moments_leaves_no_partial_file(tmp_path: Path) -> None:
     write(tmp_path, "two.yaml", TWO_NODE)
     rng = random.Random(18)

@@ -32,7 +32,7 @@ def _leaky_exact(t: np.ndarray, tau: float = 2.0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-@pytest.mark.parametrize("dt", [0.01, 0.03, 0.07, 0.3])
+@pytest.mark.parametrize("dt", [pytest.param(0.01, marks=pytest.mark.slow), 0.03, 0.07, 0.3])
 def test_leaky_integrator_reset_daily_matches_its_closed_form(dt: float, backend: str) -> None:
     # 1/dt is not a whole number for 0.03, 0.07 and 0.3: each reset splits a step
     ds = simulate(LEAKY, patients=2, days=4.2, dt=dt, record_every=2.1 if dt == 0.3 else 0.21,
@@ -118,7 +118,7 @@ events:
 """
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_events_equal_the_one_step_jump_workaround_where_it_is_exact(backend: str) -> None:
     # the workaround jumps x to 0 and count up by 1 over the last step of each day: exact
     # only at dt = 0.25 (one step of the pulse); the events do it at any dt
@@ -148,6 +148,7 @@ nodes:
     assert (b.params.sel(parameter="mark").values == 6).all()
 
 
+@pytest.mark.slow
 def test_split_step_keeps_the_step_noise() -> None:
     # with an event that changes nothing, a split Euler step of dx = sigma dW (no drift)
     # gives exactly the unsplit result: the pieces share the step's one draw
@@ -179,6 +180,7 @@ events:
 """
 
 
+@pytest.mark.slow
 def test_event_draws_are_per_patient_and_independent_of_dt_chunk_and_backend() -> None:
     ref = simulate(DRAWS, patients=40, days=10.0, dt=0.05, seed=2, backend="numpy", command="x")
     heads = ref.params.sel(parameter="heads").values
@@ -255,6 +257,7 @@ def test_events_compile_to_the_same_kernel_as_without() -> None:
         compile_model(load_model_text(without)))
 
 
+@pytest.mark.slow
 def test_set_state_once_lets_the_state_go_on() -> None:
     from fitts import Apply
 
@@ -317,6 +320,7 @@ def test_noise_amplitude_may_depend_on_a_state(backend: str) -> None:
     assert (zero.trajectory.values[:, :, 0] == 0.0).all()
 
 
+@pytest.mark.slow
 def test_noise_scale_agrees_across_backends_and_needs_noise() -> None:
     text = NOISY.replace("noise: 0.3,", "noise: 0.3, noise_scale: 'sqrt(abs(x)) * (1 + y)',")
     kw = dict(patients=9, days=3.0, dt=0.05, seed=1, command="x")

@@ -90,6 +90,7 @@ def test_corrupt_source_entry_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Mon
     assert not [p for p in entry.parent.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
 
 
+@pytest.mark.slow
 def test_concurrent_processes_compile_once_and_a_later_one_hits(model_file: Path, tmp_path: Path) -> None:
     """Two processes start together on an empty cache: one compiles, the other waits and
     loads its result; a third process loads from the cache too (numba's cache-hit flag)."""

@@ -65,6 +65,7 @@ def test_bad_population_specs_are_explained(fitts_model, spec, match):
         spec.matrix(fitts_model)
 
 
+@pytest.mark.slow
 def test_recruitment_selects_cases_and_controls(fitts_model):
     ev = tuple(everyday_schedule())
     pop = PopulationSpec({"early_adversity": 0.8})

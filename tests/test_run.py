@@ -38,6 +38,7 @@ def reference(tmp_path_factory):
     return path, run_trial(path, chunk_size=48, backend="numpy")
 
 
+@pytest.mark.slow
 def test_trial_is_bit_identical_across_chunk_sizes_and_processes(reference):
     path, ref = reference
     assert len(ref.patients) == 48 and set(ref.patients["arm"]) == {"placebo", "snri", "gaba"}

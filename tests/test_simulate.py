@@ -32,7 +32,7 @@ def _first_divergence(a: np.ndarray, b: np.ndarray, ds) -> str:
             f"{ds.state.values[s]}: {a[p, t, s]!r} != {b[p, t, s]!r}")
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", [pytest.param("numpy", marks=pytest.mark.slow), "numba"])
 def test_patient_identical_alone_and_in_any_chunk(two, backend: str) -> None:
     kw = dict(days=20.0, seed=11, backend=backend,
               schedule=[{"input": "stress", "kind": "events", "rate_per_year": 30,

@@ -53,6 +53,7 @@ def _confirm(a, b, row: pd.Series, seed: int):
     return _search(a, b, space, replicates=40, seed=seed).table.iloc[0]
 
 
+@pytest.mark.slow
 def test_one_edge_apart_is_told_apart_by_the_top_design(models) -> None:
     a, b = models
     res = _search(a, b)
@@ -70,6 +71,7 @@ def test_one_edge_apart_is_told_apart_by_the_top_design(models) -> None:
     assert confirmed["power"] >= 0.8
 
 
+@pytest.mark.slow
 def test_identical_theories_are_not_told_apart(models) -> None:
     a, _ = models
     same = compile_model(load_model_text(WITH_EDGE))
