@@ -139,7 +139,8 @@ def calibrate(
         "--out", help="Output folder (default: calibration-THEORY/). Its calibration.yaml goes to "
         "`fitts evaluate --calibration`.", show_default=False)] = None,
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue an interrupted calibration in --out (finished evaluations are kept).")] = False,
+        "--resume", help="Continue an interrupted calibration in --out (finished evaluations are kept). "
+        "Only --waves and --refine may differ from the first run: more waves go on from the last one.")] = False,
     workers: Workers = None,
     scheduler: Scheduler = None,
     dask_local: DaskLocal = False,

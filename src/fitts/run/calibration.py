@@ -259,8 +259,9 @@ def _settings_manifest(directory: Path, manifest: dict[str, Any], resume: bool) 
         Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
-#: settings a resume may change: they only decide the stages after the waves
-_MAY_CHANGE = {"refine_evaluations"}
+#: settings a resume may change: they decide when the waves stop and what follows them, not
+#: what a finished wave simulated (more waves go on from the last; fewer ignore the later ones)
+_MAY_CHANGE = {"refine_evaluations", "max_waves"}
 
 
 class _Legs:
