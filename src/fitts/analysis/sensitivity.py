@@ -43,7 +43,7 @@ from fitts.analysis.scenarios import DEFAULT_SCENARIO
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
 from fitts.run.executors import AbstractExecutor
-from fitts.sim.schedule import _ppf
+from fitts.sim.quantiles import prior_ppf
 
 METHODS = ("sobol", "morris", "delta")
 #: the index each method's table is sorted by and its convergence follows
@@ -137,7 +137,7 @@ def to_parameters(model: CompiledModel, parameters: Sequence[str], u: np.ndarray
     out = {}
     for j, name in enumerate(parameters):
         prior = (priors or {}).get(name) or model.params[model.param_index[name]].prior
-        out[name] = np.asarray(_ppf(prior, u[:, j]), dtype=float)
+        out[name] = np.asarray(prior_ppf(prior, u[:, j]), dtype=float)
     return out
 
 

@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import Location, ModelError, display_path
 from fitts.io.results import atomic_path
+from fitts.sim.quantiles import prior_ppf
 from fitts.sim.rng import uniforms
-from fitts.sim.schedule import _ppf
 from fitts.spec.yamlio import load_yaml_file
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class Calibration:
             for pname, fields in per_param.items():
                 prior = model.params[model.param_index[pname]].prior
                 new = prior.model_copy(update=fields)
-                params[pname] = _ppf(new, u[:, model.param_index[pname]])
+                params[pname] = prior_ppf(new, u[:, model.param_index[pname]])
         return params, (protocol.with_changes(changes) if changes else protocol)
 
     # ------------------------------------------------------------------ files

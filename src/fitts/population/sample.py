@@ -33,9 +33,9 @@ from scipy.special import ndtr
 
 from fitts.compile.compiled import CompiledModel, ParamInfo
 from fitts.errors import ModelError, did_you_mean
+from fitts.sim.quantiles import prior_ppf
 from fitts.sim.rng import normals, uniforms
 from fitts.sim.sample import sample_parameters
-from fitts.sim.schedule import _ppf
 
 #: uniforms are kept this far from 0 and 1 so that unbounded priors stay finite
 _U_EPS = 1e-15
@@ -136,7 +136,7 @@ def population_overrides(model: CompiledModel, spec: PopulationSpec | None, ids:
         for j, name in enumerate(names):
             row = model.params[model.param_index[name]]
             p = spec.prevalence.get(name)
-            out[name] = (u[:, j] < p).astype(float) if p is not None else _ppf(row.prior, u[:, j])
+            out[name] = (u[:, j] < p).astype(float) if p is not None else prior_ppf(row.prior, u[:, j])
     for name, p in spec.prevalence.items():
         if name not in out:
             k = model.param_index[name]

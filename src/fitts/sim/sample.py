@@ -13,8 +13,8 @@ import numpy as np
 
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
+from fitts.sim.quantiles import prior_ppf
 from fitts.sim.rng import uniforms
-from fitts.sim.schedule import _ppf
 from fitts.spec.expr import evaluate
 
 
@@ -37,7 +37,7 @@ def sample_free(model: CompiledModel, patients: np.ndarray, seed: int,
         if row.kind == "fixed":
             P[k] = row.value
         elif row.kind == "prior":
-            P[k] = _ppf(row.prior, u[:, k])
+            P[k] = prior_ppf(row.prior, u[:, k])
     return P
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from fitts.sim.quantiles import prior_ppf
 from fitts.sim.rng import uniforms
 from fitts.spec.schema import (
     DailyComponent,
@@ -87,34 +87,10 @@ def _draw_events(comp: EventsComponent, j: int, k: int, seed: int, patients: np.
     if isinstance(comp.magnitude, int | float):
         mags = np.full(times.shape, float(comp.magnitude))
     else:
-        mags = _ppf(comp.magnitude, u[:, cap:2 * cap])
+        mags = prior_ppf(comp.magnitude, u[:, cap:2 * cap])
     pos = np.broadcast_to(np.arange(len(patients))[:, None], times.shape)
     return _Events(j, pos[keep], times[keep], np.minimum(times[keep] + comp.duration, end),
                    mags[keep])
-
-
-def _ppf(prior, u: np.ndarray) -> np.ndarray:
-    """Inverse CDF of a prior (pydantic prior from fitts.spec.schema) at uniforms u."""
-    d = prior.dist
-    if d == "fixed":
-        return np.full(u.shape, prior.value)
-    if d == "uniform":
-        return prior.low + u * (prior.high - prior.low)
-    if d == "normal":
-        if prior.bounds is None:
-            return prior.mean + prior.sd * stats.norm.ppf(u)
-        a = (prior.bounds[0] - prior.mean) / prior.sd
-        b = (prior.bounds[1] - prior.mean) / prior.sd
-        return stats.truncnorm.ppf(u, a, b, loc=prior.mean, scale=prior.sd)
-    if d == "lognormal":
-        return prior.median * np.exp(prior.sigma * stats.norm.ppf(u))
-    if d == "beta":
-        return prior.low + (prior.high - prior.low) * stats.beta.ppf(u, prior.a, prior.b)
-    if d == "gamma":
-        return stats.gamma.ppf(u, prior.shape, scale=prior.scale)
-    if d == "bernoulli":
-        return (u < prior.p).astype(float)
-    raise ValueError(f"unknown prior {d!r}")  # pragma: no cover
 
 
 class Schedule:
