@@ -134,21 +134,33 @@ class Schedule:
         """Inputs at times t, shape (len(t), n_inputs, n_u) with n_u = n or 1."""
         t = np.asarray(t, dtype=float)
         n_u = self.n if self.per_patient else 1
-        out = np.empty((len(t), self.n_inputs, n_u))
-        out[:] = self.defaults[None, :, None]
+        # the common part first on (time, input), then one pass to spread it over patients
+        base = np.empty((len(t), self.n_inputs))
+        base[:] = self.defaults[None, :]
         for j, comp in self.fixed:
-            out[:, j, :] += _deterministic(comp, t)[:, None]
+            base[:, j] += _deterministic(comp, t)
+        out = np.empty((len(t), self.n_inputs, n_u))
+        out[:] = base[:, :, None]
         if self.events and len(t):
             lo, hi = t[0], t[-1]
             for ev in self.events:
                 sel = (ev.start <= hi) & (ev.stop > lo)
                 if not sel.any():
                     continue
-                active = (t[:, None] >= ev.start[sel]) & (t[:, None] < ev.stop[sel])
-                contrib = active * ev.magnitude[sel]
-                target = np.zeros((n_u, len(t)))
-                np.add.at(target, ev.patient_pos[sel], contrib.T)
-                out[:, ev.input_index, :] += target.T
+                # an event is on at t[i] for start <= t[i] < stop: a run of indices [i0, i1)
+                i0 = np.searchsorted(t, ev.start[sel], side="left")
+                length = np.searchsorted(t, ev.stop[sel], side="left") - i0
+                total = int(length.sum())
+                if total == 0:
+                    continue
+                # only the (event, time) pairs that are on, event by event as before, so each
+                # input sums its events in the same order (bit-identical to a dense mask)
+                first = np.repeat(np.cumsum(length) - length, length)
+                cols = np.repeat(i0, length) + np.arange(total) - first
+                target = np.zeros((len(t), n_u))
+                np.add.at(target, (cols, np.repeat(ev.patient_pos[sel], length)),
+                          np.repeat(ev.magnitude[sel], length))
+                out[:, ev.input_index, :] += target
         return out
 
     def boundaries(self) -> list[float]:
