@@ -168,3 +168,9 @@ def test_a_trial_on_the_calibrated_theory_uses_its_priors_and_everyday_stressors
     assert plain.trial().model.model_hash == t.model.model_hash
     assert job.fingerprint() != plain.fingerprint()
     assert trial_calibration(t.model, cal).key() == job.calibration.key() and trial_calibration(t.model, None) is None
+    # what the CLI does: the calibration it already applied is not applied again, and gives the same
+    from fitts.evaluate.calibrate import load_calibration
+
+    loaded = load_calibration(cal)
+    again = trial_calibration(t.model, loaded, (model, protocol))
+    assert again.key() == job.calibration.key() and again.source == str(cal)

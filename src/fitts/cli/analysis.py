@@ -546,7 +546,7 @@ def discover(
     from fitts.plot.sensitivity import plot_discovery
 
     written = _theory(model)
-    m, _, _, cal_path = _calibrated(written, calibration, no_calibration)
+    m, proto, cal, _ = _calibrated(written, calibration, no_calibration)
     patterns = [p.strip() for p in params.split(",") if p.strip()] if params else None
     _prepare_kernel(m, backend.value)
     extra = []
@@ -560,7 +560,7 @@ def discover(
             d, responses = discover_response(trial_path, patients, theory=model, arm=arm, fraction=fraction,
                                              min_density=min_density, backend=backend.value, executor=ex,
                                              directory=out_dir / "runs", resume=resume, progress=adv,
-                                             calibration=trial_calibration(written, cal_path))
+                                             calibration=trial_calibration(written, cal, (m, proto)))
         extra.append(("responses.csv", responses.patients))
     elif outcome.startswith("subtype:"):
         from fitts.analysis.discovery import discover_subtype

@@ -51,9 +51,9 @@ def drivers_command(
     arm: Annotated[str | None, typer.Option(
         "--arm", help="Treatment arm (default: the trial's first arm that is not the control).",
         show_default=False)] = None,
-    calibrated: Annotated[bool, typer.Option(
-        "--calibrated/--uncalibrated", help="Take the priors of the sensitivity analysis from each theory's "
-        "packaged calibration (its prior knobs), where it has one.")] = True,
+    no_calibration: Annotated[bool, typer.Option(
+        "--no-calibration", help="Use each theory's priors as written. Default: the priors of its packaged "
+        "calibration (its prior knobs), where it has one.")] = False,
     top: Annotated[int, typer.Option("--top", min=1, help="Parameters listed per question.")] = 5,
     seed: Seed = 0,
     dt: Dt = DEFAULT_DT,
@@ -86,7 +86,7 @@ def drivers_command(
     with _executor(workers, scheduler, dask_local) as ex:
         for theory in names:
             spec = load_model(theory)  # a bad theory fails here, before any work
-            cal = builtin_calibration(spec.name, tuple(spec.parents)) if calibrated else None
+            cal = None if no_calibration else builtin_calibration(spec.name, tuple(spec.parents))
             with _job_progress(f"drivers of {spec.name}") as advance:
                 r = drivers(theory, trajectories=trajectories, candidates=candidates, days=days, trial=trial_file,
                             arm=arm, calibration=cal, seed=seed, dt=dt, backend=backend.value, executor=ex,

@@ -79,12 +79,12 @@ def trial(
 
     check_output_folder(out_dir)
     loaded = load_trial(trial_file, theory)  # a bad trial file fails here, before any worker starts
-    cal_path = _calibrated(loaded.model, calibration, no_calibration)[3]
+    calibrated, proto, cal, _ = _calibrated(loaded.model, calibration, no_calibration)
     checkpoint = out_dir / "checkpoint"
     with _executor(workers, scheduler, dask_local) as ex, _job_progress(f"trial {trial_file.name}") as advance:
         res = run_trial(trial_file, theory=theory, patients=patients, seed=seed, executor=ex, chunk_size=chunk_size,
                         checkpoint=checkpoint, resume=resume, backend=backend.value, progress=advance,
-                        calibration=trial_calibration(loaded.model, cal_path))
+                        calibration=trial_calibration(loaded.model, cal, (calibrated, proto)))
         where = ex.describe()
     paths = write_trial(res, out_dir, figure_format=figure, metadata={"command": _command()})
     shutil.rmtree(checkpoint, ignore_errors=True)

@@ -174,6 +174,7 @@ def load_calibration(path: str | Path) -> Calibration:
                              "write range: [lo, hi] with lo < hi")
     extra = {k: v for k, v in data.items() if k in ("model_hash", "targets", "scorecard", "evaluations", "history",
                                                     "history_matching", "tensions")}
+    extra["file"] = str(path)  # where it came from, for the records of what uses it
     return Calibration(f.theory, list(f.knobs), f.seed, f.patients, f.loss, extra)
 
 
@@ -491,15 +492,21 @@ def calibrated_theory(model: CompiledModel, calibration: Calibration | str | Pat
             notes)
 
 
-def trial_calibration(model: CompiledModel, calibration: Calibration | str | Path | None) -> TheoryCalibration | None:
+def trial_calibration(model: CompiledModel, calibration: Calibration | str | Path | None,
+                      applied: tuple[CompiledModel, Protocol] | None = None) -> TheoryCalibration | None:
     """A calibration of `model` as trials apply it (priors, and the built-in protocol's
-    everyday stressors as calibrated); None without a calibration."""
+    everyday stressors as calibrated); None without a calibration.
+
+    `applied` is what :func:`calibrated_theory` already returned for this calibration (the
+    calibrated model and protocol), so a caller that has it does not apply it twice.
+    """
     from fitts.trials.spec import TheoryCalibration
 
     if calibration is None:
         return None
-    calibrated, protocol, _ = calibrated_theory(model, calibration)
-    source = calibration.theory if isinstance(calibration, Calibration) else str(calibration)
+    calibrated, protocol = applied if applied is not None else calibrated_theory(model, calibration)[:2]
+    source = (calibration.extra.get("file", f"calibration of {calibration.theory}")
+              if isinstance(calibration, Calibration) else str(calibration))
     return TheoryCalibration(calibrated.calibration, tuple(protocol.everyday), source)
 
 
