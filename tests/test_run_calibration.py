@@ -233,3 +233,29 @@ def test_cli_calibrate_writes_the_folder_and_evaluate_reads_it(problem, tmp_path
         main(["evaluate", str(d / "theory.yaml"), "--targets", str(d / "targets.yaml"), "--protocol",
               str(d / "protocol.yaml"), "--calibration", str(out / "calibration.yaml"), "--out", str(tmp_path / "sc")])
     assert exc.value.code == 0
+
+
+def test_a_calibration_resumes_from_any_folder(problem, matched, tmp_path, monkeypatch) -> None:
+    """settings.json names the protocol by a hash of its file, not by a path seen from one folder;
+    a folder written before (the protocol as a path) still resumes."""
+    import shutil
+
+    out = tmp_path / "cal"
+    shutil.copytree(matched.directory, out)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    before = len(RunStore(out, [k.name for k in KNOBS]).rows)
+    again = _run(problem, "targets.yaml", out, resume=True)
+    assert again.best["loss"] == matched.best["loss"] and len(RunStore(out, [k.name for k in KNOBS]).rows) == before
+    settings = json.loads((out / "settings.json").read_text())
+    assert len(settings["protocol"]) == 16 and "/" not in settings["protocol"]
+    settings["protocol"] = str(problem[0] / "protocol.yaml")  # as older versions wrote it
+    (out / "settings.json").write_text(json.dumps(settings))
+    assert _run(problem, "targets.yaml", out, resume=True).best["loss"] == matched.best["loss"]
+    (problem[0] / "other.yaml").write_text((problem[0] / "protocol.yaml").read_text().replace("0.6", "0.7"))
+    d, model, _ = problem
+    with pytest.raises(ModelError, match="other settings.*protocol"):
+        run_calibration(model, Calibration(model.spec.name, list(KNOBS)), model_ref=str(d / "theory.yaml"),
+                        directory=out, targets=d / "targets.yaml", protocol=d / "other.yaml", patients=300,
+                        refine_patients=800, settings=SETTINGS, refine_evaluations=5, seed=1, resume=True)

@@ -239,12 +239,31 @@ class RunStore:
         return pd.DataFrame(rows)
 
 
+def _protocol_hash(protocol: str | Path | None) -> str:
+    """The protocol's identity in settings.json: a hash of its file (the built-in one for None),
+    so a calibration resumes from any working folder."""
+    from fitts.evaluate.protocol import protocol_path
+
+    return hashlib.sha256(Path(protocol or protocol_path()).read_bytes()).hexdigest()[:16]
+
+
+def _legacy_protocol(value: Any) -> Any:
+    """A protocol recorded as a path (settings.json before protocols were hashed) as its hash:
+    the file when it is still there, the built-in protocol when it was named as such."""
+    if not isinstance(value, str) or len(value) == 16 and all(c in "0123456789abcdef" for c in value):
+        return value
+    if Path(value).is_file():
+        return _protocol_hash(value)
+    return _protocol_hash(None) if value.replace("\\", "/").endswith("protocols/default.yaml") else value
+
+
 def _settings_manifest(directory: Path, manifest: dict[str, Any], resume: bool) -> None:
     from fitts.io.results import atomic_path
 
     path = directory / SETTINGS_FILE
     if path.exists():
         old = json.loads(path.read_text())
+        old["protocol"] = _legacy_protocol(old.get("protocol"))
         if not resume:
             raise ModelError(f"{directory} already holds a calibration", hint="pass --resume to continue it, "
                              "or choose another --out folder")
@@ -355,7 +374,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
                          int(seed), model.model_hash)
     targets_hash = hashlib.sha256(Path(ts.path).read_bytes()).hexdigest()[:16] if ts.path else "packaged"
     manifest = {"theory": model.spec.name, "model_hash": model.model_hash, "targets": targets_hash,
-                "protocol": proto.source, "knobs": [list(k) for k in job.knobs], "patients": patients,
+                "protocol": _protocol_hash(protocol), "knobs": [list(k) for k in job.knobs], "patients": patients,
                 "refine_patients": n_eval, "seed": seed, "wave_size": settings.wave_size,
                 "max_waves": settings.max_waves, "cutoff": settings.cutoff, "measure": settings.measure,
                 "discrepancy": settings.discrepancy, "refine_evaluations": refine_evaluations}
