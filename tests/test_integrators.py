@@ -85,7 +85,7 @@ nodes:
 """
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_ou_stationary_mean_and_variance(backend: str) -> None:
     """Stationary law of EM for OU: mean mu, variance sigma^2 / (theta (2 - theta dt))."""
     theta, mu, sigma, dt = 2.0, 0.3, 0.2, 0.01
@@ -114,7 +114,7 @@ edges:
 """
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_rk4_matches_solve_ivp_on_nonlinear_model(backend: str) -> None:
     spec = load_model_text(NONLIN)
     model = compile_model(spec)

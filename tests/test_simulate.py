@@ -149,7 +149,7 @@ nodes:
 """
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
 def test_divergence_names_patient_time_and_state(backend: str) -> None:
     model = load_model_text(DIVERGE)
     with pytest.raises(SimulationError, match=r"patient \d+ at day [\d.]+ in state 'x'") as err:
