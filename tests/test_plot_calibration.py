@@ -34,6 +34,21 @@ def test_nroy_lattice_labels_every_knob_and_shows_depth_and_runs() -> None:
     assert "Non-implausible space after wave 1" in fig._suptitle.get_text()
 
 
+def test_many_knobs_show_the_ones_the_targets_constrain() -> None:
+    """Ten knobs, of which the targets read only knobs 7 and 3: the lattice shows those first."""
+    rng = np.random.default_rng(1)
+    qs = [band_quantity("A", "A", (0.45, 0.55), 0.5), band_quantity("B", "B", (0.1, 0.2), 0.15)]
+    hm = HistoryMatch(qs, 10, Settings(wave_size=40, max_waves=1, samples=2048))
+    hm.run(lambda x, stage: [{"A": (p[7] + rng.normal(0, 0.005), 2.5e-5),
+                              "B": (p[3] ** 2 + rng.normal(0, 0.005), 2.5e-5)} for p in x])
+    names = [f"prior:knob{k}.mean" for k in range(10)]
+    fig = nroy_figure(hm, names, top=4)
+    assert len(fig.axes) == 4 * 4 + 1
+    shown = [ax.get_ylabel() for ax in fig.axes[: 16 : 4]]
+    assert set(shown[:2]) == {"knob7.mean", "knob3.mean"}, shown
+    assert "the 4 of 10 knobs it constrains most" in fig._suptitle.get_text()
+
+
 def test_tension_matrix_marks_impossible_pairs() -> None:
     t = pd.DataFrame([{"a": "B01", "b": "B01", "fraction": 0.3, "impossible": False},
                       {"a": "B01", "b": "B09", "fraction": 0.0, "impossible": True},

@@ -30,8 +30,25 @@ def _short(name: str, width: int = 22) -> str:
     return s if len(s) <= width else "…" + s[-(width - 1):]
 
 
+def constrained_knobs(hm: Any, top: int) -> np.ndarray:
+    """Axes of the `top` knobs the targets constrain most, most constrained first.
+
+    A knob is constrained when the non-implausible points of the last wave span little of its
+    range: ranked by the width of their central 90 % along it (the runs' when no points are
+    left). With `top` or fewer knobs, all of them in their own order.
+    """
+    d = hm.d
+    if d <= top:
+        return np.arange(d)
+    pts = hm.waves[-1].points if hm.waves and hm.waves[-1].points is not None else None
+    if pts is None or len(pts) < 2:
+        pts = np.array([r.x for r in hm.runs]) if hm.runs else np.random.default_rng(0).random((2, d))
+    width = np.quantile(pts, 0.95, axis=0) - np.quantile(pts, 0.05, axis=0)
+    return np.argsort(width, kind="stable")[:top]
+
+
 def nroy_figure(hm: Any, knob_names: Sequence[str], *, samples: int = 4096, bins: int = 12,
-                title: str | None = None) -> Figure:
+                top: int = 8, title: str | None = None) -> Figure:
     """The non-implausible space after the last wave in 2-D projections (unit-cube axes).
 
     Parameters
@@ -42,15 +59,22 @@ def nroy_figure(hm: Any, knob_names: Sequence[str], *, samples: int = 4096, bins
         Knob names in the order of the cube's axes.
     samples
         Uniform points evaluated for the optical depth.
+    top
+        Knobs shown at most: the ones the targets constrain most (:func:`constrained_knobs`).
+        A lattice of every pair of 40 knobs has 1600 panels, takes minutes to draw and
+        cannot be read; ``calibration.yaml`` and ``runs.csv`` hold every knob.
     """
-    d = len(knob_names)
-    x = qmc.Sobol(d=d, scramble=True, seed=hm.settings.seed + 99).random(samples)
-    ok = hm.impl_through(x)[1][-1] if hm.waves else np.ones(samples, dtype=bool)
+    shown = constrained_knobs(hm, top)
+    x_all = qmc.Sobol(d=hm.d, scramble=True, seed=hm.settings.seed + 99).random(samples)
+    ok = hm.impl_through(x_all)[1][-1] if hm.waves else np.ones(samples, dtype=bool)
+    x = x_all[:, shown]
+    knob_names = [knob_names[k] for k in shown]
+    d = len(shown)
     size = max(2.0, min(1.6 * d, 16.0))
     fig = Figure(figsize=(size + 1.2, size))
     axes = fig.subplots(d, d, squeeze=False)
     edges = np.linspace(0, 1, bins + 1)
-    runs = np.array([r.x for r in hm.runs]) if hm.runs else np.empty((0, d))
+    runs = np.array([r.x for r in hm.runs])[:, shown] if hm.runs else np.empty((0, d))
     waves = np.array([int(r.stage.split()[1]) if r.stage.startswith("wave") else 0 for r in hm.runs])
     image = None
     for i in range(d):
@@ -89,8 +113,9 @@ def nroy_figure(hm: Any, knob_names: Sequence[str], *, samples: int = 4096, bins
         bar.set_label("optical depth: fraction of the other knobs non-implausible", fontsize=8)
     left = "empty" if not hm.waves or hm.waves[-1].points is None or not len(hm.waves[-1].points) else \
         f"{hm.waves[-1].fraction:.3g} of the knob space left"
-    fig.suptitle(title or f"Non-implausible space after wave {len(hm.waves)} ({left}); axes: each knob's "
-                 "range scaled to 0-1; above the diagonal: runs by wave", fontsize=9)
+    which = "" if d == hm.d else f"; the {d} of {hm.d} knobs it constrains most"
+    fig.suptitle(title or f"Non-implausible space after wave {len(hm.waves)} ({left}{which}); axes: each "
+                 "knob's range scaled to 0-1; above the diagonal: runs by wave", fontsize=9)
     fig.subplots_adjust(left=0.2, bottom=0.15, right=0.91, top=0.94, wspace=0.05, hspace=0.05)
     return fig
 
