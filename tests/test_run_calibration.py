@@ -150,6 +150,9 @@ def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched
     # the resume refits the very emulators of the first run (same points to the last digit,
     # one BLAS thread), so the space left, its points and the stop rule agree exactly
     assert again.stop_reason == matched.stop_reason
+    # ... without optimising them again: every emulator is conditioned on the stored hyperparameters
+    assert again.hm.reused_fits == sum(len(w.emulators) for w in matched.hm.waves) > 0
+    assert matched.hm.reused_fits == 0
     probe = np.random.default_rng(5).random((64, len(KNOBS)))
     for w0, w1 in zip(matched.hm.waves, again.hm.waves, strict=True):
         assert w1.fraction == w0.fraction and w1.set_aside == w0.set_aside

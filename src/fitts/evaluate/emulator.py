@@ -20,6 +20,7 @@ beyond 3 mean the emulator is over-confident there.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,9 +73,14 @@ class Emulator:
     seed
         Seed of the optimiser's restarts. The fit is deterministic given the data, whatever
         the number of BLAS threads of the process (it runs on one).
+    theta
+        Hyperparameters of an earlier fit of the same data (:attr:`theta`, log scale): the
+        Gaussian process is conditioned on the runs at these values without optimising
+        them again, which gives the very same emulator in a fraction of the time.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, mc_var: np.ndarray, *, seed: int = 0):
+    def __init__(self, x: np.ndarray, y: np.ndarray, mc_var: np.ndarray, *, seed: int = 0,
+                 theta: Sequence[float] | None = None):
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
@@ -96,16 +102,40 @@ class Emulator:
         d = x.shape[1]
         kernel = (ConstantKernel(1.0, (1e-3, 1e2)) * RBF(np.full(d, 0.5), (2e-2, 1e2))
                   + WhiteKernel(1e-3, (1e-8, 1.0)))
-        self.gp = GaussianProcessRegressor(kernel, alpha=alpha, normalize_y=False, n_restarts_optimizer=2,
-                                           random_state=seed)
+        self.refitted = theta is None
         # One BLAS thread: a multi-threaded Cholesky sums in an order that depends on the
         # thread count, and the likelihood optimiser turns last-digit differences into other
         # hyperparameters, so a resumed calibration would refit other emulators than the
         # process that ran the waves. A few hundred runs fit as fast on one thread.
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")  # bounds reached on flat outputs are expected, not a failure
-            self.gp.fit(x, yn)
+            if theta is None:
+                found = GaussianProcessRegressor(kernel, alpha=alpha, normalize_y=False, n_restarts_optimizer=2,
+                                                 random_state=seed).fit(x, yn)
+                theta = found.kernel_.theta
+            self._theta = [float(v) for v in theta]
+            # conditioned on the hyperparameters as stored (log scale), here and in a later
+            # process alike: exp(log(p)) need not give p back to the last digit
+            self.gp = GaussianProcessRegressor(kernel.clone_with_theta(np.asarray(theta, dtype=float)), alpha=alpha,
+                                               normalize_y=False, optimizer=None).fit(x, yn)
         self._white = float(self.gp.kernel_.k2.noise_level)
+
+    @property
+    def theta(self) -> list[float]:
+        """The hyperparameters (log scale) this emulator is conditioned on, exactly as given or
+        found, to condition a later emulator of the same runs."""
+        return list(self._theta)
+
+    @staticmethod
+    def data_key(x: np.ndarray, y: np.ndarray, mc_var: np.ndarray, seed: int) -> str:
+        """A hash of the training data and seed: equal keys, equal fits."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for a in (x, y, mc_var):
+            h.update(np.ascontiguousarray(np.asarray(a, dtype=float)).tobytes())
+        h.update(f"{np.shape(x)}|{seed}".encode())
+        return h.hexdigest()[:24]
 
     @property
     def length_scales(self) -> np.ndarray:

@@ -255,10 +255,14 @@ class HistoryMatch:
         Quantity name -> factor on its runs' Monte-Carlo variance, for quantities whose
         sample does not grow in proportion to the cohort (a study capped at a fixed number
         of patients); the others use ``settings.mc_scale``.
+    fits
+        Emulator hyperparameters of earlier fits by :meth:`Emulator.data_key` (a resumed
+        calibration's): an emulator of the same runs is conditioned on them instead of
+        being optimised again. New fits are added to it (:attr:`fits`).
     """
 
     def __init__(self, quantities: Sequence[Quantity], n_knobs: int, settings: Settings | None = None,
-                 mc_scales: Mapping[str, float] | None = None):
+                 mc_scales: Mapping[str, float] | None = None, fits: Mapping[str, Sequence[float]] | None = None):
         if not quantities:
             raise ValueError("history matching needs at least one quantity to match")
         self.quantities = {q.name: q for q in quantities}
@@ -272,6 +276,10 @@ class HistoryMatch:
         self.stop_reason: str | None = None
         #: targets no longer matched (target id -> why), in the order they were set aside
         self.set_aside: dict[str, str] = {}
+        #: emulator hyperparameters by training-data key (given, and fitted here)
+        self.fits: dict[str, list[float]] = {k: list(v) for k, v in (fits or {}).items()}
+        #: emulators conditioned on stored hyperparameters instead of optimised again
+        self.reused_fits = 0
 
     # ------------------------------------------------------------------ designs
     def design(self, number: int) -> np.ndarray:
@@ -467,7 +475,11 @@ class HistoryMatch:
             if vals.size == 0 or np.isfinite(vals[:, 0]).sum() < 4:
                 skipped[name] = f"only {int(np.isfinite(vals[:, 0]).sum()) if vals.size else 0} finite runs"
                 continue
-            emulators[name] = Emulator(x_all[idx], vals[:, 0], vals[:, 1], seed=s.seed + number)
+            key = Emulator.data_key(x_all[idx], vals[:, 0], vals[:, 1], s.seed + number)
+            em = Emulator(x_all[idx], vals[:, 0], vals[:, 1], seed=s.seed + number, theta=self.fits.get(key))
+            self.reused_fits += not em.refitted
+            self.fits[key] = em.theta
+            emulators[name] = em
         wave = Wave(number, idx, emulators, skipped=skipped)
         self.waves.append(wave)
         points, fraction, xs, imps = self.explore(number)

@@ -41,6 +41,8 @@ from .experiments import perform_experiments
 RUNS_FILE = "runs.parquet"
 SETTINGS_FILE = "settings.json"
 LEGS_FILE = "legs.json"
+#: emulator hyperparameters by training-data key: a resume conditions on them, no refitting
+FITS_FILE = "emulator-fits.json"
 
 #: compiled models, targets and protocols per worker process
 _CACHE: dict[tuple[str, str, str], Any] = {}
@@ -420,8 +422,10 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
         done["evaluations"] += len(values)
         return results  # type: ignore[return-value]
 
+    fits_path = directory / FITS_FILE
+    stored_fits = json.loads(fits_path.read_text()) if fits_path.exists() else {}
     hm = HistoryMatch(target_quantities(ts), len(names), settings,
-                      mc_scales=quantity_mc_scales(ts, proto, patients, n_eval))
+                      mc_scales=quantity_mc_scales(ts, proto, patients, n_eval), fits=stored_fits)
 
     reserve = refine_evaluations + 1
 
@@ -439,6 +443,13 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
                          f"plus {reserve} refinement evaluations", hint="raise --budget or lower --wave-size")
 
     def on_wave(w: Any) -> None:
+        from fitts.io.results import atomic_path
+
+        if hm.fits != stored_fits:
+            with atomic_path(fits_path) as tmp:
+                Path(tmp).write_text(json.dumps(hm.fits))
+            stored_fits.clear()
+            stored_fits.update(hm.fits)
         if log is not None:
             left = 0 if w.points is None else len(w.points)
             aside = f"; set aside: {', '.join(w.set_aside)}" if w.set_aside else ""
