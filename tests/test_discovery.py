@@ -114,17 +114,18 @@ def test_individual_responses_and_their_box(tmp_path: Path) -> None:
     from fitts.trials.response import discover_response, individual_responses
 
     path = _response_trial(tmp_path)
-    d, r = discover_response(path, 80, backend="numpy")
+    # responders: at least 10 % of the baseline NRS (and a point) below control; enough of them for a box
+    d, r = discover_response(path, 240, fraction=0.1, backend="numpy")
     assert d.density > d.base_rate and len(d.box) >= 1
     p = r.patients
-    assert r.arm == "snri" and r.fraction == 0.3 and len(p) == 80  # recruit: all
+    assert r.arm == "snri" and r.fraction == 0.1 and len(p) == 240  # recruit: all
     np.testing.assert_allclose(p["effect"], p["nrs_control"] - p["nrs_treated"])
-    rule = (p["effect"] >= 0.3 * p["nrs_baseline"]) & (p["effect"] >= 1)
+    rule = (p["effect"] >= 0.1 * p["nrs_baseline"]) & (p["effect"] >= 1)
     assert (p["responder"] == rule.astype(float)).all()
     assert (p["effect"] >= 0).all() and p["responder"].sum() >= 2  # an SNRI lowers pain, in some patients enough
     # a responder is better off treated than under control by at least a point
     assert (p.loc[p["responder"] == 1, "nrs_treated"] <= p.loc[p["responder"] == 1, "nrs_control"] - 1).all()
-    again = individual_responses(path, 40, backend="numpy")
+    again = individual_responses(path, 40, fraction=0.1, backend="numpy")
     pd.testing.assert_frame_equal(again.patients, p.iloc[:40])  # a patient's response is its own
     with pytest.raises(ModelError, match="control arm"):
         individual_responses(path, 10, arm="placebo", backend="numpy")
@@ -132,14 +133,34 @@ def test_individual_responses_and_their_box(tmp_path: Path) -> None:
         individual_responses(path, 10, arm="snry", backend="numpy")
 
 
+def test_a_box_needs_enough_responders_and_non_responders(tmp_path: Path, monkeypatch) -> None:
+    """A box peeled around a dozen responders describes them, not a group: refused, with what to do."""
+    from fitts.trials import response
+
+    path = _response_trial(tmp_path)
+    real = response.individual_responses(path, 80, backend="numpy")
+    for flag in (1.0, 0.0):  # nearly everybody responds / nearly nobody does
+        few = real.patients.copy()
+        few["responder"] = flag
+        few.loc[few.index[:5], "responder"] = 1.0 - flag
+        monkeypatch.setattr(response, "individual_responses",
+                            lambda *a, few=few, **k: response.Responses(few, "snri", 0.3, 80, real.parameters, []))
+        with pytest.raises(ModelError, match=r"only 5 of 80 recruits (do not )?respond: too few for a box") as exc:
+            response.discover_response(path, 80, backend="numpy")
+        assert "--patients" in exc.value.hint
+
+
 def test_the_command_discovers_responders(tmp_path: Path, capsys) -> None:
     path = _response_trial(tmp_path)
     code, out, err = run(capsys, "discover", "fitts", "--outcome", "response", "--trial", path, "--patients", "80",
-                         "--backend", "numpy", "--out", tmp_path / "r")
+                         "--backend", "numpy", "--out", tmp_path / "few")
+    assert code == 2 and "too few for a box" in err and "--patients" in err  # 5 of 80 respond by 30 %
+    code, out, err = run(capsys, "discover", "fitts", "--outcome", "response", "--trial", path, "--patients", "240",
+                         "--fraction", "0.1", "--backend", "numpy", "--out", tmp_path / "r")
     assert code == 0, err
     assert "responds to snri" in out
     responses = pd.read_csv(tmp_path / "r" / "responses.csv")
-    assert len(responses) == 80 and {"responder", "effect", "early_adversity"} <= set(responses.columns)
+    assert len(responses) == 240 and {"responder", "effect", "early_adversity"} <= set(responses.columns)
     assert not (tmp_path / "r" / "runs").exists()
 
 

@@ -255,6 +255,10 @@ def individual_responses(trial: str | Path, candidates: int, *, theory: str | No
                      trial_for_theory(trial, theory)[1])
 
 
+#: recruits, and responders and non-responders among them, a responders' box needs at least
+MIN_FOR_A_BOX = 20
+
+
 def discover_response(trial: str | Path, candidates: int, *, theory: str | None = None, arm: str | None = None,
                       fraction: float | None = None, min_density: float | None = None, backend: str = "numba",
                       executor: Any = None, directory: str | Path | None = None, resume: bool = False,
@@ -271,8 +275,15 @@ def discover_response(trial: str | Path, candidates: int, *, theory: str | None 
     r = individual_responses(trial, candidates, theory=theory, arm=arm, fraction=fraction, backend=backend,
                              executor=executor, directory=directory, resume=resume, progress=progress,
                              calibration=calibration)
-    if len(r.patients) < 20:
+    if len(r.patients) < MIN_FOR_A_BOX:
         raise ModelError(f"only {len(r.patients)} of {candidates} candidates were recruited: too few for a box",
+                         hint="screen more candidates (--patients)")
+    responders = int(r.patients["responder"].sum())
+    if min(responders, len(r.patients) - responders) < MIN_FOR_A_BOX:
+        which = "respond" if responders < MIN_FOR_A_BOX else "do not respond"
+        count = responders if responders < MIN_FOR_A_BOX else len(r.patients) - responders
+        raise ModelError(f"only {count} of {len(r.patients)} recruits {which}: too few for a box (a box peeled "
+                         f"around so few patients describes them, not a group)",
                          hint="screen more candidates (--patients)")
     t = trial_for_theory(trial, theory)[0]
     t = t if calibration is None else calibration.apply(t)
