@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from fitts.spec.schema import Prior
+
 
 def truncated_normal_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
     """Quantiles of the standard normal truncated to [a, b] (a < b, either may be infinite).
@@ -44,7 +46,7 @@ def truncated_normal_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
     return np.where(u <= 0.0, a, np.where(u >= 1.0, b, x))  # the bounds exactly, not through exp/log
 
 
-def prior_ppf(prior, u: np.ndarray) -> np.ndarray:
+def prior_ppf(prior: Prior, u: np.ndarray) -> np.ndarray:
     """Inverse CDF of a prior (a pydantic prior of :mod:`fitts.spec.schema`) at uniforms `u`.
 
     Parameters
