@@ -181,14 +181,19 @@ def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched
     # more waves on resume go on from the last wave: finished waves and their runs stay as they were
     from dataclasses import replace
 
-    keys = set(RunStore(out, [k.name for k in KNOBS]).rows)
+    old = RunStore(out, [k.name for k in KNOBS]).rows
+    keys = set(old)
     longer = run_calibration(model, Calibration(model.spec.name, list(KNOBS)), model_ref=str(d / "theory.yaml"),
                              directory=out, targets=d / "targets.yaml", protocol=d / "protocol.yaml", patients=300,
                              refine_patients=800, settings=replace(SETTINGS, max_waves=len(matched.hm.waves) + 1),
                              refine_evaluations=7, seed=1, resume=True)
     added = set(RunStore(out, [k.name for k in KNOBS]).rows) - keys
+    n = len(longer.hm.waves)
     assert {stage for stage, _ in added} <= {f"wave {len(matched.hm.waves) + 1}"} | {
-        f"refine {i}" for i in range(10)} | {"refine"}
+        f"refine after wave {n}, step {i}" for i in range(10)} | {f"refine after wave {n}"}
+    # no stored run was overwritten: the refinement after more waves keeps the earlier one's runs
+    after = RunStore(out, [k.name for k in KNOBS]).rows
+    assert all(after[key]["loss"] == old[key]["loss"] for key in keys)
     for w0, w1 in zip(matched.hm.waves, longer.hm.waves, strict=False):
         np.testing.assert_array_equal(w1.points, w0.points)
     assert len(longer.hm.waves) in (len(matched.hm.waves), len(matched.hm.waves) + 1)

@@ -476,7 +476,9 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
     best: dict[str, Any] | None = None
     best_x = best_run.x
     total = max(refine_evaluations, 1)
-    start = simulate(best_run.x[None, :], "refine", n_eval, ("refinement", 0, total))[0]
+    # named by the waves before it: a refinement after more waves never overwrites an earlier one
+    stage = f"refine after wave {len(hm.waves)}"
+    start = simulate(best_run.x[None, :], stage, n_eval, ("refinement", 0, total))[0]
     history.append(((lo + best_run.x * (hi - lo)).tolist(), start["loss"]))
     best = start
     if refine_evaluations > 1 and len(names) > 1:
@@ -492,7 +494,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
             zs = es.ask()
             zs = zs[: refine_evaluations - len(history)]
             xs = box_lo + np.clip(np.array(zs), 0, 1) * span
-            res = simulate(xs, f"refine {step}", n_eval, ("refinement", len(history), total))
+            res = simulate(xs, f"{stage}, step {step}", n_eval, ("refinement", len(history), total))
             step += 1
             losses = [r["loss"] for r in res]
             for x, r in zip(xs, res, strict=True):
