@@ -34,7 +34,7 @@ import xarray as xr
 
 from fitts.compile.compiled import CompiledModel
 from fitts.errors import ModelError, did_you_mean
-from fitts.io.results import atomic_path
+from fitts.io.results import atomic_path, save_json
 from fitts.observe.instruments import expressible
 from fitts.population.recruit import CASE_INSTRUMENT, Recruitment, everyday_schedule, screen
 from fitts.population.sample import predispositions
@@ -148,9 +148,7 @@ def typical_ill_patient(model: CompiledModel, *, seed: int = 0, candidates: int 
                                   "candidates after a year of everyday life")
     if use_cache:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                Path(tmp).write_text(json.dumps(asdict(patient)))
+            save_json(asdict(patient), path)
         except OSError:
             pass  # a read-only cache folder only costs the next call the search
     return patient

@@ -108,7 +108,7 @@ class Calibration:
         """Every knob must name a prior field of the model or a number in the protocol."""
         for k in self.knobs:
             if k.kind == "prior":
-                _prior_with(model, k.path, 1.0)
+                model.prior_knob(k.path, 1.0)
             else:
                 protocol.with_changes({k.path: 1.0})
 
@@ -147,10 +147,6 @@ class Calibration:
         with atomic_path(path) as tmp:
             Path(tmp).write_text(yaml.safe_dump(data, sort_keys=False, width=110))
         return Path(path)
-
-
-def _prior_with(model: CompiledModel, path: str, value: float) -> Any:
-    return model.prior_knob(path, value)[1]
 
 
 def load_calibration(path: str | Path) -> Calibration:
@@ -527,7 +523,7 @@ def for_variant(calibration: Calibration, model: CompiledModel, protocol: Protoc
     for k in calibration.knobs:
         try:
             if k.kind == "prior":
-                _prior_with(model, k.path, 1.0)
+                model.prior_knob(k.path, 1.0)
             else:
                 protocol.with_changes({k.path: 1.0})
         except ModelError:

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import xarray as xr
@@ -37,6 +38,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def save_json(data: Any, path: str | Path, **dumps: Any) -> Path:
+    """Write `data` as JSON to `path` atomically (``json.dumps`` keywords pass through)."""
+    return _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, **dumps)))
 
 
 def _write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:

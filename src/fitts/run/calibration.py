@@ -260,7 +260,7 @@ def _legacy_protocol(value: Any) -> Any:
 
 
 def _settings_manifest(directory: Path, manifest: dict[str, Any], resume: bool) -> None:
-    from fitts.io.results import atomic_path
+    from fitts.io.results import save_json
 
     path = directory / SETTINGS_FILE
     if path.exists():
@@ -276,8 +276,7 @@ def _settings_manifest(directory: Path, manifest: dict[str, Any], resume: bool) 
         if not diff:
             return
     directory.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    save_json(manifest, path, indent=1, sort_keys=True)
 
 
 #: settings a resume may change: they decide when the waves stop and what follows them, not
@@ -296,12 +295,11 @@ class _Legs:
 
     def update(self, seconds: float, computed: int) -> float:
         """Record the current leg; return the wall seconds of all legs so far."""
-        from fitts.io.results import atomic_path
+        from fitts.io.results import save_json
 
         self.legs[-1] = {"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "seconds": round(seconds, 1), "evaluations_computed": int(computed)}
-        with atomic_path(self.path) as tmp:
-            Path(tmp).write_text(json.dumps(self.legs, indent=1))
+        save_json(self.legs, self.path, indent=1)
         return float(sum(leg.get("seconds", 0.0) for leg in self.legs))
 
 
@@ -443,11 +441,10 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
                          f"plus {reserve} refinement evaluations", hint="raise --budget or lower --wave-size")
 
     def on_wave(w: Any) -> None:
-        from fitts.io.results import atomic_path
+        from fitts.io.results import save_json
 
         if hm.fits != stored_fits:
-            with atomic_path(fits_path) as tmp:
-                Path(tmp).write_text(json.dumps(hm.fits))
+            save_json(hm.fits, fits_path)
             stored_fits.clear()
             stored_fits.update(hm.fits)
         if log is not None:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from fitts.errors import DataError, ModelError
-from fitts.io.results import atomic_path
+from fitts.io.results import atomic_path, save_json
 
 from .executors import AbstractExecutor, InlineExecutor
 
@@ -146,8 +146,7 @@ def _open_checkpoint(directory: Path, job: Job, chunk_size: int, resume: bool) -
                             f"({'; '.join(diff[:4])}); choose another directory or rerun with the same settings")
         return
     directory.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    save_json(manifest, path, indent=1, sort_keys=True)
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -193,13 +193,14 @@ def load_kernel(source: str) -> Kernel:
     """
     # the simulators ask once per integration segment: answer from memory without hashing
     # the source or asking platformdirs for the cache folder again (a second per cohort)
-    known = _BY_SOURCE.get((os.environ.get(ENV_VAR), source))
+    memo = (os.environ.get(ENV_VAR), source)
+    known = _BY_SOURCE.get(memo)
     if known is not None and _LOADED.get(str(known.directory)) is known:
         return known
     key = kernel_key(source)
     directory = kernels_dir() / key[:40]
     if str(directory) in _LOADED:
-        _BY_SOURCE[(os.environ.get(ENV_VAR), source)] = _LOADED[str(directory)]
+        _BY_SOURCE[memo] = _LOADED[str(directory)]
         return _LOADED[str(directory)]
     with _locked(directory):
         if not _entry_ok(directory, source):
@@ -209,7 +210,7 @@ def load_kernel(source: str) -> Kernel:
         module = _import(key, directory)
     kernel = Kernel(key=key, directory=directory, source=source, module=module)
     _LOADED[str(directory)] = kernel
-    _BY_SOURCE[(os.environ.get(ENV_VAR), source)] = kernel
+    _BY_SOURCE[memo] = kernel
     return kernel
 
 
