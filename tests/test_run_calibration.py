@@ -168,6 +168,10 @@ def test_a_resumed_calibration_redoes_nothing_and_ends_the_same(problem, matched
     legs = json.loads((out / "legs.json").read_text())  # the resume is a second leg; wall time adds up
     assert len(legs) == 2 and again.seconds == pytest.approx(sum(leg["seconds"] for leg in legs), abs=0.2)
     assert again.seconds >= matched.seconds
+    # a resume that simulates nothing does not read as a rate of zero: the rate is over every leg
+    assert legs[1]["evaluations_computed"] == 0
+    assert again.per_hour == pytest.approx(legs[0]["evaluations_computed"] / again.seconds * 3600, rel=1e-6)
+    assert 0 < again.per_hour <= matched.per_hour
     with pytest.raises(ModelError, match="already holds a calibration"):
         _run(problem, "targets.yaml", out)
     # more refinement after the waves is a resume, not another calibration: only refinement runs are added

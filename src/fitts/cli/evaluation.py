@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -224,8 +225,8 @@ def calibrate(
               for s in ("pass", "fail", "inconclusive", "not expressible")}
     typer.echo(f"{name}: {counts['pass']} of {len(res.best['status'])} targets pass ({counts['fail']} fail, "
                f"{counts['inconclusive']} inconclusive, {counts['not expressible']} not expressible) at "
-               f"{n_refine} patients; {res.evaluations} evaluations in {res.seconds / 3600:.2f} h "
-               f"({res.per_hour:.0f} per hour)")
+               f"{n_refine} patients; {res.evaluations} evaluations in {res.seconds / 3600:.2f} h"
+               + ("" if math.isnan(res.per_hour) else f" ({res.per_hour:.0f} simulated per wall hour)"))
     for p in paths.values():
         typer.echo(f"wrote {p}")
 

@@ -302,6 +302,13 @@ class _Legs:
         save_json(self.legs, self.path, indent=1)
         return float(sum(leg.get("seconds", 0.0) for leg in self.legs))
 
+    def per_hour(self) -> float:
+        """Evaluations simulated per wall hour over every leg (NaN before any); a resume that
+        only refits stored runs does not read as a rate of zero."""
+        seconds = sum(leg.get("seconds", 0.0) for leg in self.legs)
+        computed = sum(leg.get("evaluations_computed", 0) for leg in self.legs)
+        return computed / seconds * 3600 if seconds > 0 and computed else math.nan
+
 
 # ---------------------------------------------------------------------- result
 @dataclass
@@ -315,7 +322,7 @@ class CalibrationRun:
     stop_reason: str
     evaluations: int
     seconds: float  # wall seconds of every leg (the first run and each resume)
-    per_hour: float
+    per_hour: float  # evaluations simulated per wall hour, over every leg
     directory: Path
     not_expressible: dict[str, str] = field(default_factory=dict)
 
@@ -512,8 +519,7 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
             notes = [r.get("notes", {}).get(t.id, "") for r in store.rows.values()]
             not_expressible[t.id] = next((n for n in notes if n), "no evaluation could compute it")
     wall = legs.update(time.perf_counter() - started, done["computed"])
-    per_hour = done["computed"] / done["seconds"] * 3600 if done["seconds"] > 0 else math.nan
-    return CalibrationRun(hm, fitted, best, history, stop_reason, len(store.rows), wall, per_hour, directory,
+    return CalibrationRun(hm, fitted, best, history, stop_reason, len(store.rows), wall, legs.per_hour(), directory,
                           not_expressible)
 
 
