@@ -92,7 +92,27 @@ def save_dataset(ds: xr.Dataset, path: str | Path, *, float32: bool = False) -> 
             encoding[str(name)] = {"zlib": True, "complevel": 4, "shuffle": True}
             if float32:
                 encoding[str(name)]["dtype"] = "float32"
-    return _write_atomic(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+    return _write_atomic(path, lambda tmp: _write_netcdf(ds, tmp, encoding))
+
+
+def _write_netcdf(ds: xr.Dataset, path: Path, encoding: dict[str, dict]) -> None:
+    """``ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)`` without asking dask for a lock.
+
+    ``to_netcdf`` opens its store with a write lock chosen by the active dask scheduler,
+    so wherever dask is installed (``fitts[scale]``) every write imports dask and
+    distributed, about 0.5 s of a 3 s `fitts simulate`, to write numpy arrays from one
+    thread. Opening the h5netcdf store with xarray's own HDF5 lock and filling it with
+    ``Dataset.dump_to_store`` writes the same file (tests/test_results.py compares the
+    two).
+    """
+    from xarray.backends import H5NetCDFStore
+    from xarray.backends.locks import HDF5_LOCK
+
+    store = H5NetCDFStore.open(str(path), mode="w", lock=HDF5_LOCK)
+    try:
+        ds.dump_to_store(store, encoding=encoding)
+    finally:
+        store.close()
 
 
 def load_dataset(path: str | Path) -> xr.Dataset:
