@@ -17,13 +17,14 @@ import ast
 import copy
 import dataclasses
 import hashlib
+import heapq
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from graphlib import TopologicalSorter
 from typing import Any, Literal
 
-import networkx as nx
 import numpy as np
 
 from fitts.errors import ModelError, did_you_mean
@@ -362,13 +363,10 @@ def compile_model(spec: Spec) -> CompiledModel:
     index = {r.name: i for i, r in enumerate(rows)}
 
     # derived rows in dependency order
-    graph = nx.DiGraph()
+    graph: TopologicalSorter[int] = TopologicalSorter()
     for i, r in enumerate(rows):
-        graph.add_node(i)
-        if r.kind == "derived" and r.expr is not None:
-            for dep in r.expr.names:
-                graph.add_edge(index[dep], i)
-    order = tuple(i for i in nx.topological_sort(graph) if rows[i].kind == "derived")
+        graph.add(i, *(index[dep] for dep in (r.expr.names if r.kind == "derived" and r.expr is not None else ())))
+    order = tuple(i for i in graph.static_order() if rows[i].kind == "derived")
 
     auxiliaries, aux_inlined = _auxiliaries(spec)
 
@@ -438,18 +436,35 @@ def compile_model(spec: Spec) -> CompiledModel:
     )
 
 
+def _file_ordered_topological_sort(uses: dict[str, list[str]]) -> list[str]:
+    """The names of `uses` (name -> the names it uses, acyclic) so that each comes after
+    those it uses, and among names free to go next, the first in `uses` goes first.
+
+    graphlib gives which names are ready; a heap on the file position picks among them
+    (networkx's lexicographical topological sort does the same, at 0.15 s of import).
+    """
+    position = {name: i for i, name in enumerate(uses)}
+    graph = TopologicalSorter(uses)
+    graph.prepare()
+    ready = [(position[n], n) for n in graph.get_ready()]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        graph.done(name)
+        for n in graph.get_ready():
+            heapq.heappush(ready, (position[n], n))
+    return order
+
+
 def _auxiliaries(spec: Spec) -> tuple[tuple[tuple[str, Expr], ...], dict[str, Expr]]:
     """The auxiliaries in dependency order (file order among independent ones), and each one
     with the auxiliaries it uses substituted."""
     if not spec.auxiliaries:
         return (), {}
     parsed = {name: parse_expr(a.expr) for name, a in spec.auxiliaries.items()}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(parsed)
-    for name, e in parsed.items():
-        graph.add_edges_from((dep, name) for dep in e.names if dep in parsed)
-    position = {name: i for i, name in enumerate(parsed)}
-    order = list(nx.lexicographical_topological_sort(graph, key=position.__getitem__))
+    order = _file_ordered_topological_sort({name: [d for d in e.names if d in parsed] for name, e in parsed.items()})
     inlined: dict[str, Expr] = {}
     for name in order:
         table = {a: inlined[a].tree for a in parsed[name].names if a in inlined}

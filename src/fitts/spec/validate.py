@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import keyword
 import re
-
-import networkx as nx
+from graphlib import CycleError, TopologicalSorter
 
 from fitts.errors import Location, ModelError, did_you_mean, excerpt
 from fitts.spec.expr import FUNCTIONS, RESERVED, Expr, parse_expr
@@ -90,26 +89,24 @@ def check_edges(spec: Spec) -> None:
 def check_parameter_graph(spec: Spec) -> None:
     """Parameter expressions may refer to parameters only, and never in a cycle."""
     params = set(spec.parameters)
-    graph = nx.DiGraph()
+    graph: TopologicalSorter[str] = TopologicalSorter()
     for name, p in spec.parameters.items():
-        graph.add_node(name)
+        graph.add(name)
         if isinstance(p.value, str):
             expr = parse_expr(p.value, allowed_names=params, location=spec.location("parameters", name))
-            for dep in expr.names:
-                graph.add_edge(dep, name)
+            graph.add(name, *sorted(expr.names))
     _refuse_cycle(graph, spec, "parameters",
                   "a derived parameter must be computable from parameters that do not depend on it")
 
 
-def _refuse_cycle(graph: nx.DiGraph, spec: Spec, section: str, hint: str) -> None:
-    """A ModelError naming the first cycle of `graph` (entries of `section` that use each other)."""
+def _refuse_cycle(graph: TopologicalSorter[str], spec: Spec, section: str, hint: str) -> None:
+    """A ModelError naming a cycle of `graph` (entries of `section` that use each other)."""
     try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return
-    names = [u for u, _ in cycle] + [cycle[0][0]]
-    raise ModelError(f"{section} refer to each other in a cycle: " + " -> ".join(names),
-                     spec.location(section, cycle[0][1]), hint)
+        graph.prepare()
+    except CycleError as exc:
+        names = list(exc.args[1])  # along the arrows, used -> user, the first name repeated last
+        raise ModelError(f"{section} refer to each other in a cycle: " + " -> ".join(names),
+                         spec.location(section, names[1]), hint) from None
 
 
 def check_quantities(spec: Spec) -> None:
@@ -136,13 +133,11 @@ def _sub(loc: Location, what: str) -> Location:
 def check_auxiliaries(spec: Spec) -> None:
     """Auxiliaries use states, inputs, parameters, `t` and other auxiliaries, never in a cycle."""
     allowed = set(spec.nodes) | set(spec.inputs) | set(spec.parameters) | set(spec.auxiliaries) | {"t"}
-    graph = nx.DiGraph()
+    graph: TopologicalSorter[str] = TopologicalSorter()
     for name, aux in spec.auxiliaries.items():
-        graph.add_node(name)
         expr = parse_expr(aux.expr, allowed_names=allowed,
                           location=_sub(spec.location("auxiliaries", name), f"auxiliary '{name}'.expr"))
-        for dep in expr.names & set(spec.auxiliaries):
-            graph.add_edge(dep, name)
+        graph.add(name, *sorted(expr.names & set(spec.auxiliaries)))
     _refuse_cycle(graph, spec, "auxiliaries",
                   "an auxiliary must be computable from states, inputs, parameters and auxiliaries "
                   "that do not depend on it; a quantity that feeds back on itself is a state (a node with a rate)")
