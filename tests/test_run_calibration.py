@@ -14,7 +14,7 @@ from fitts import compile_model, load_model
 from fitts.errors import ModelError
 from fitts.evaluate.calibrate import Calibration, Knob, load_calibration, synthetic_targets
 from fitts.evaluate.history_matching import Settings
-from fitts.run.calibration import Budget, RunStore, run_calibration, save_calibration
+from fitts.run.calibration import Budget, RunStore, run_calibration, save_calibration, shipped_rank
 from fitts.spec.load import models_dir
 
 #: a four-state model made for known-answer checks (package data)
@@ -100,6 +100,24 @@ def test_the_refined_point_reproduces_the_targets_within_monte_carlo_error(probl
         # the targets came from 1600 other patients: both sides carry Monte-Carlo error
         assert abs(sim - target) <= 3 * np.sqrt(var + var * 800 / 1600) + 1e-9, (tid, sim, target, var)
         assert matched.best["status"][tid] in ("pass", "inconclusive")
+
+
+def test_the_shipped_point_passes_the_most_targets_of_every_refinement_evaluation(matched) -> None:
+    """Of all evaluations at the scorecard's cohort size, the shipped one passes the most targets,
+    the lower loss breaking ties: the loss steers the search, the scorecard decides."""
+    rows = [r for (stage, _), r in RunStore(matched.directory, [k.name for k in KNOBS]).rows.items()
+            if stage.startswith("refine")]
+    assert len(rows) >= 5 and all(int(r["patients"]) == 800 for r in rows)
+    top = min(rows, key=shipped_rank)
+    assert shipped_rank(matched.best) == shipped_rank(top)
+    assert [k.value for k in matched.knobs] == [top[f"knob:{k.name}"] for k in KNOBS]
+
+
+def test_more_passing_targets_outrank_a_lower_loss() -> None:
+    close = {"loss": 3.0, "status": {"A": "inconclusive", "B": "inconclusive", "C": "pass"}}
+    inside = {"loss": 9.0, "status": {"A": "pass", "B": "pass", "C": "fail"}}
+    tied = {"loss": 8.0, "status": {"A": "pass", "B": "fail", "C": "pass"}}
+    assert sorted([close, inside, tied], key=shipped_rank) == [tied, inside, close]
 
 
 def test_an_impossible_pair_is_reported_as_a_tension(problem, tmp_path) -> None:

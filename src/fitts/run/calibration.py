@@ -16,6 +16,12 @@ Stages
    implausible run, inside the box of the space left (the whole cube when it is empty),
    on cohorts of ``refine_patients`` (default: the protocol's cohort size, the size
    ``fitts evaluate`` uses), so the shipped point holds at that size.
+3. Selection (:func:`shipped_rank`): of every evaluation at ``refine_patients`` in the
+   folder (this refinement's and those after fewer waves), the one that passes the
+   most targets is shipped, the lower loss breaking ties. The loss steers CMA-ES (it is
+   smooth); it is not the verdict: it measures point estimates from the band centres,
+   so a setting whose estimates sit near the centres with wide Monte-Carlo intervals
+   (few cases) can have the lowest loss and almost every target inconclusive.
 """
 
 from __future__ import annotations
@@ -168,6 +174,12 @@ def _decoded(text: str) -> dict[str, Any]:
     res = json.loads(text)
     res["outputs"] = {k: tuple(v) for k, v in res["outputs"].items()}
     return res
+
+
+def shipped_rank(result: dict[str, Any]) -> tuple[int, float]:
+    """Order of preference among evaluations at the scorecard's cohort size (smaller first):
+    more targets passing, then lower loss."""
+    return (-sum(s == "pass" for s in result["status"].values()), float(result["loss"]))
 
 
 # ---------------------------------------------------------------------- the store of runs
@@ -503,15 +515,20 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
             losses = [r["loss"] for r in res]
             for x, r in zip(xs, res, strict=True):
                 history.append(((lo + x * (hi - lo)).tolist(), r["loss"]))
-                if r["loss"] < best["loss"]:
+                if shipped_rank(r) < shipped_rank(best):
                     best, best_x = r, x
             if len(zs) < es.popsize:
                 break
             es.tell(zs, losses)
     from fitts.evaluate.calibrate import Knob
 
-    fitted = [Knob(name=k.name, range=k.range, value=float(lo[i] + best_x[i] * (hi[i] - lo[i])))
-              for i, k in enumerate(knobs.knobs)]
+    # the shipped point: every stored evaluation at the scorecard's cohort size competes,
+    # so more waves never ship a point that passes fewer targets than an earlier refinement's
+    best_values = lo + best_x * (hi - lo)
+    for (st, _), r in sorted(store.rows.items()):
+        if st.startswith("refine") and int(r["patients"]) == n_eval and shipped_rank(r) < shipped_rank(best):
+            best, best_values = r, np.array([r[f"knob:{k}"] for k in names], dtype=float)
+    fitted = [Knob(name=k.name, range=k.range, value=float(best_values[i])) for i, k in enumerate(knobs.knobs)]
     expressed = {hm.quantities[q].target for r in hm.runs for q in r.outputs if q in hm.quantities}
     not_expressible = {}
     for t in ts:
