@@ -221,6 +221,10 @@ def calibrate(
     for k in res.knobs:
         table.add_row(Text(k.name), f"[{k.range[0]:g}, {k.range[1]:g}]", f"{k.value:.4g}")
     out.print(table)
+    for c in res.confirmation:
+        typer.echo(f"{'shipped' if c['shipped'] else 'candidate'}: {c['stage']} #{c['index']}: {c['passes']} passing "
+                   f"(loss {c['loss']:.2f}); on other patients (seed {c['other_patients_seed']}) "
+                   f"{c['passes_other_patients']} (loss {c['loss_other_patients']:.2f})")
     counts = {s: sum(v == s for v in res.best["status"].values())
               for s in ("pass", "fail", "inconclusive", "not expressible")}
     typer.echo(f"{name}: {counts['pass']} of {len(res.best['status'])} targets pass ({counts['fail']} fail, "

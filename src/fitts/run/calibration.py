@@ -16,12 +16,15 @@ Stages
    implausible run, inside the box of the space left (the whole cube when it is empty),
    on cohorts of ``refine_patients`` (default: the protocol's cohort size, the size
    ``fitts evaluate`` uses), so the shipped point holds at that size.
-3. Selection (:func:`shipped_rank`): of every evaluation at ``refine_patients`` in the
-   folder (this refinement's and those after fewer waves), the one that passes the
-   most targets is shipped, the lower loss breaking ties. The loss steers CMA-ES (it is
-   smooth); it is not the verdict: it measures point estimates from the band centres,
-   so a setting whose estimates sit near the centres with wide Monte-Carlo intervals
-   (few cases) can have the lowest loss and almost every target inconclusive.
+3. Selection: of every evaluation at ``refine_patients`` in the folder (this
+   refinement's and those after fewer waves), the ``CONFIRM_CANDIDATES`` that pass the
+   most targets (:func:`shipped_rank`, the lower loss breaking ties) are evaluated again
+   on other patients (cohort seed + ``CONFIRM_SEED_OFFSET``), and the one passing the
+   most targets over both cohorts is shipped (:func:`confirmed_rank`). The loss steers
+   CMA-ES (it is smooth) but is not the verdict: it measures point estimates from the
+   band centres, so a setting whose estimates sit near the centres with wide Monte-Carlo
+   intervals (few cases) can have the lowest loss and almost every target inconclusive.
+   And a choice on one cohort picks up that cohort's luck: the second cohort checks it.
 """
 
 from __future__ import annotations
@@ -174,6 +177,19 @@ def _decoded(text: str) -> dict[str, Any]:
     res = json.loads(text)
     res["outputs"] = {k: tuple(v) for k, v in res["outputs"].items()}
     return res
+
+
+#: evaluations at the scorecard's cohort size re-run on other patients before one is shipped
+CONFIRM_CANDIDATES = 3
+#: the confirmation cohort's seed is the calibration's plus this (seeds 1 and 2 stay unseen)
+CONFIRM_SEED_OFFSET = 1000
+
+
+def confirmed_rank(candidate: dict[str, Any]) -> tuple[int, float]:
+    """Order of preference among confirmed candidates (smaller first): more targets passing
+    over both cohorts, then lower loss over both."""
+    first, second = shipped_rank(candidate["result"]), shipped_rank(candidate["again"])
+    return (first[0] + second[0], first[1] + second[1])
 
 
 def shipped_rank(result: dict[str, Any]) -> tuple[int, float]:
@@ -337,6 +353,8 @@ class CalibrationRun:
     per_hour: float  # evaluations simulated per wall hour, over every leg
     directory: Path
     not_expressible: dict[str, str] = field(default_factory=dict)
+    #: the candidates re-run on other patients: stage, index, passes and loss on both cohorts, chosen
+    confirmation: list[dict[str, Any]] = field(default_factory=list)
 
 
 Progress = Callable[[str, int, int], None]
@@ -404,8 +422,9 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
     done = {"evaluations": 0, "computed": 0, "seconds": 0.0}
 
     def simulate(points: np.ndarray, stage: str, n: int, shown: tuple[str, int, int] | None = None,
-                 ) -> list[dict[str, Any]]:
-        """Evaluate points (unit cube) not yet in the store; `shown` = (label, done before, total) for progress."""
+                 cohort_seed: int | None = None) -> list[dict[str, Any]]:
+        """Evaluate points (unit cube) not yet in the store; `shown` = (label, done before, total) for
+        progress; `cohort_seed` other patients than the calibration's (the confirmation)."""
         units = np.clip(points, 0, 1)
         values = lo + units * (hi - lo)
         results: list[dict[str, Any] | None] = [store.get(stage, i, v, n) for i, v in enumerate(values)]
@@ -433,7 +452,8 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
                 report()
 
         if todo:
-            perform_experiments(_Evaluations(job, n), pd.DataFrame(values[todo], columns=names), seed=seed,
+            evaluator = _Evaluations(job if cohort_seed is None else replace(job, seed=cohort_seed), n)
+            perform_experiments(evaluator, pd.DataFrame(values[todo], columns=names), seed=seed,
                                 executor=executor, block_rows=1, on_block=record)
         done["seconds"] += time.perf_counter() - t_batch
         done["evaluations"] += len(values)
@@ -489,14 +509,11 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
         box_lo, box_hi = pts.min(axis=0), pts.max(axis=0)
         box_lo, box_hi = np.minimum(box_lo, best_run.x), np.maximum(box_hi, best_run.x)
     history: list[tuple[list[float], float]] = []
-    best: dict[str, Any] | None = None
-    best_x = best_run.x
     total = max(refine_evaluations, 1)
     # named by the waves before it: a refinement after more waves never overwrites an earlier one
     stage = f"refine after wave {len(hm.waves)}"
     start = simulate(best_run.x[None, :], stage, n_eval, ("refinement", 0, total))[0]
     history.append(((lo + best_run.x * (hi - lo)).tolist(), start["loss"]))
-    best = start
     if refine_evaluations > 1 and len(names) > 1:
         import cma
 
@@ -515,19 +532,29 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
             losses = [r["loss"] for r in res]
             for x, r in zip(xs, res, strict=True):
                 history.append(((lo + x * (hi - lo)).tolist(), r["loss"]))
-                if shipped_rank(r) < shipped_rank(best):
-                    best, best_x = r, x
             if len(zs) < es.popsize:
                 break
             es.tell(zs, losses)
     from fitts.evaluate.calibrate import Knob
 
-    # the shipped point: every stored evaluation at the scorecard's cohort size competes,
-    # so more waves never ship a point that passes fewer targets than an earlier refinement's
-    best_values = lo + best_x * (hi - lo)
-    for (st, _), r in sorted(store.rows.items()):
-        if st.startswith("refine") and int(r["patients"]) == n_eval and shipped_rank(r) < shipped_rank(best):
-            best, best_values = r, np.array([r[f"knob:{k}"] for k in names], dtype=float)
+    # the shipped point: every stored evaluation at the scorecard's cohort size competes (so more
+    # waves never ship a point that passes fewer targets than an earlier refinement's); the best
+    # few are evaluated again on other patients, and the passes on both cohorts decide
+    candidates = sorted(((key, r) for key, r in store.rows.items()
+                         if key[0].startswith("refine") and int(r["patients"]) == n_eval),
+                        key=lambda item: (shipped_rank(item[1]), item[0]))[:CONFIRM_CANDIDATES]
+    confirm_seed = seed + CONFIRM_SEED_OFFSET
+    confirmation: list[dict[str, Any]] = []
+    for k, ((st, idx), r) in enumerate(candidates):
+        values = np.array([r[f"knob:{n}"] for n in names], dtype=float)
+        unit = np.array([r.get(f"unit:{n}", np.nan) for n in names], dtype=float)
+        if not np.all(np.isfinite(unit)):  # stored before unit points were kept
+            unit = (values - lo) / (hi - lo)
+        again = simulate(unit[None, :], f"confirm {st} #{idx}", n_eval, ("confirmation", k, len(candidates)),
+                         cohort_seed=confirm_seed)[0]
+        confirmation.append({"stage": st, "index": int(idx), "values": values, "result": r, "again": again})
+    chosen = min(confirmation, key=confirmed_rank)
+    best, best_values = chosen["result"], chosen["values"]
     fitted = [Knob(name=k.name, range=k.range, value=float(best_values[i])) for i, k in enumerate(knobs.knobs)]
     expressed = {hm.quantities[q].target for r in hm.runs for q in r.outputs if q in hm.quantities}
     not_expressible = {}
@@ -536,8 +563,14 @@ def run_calibration(model: Any, knobs: Any, *, model_ref: str, directory: str | 
             notes = [r.get("notes", {}).get(t.id, "") for r in store.rows.values()]
             not_expressible[t.id] = next((n for n in notes if n), "no evaluation could compute it")
     wall = legs.update(time.perf_counter() - started, done["computed"])
+    table = [{"stage": c["stage"], "index": c["index"],
+              "passes": -shipped_rank(c["result"])[0], "loss": round(float(c["result"]["loss"]), 3),
+              "passes_other_patients": -shipped_rank(c["again"])[0],
+              "loss_other_patients": round(float(c["again"]["loss"]), 3), "other_patients_seed": confirm_seed,
+              "shipped": c is chosen}
+             for c in confirmation]
     return CalibrationRun(hm, fitted, best, history, stop_reason, len(store.rows), wall, legs.per_hour(), directory,
-                          not_expressible)
+                          not_expressible, table)
 
 
 # ---------------------------------------------------------------------- reports
@@ -652,6 +685,7 @@ def save_calibration(run: CalibrationRun, model: Any, *, targets_name: str, knob
                   for row in waves.to_dict("records")],
         "set_aside": dict(hm.set_aside),
         "not_expressible": dict(run.not_expressible),
+        "confirmation": run.confirmation,
     }
     cal = Calibration(model.spec.name, run.knobs, int(settings.seed), refine_patients, float(run.best["loss"]))
     cal.save(d / "calibration.yaml", model_hash=model.model_hash, targets=targets_name,
