@@ -154,7 +154,9 @@ def calibrate(
     Monte-Carlo, tolerance and discrepancy sd) exceeds --cutoff. Waves stop when the space
     is empty, stops shrinking, or the emulators are precise. Pairs of targets that no
     setting meets together are reported as tensions. CMA-ES then refines the least
-    implausible run at --refine-patients. Writes calibration.yaml, waves.csv,
+    implausible run at --refine-patients; the three evaluations there that pass the most
+    targets run again on other patients (seed + 1000), and the one passing the most on
+    both cohorts is shipped. Writes calibration.yaml, waves.csv,
     tensions.csv, emulators.csv, runs.csv, nroy.png and tensions.png to --out.
     """
     from fitts.evaluate.calibrate import load_calibration
@@ -184,7 +186,8 @@ def calibrate(
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
-            label = f"{name}: {stage}" if stage != "refinement" else f"{name}: refinement at {n_refine} patients"
+            label = {"refinement": f"{name}: refinement at {n_refine} patients",
+                     "confirmation": f"{name}: confirmation on other patients"}.get(stage, f"{name}: {stage}")
             tasks[stage] = bar.add_task(label, total=total)
         bar.update(tasks[stage], completed=done, total=total)
 
